@@ -1,0 +1,67 @@
+"""Command line: `python -m engine {models,train} ...`. Bad input exits with status 2 and one line."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, status 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m engine", description="seqscope engine")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    m = sub.add_parser("models", help="list the shipped models")
+    m.add_argument("--json", action="store_true", help="print JSON")
+    t = sub.add_parser("train", help="train a model (see engine/recipes.py)")
+    t.add_argument("--recipe", help="a shipped model's recipe, e.g. dates-gru-attn")
+    t.add_argument("--name")
+    t.add_argument("--task", choices=["dates", "addition", "text", "hmm"])
+    t.add_argument("--arch", choices=["gru-attn", "gru-noattn", "transformer", "gpt"])
+    t.add_argument("--model-json", help="architecture options as JSON, e.g. '{\"d_hidden\": 64}'")
+    t.add_argument("--steps", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--max-minutes", type=float)
+    t.add_argument("--label-smoothing", type=float)
+    t.add_argument("--feed-model-prob", type=float, help="probability of feeding the model's own token")
+    t.add_argument("--eval-every", type=int)
+    t.add_argument("--patience", type=int)
+    t.add_argument("--tokenizer", choices=["char", "bpe"])
+    t.add_argument("--bpe-vocab-size", type=int)
+    t.add_argument("--threads", type=int)
+    t.add_argument("--out", default="checkpoints", help="folder for the checkpoint (default checkpoints/)")
+    t.add_argument("--resume", action="store_true", help="continue from runs/<name>/resume")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "models":
+            from .checkpoint import list_models
+            rows = list_models()
+            if args.json:
+                print(json.dumps(rows, indent=2))
+            else:
+                for r in rows:
+                    main_metric = next((f"{k}={v}" for k, v in r["metrics"].items() if not isinstance(v, (dict, str))), "")
+                    print(f"{r['name']:22} {r['task']:9} {r['arch']:12} {r['parameters'] or 0:>10,}  {main_metric}")
+        elif args.command == "train":
+            from .train import main_train
+            main_train(args)
+    except (ValueError, OSError) as exc:
+        print(f"python -m engine {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

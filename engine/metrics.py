@@ -1,0 +1,120 @@
+"""Held-out metrics written into each model card (greedy decoding for seq2seq tasks)."""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import torch
+import torch.nn.functional as F
+
+from .evaluate import greedy_batch, lm_sequence_nll, pad_batch, seq2seq_nll
+from .models import SeqModel
+from .tokenizer import BOS, EOS, PAD
+
+
+def exact_match(model, tok, pairs) -> tuple[float, list[str]]:
+    preds = greedy_batch(model, tok, [s for s, _ in pairs], max_new_tokens=model.max_len - 1)
+    return sum(p == t for p, (_, t) in zip(preds, pairs)) / max(len(pairs), 1), preds
+
+
+def bucketed(pairs, preds, key) -> dict:
+    hits, counts = defaultdict(int), defaultdict(int)
+    for (s, t), p in zip(pairs, preds):
+        k = key(s)
+        counts[k] += 1
+        hits[k] += p == t
+    return {k: round(hits[k] / counts[k], 4) for k in sorted(counts)} | {
+        f"n[{k}]": counts[k] for k in sorted(counts)}
+
+
+def length_bucket(s: str) -> str:
+    n = len(s)
+    for lo, hi in ((0, 10), (11, 15), (16, 20), (21, 25), (26, 30), (31, 40)):
+        if lo <= n <= hi:
+            return f"{lo:02d}-{hi:02d} chars"
+    return "41+ chars"
+
+
+def digits_bucket(s: str) -> str:
+    return f"{max(len(x) for x in s.split('+'))} digits"
+
+
+@torch.no_grad()
+def evaluate(model: SeqModel, data) -> tuple[dict, list[str]]:
+    model.eval()
+    tok, task = data.tok, data.task
+    if data.seq2seq:
+        test = data.pairs["test"]
+        acc, preds = exact_match(model, tok, test)
+        m = {"test_exact_match": round(acc, 4), "test_nll": round(seq2seq_nll(model, tok, test), 4),
+             "test_examples": len(test)}
+        if task.name == "dates":
+            from .tasks.dates import handwritten
+            hw = [(e.src, e.tgt) for e in handwritten()]
+            hacc, hpreds = exact_match(model, tok, hw)
+            m["handwritten_exact_match"] = round(hacc, 4)
+            m["handwritten_examples"] = len(hw)
+            m["handwritten_errors"] = "; ".join(f"{s} -> {p}" for (s, t), p in zip(hw, hpreds) if p != t)[:600]
+            m["test_exact_match_by_source_length"] = bucketed(test, preds, length_bucket)
+        if task.name == "addition":
+            m["test_exact_match_by_operand_digits"] = bucketed(test, preds, digits_bucket)
+        samples = [f"{s} -> {p} {'(ok)' if p == t else f'(wrong; gold {t})'}" for (s, t), p in zip(test[:10], preds[:10])]
+        return m, samples
+    if task.name == "hmm":
+        return hmm_metrics(model, data)
+    total, count = lm_sequence_nll(model, [s[: model.max_len] for s in data.seqs["test"]])
+    vtotal, vcount = lm_sequence_nll(model, [s[: model.max_len] for s in data.seqs["valid"]])
+    m = {"test_ppl": round(math.exp(total / count), 3), "valid_ppl": round(math.exp(vtotal / vcount), 3),
+         "test_nll_per_token": round(total / count, 4), "test_tokens": count}
+    return m, sample_texts(model, tok, task.examples()[:4])
+
+
+@torch.no_grad()
+def sample_texts(model, tok, prompts, n_tokens: int = 60, temperature: float = 0.8, seed: int = 0) -> list[str]:
+    """A few seeded samples (temperature 0.8, top-k 40) to show the model's style in its card."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for p in prompts:
+        ids = [BOS] + tok.encode(p).ids
+        state, _ = model.start(batch_size=1)
+        x, gen = torch.tensor([ids]), []
+        for _ in range(n_tokens):
+            o = model.decode(x, state)
+            state = o.state
+            logits = o.logits[0, -1] / temperature
+            v, i = logits.topk(40)
+            nxt = int(i[torch.multinomial(v.softmax(-1), 1, generator=g)])
+            if nxt == EOS:
+                break
+            gen.append(nxt)
+            x = torch.tensor([[nxt]])
+        out.append(f"{p}|{tok.decode(gen)}  (sampled, T=0.8, top-k 40)")
+    return out
+
+
+@torch.no_grad()
+def hmm_metrics(model, data) -> tuple[dict, list[str]]:
+    """Per-symbol NLL of the LM on fresh oracle samples against the oracle's own NLL on the same."""
+    from .tasks.hmm import HMMOracle
+    oracle = HMMOracle()
+    texts = [e.tgt for e in data.splits["test"]]
+    seqs = data.seqs["test"]
+    ids, mask = pad_batch(seqs)
+    total_sym, n_sym, total_eos = 0.0, 0, 0.0
+    for i in range(0, len(seqs), 200):
+        x = ids[i:i + 200]
+        state, _ = model.start(batch_size=x.shape[0])
+        logp = model.decode(x[:, :-1], state).logits.log_softmax(-1)
+        tgt = x[:, 1:]
+        tok_lp = logp.gather(-1, tgt[..., None]).squeeze(-1)
+        is_eos = tgt == EOS
+        total_sym -= tok_lp.masked_fill(is_eos | (tgt == PAD), 0).sum().item()
+        total_eos -= tok_lp.masked_fill(~is_eos, 0).sum().item()
+        n_sym += int(((~is_eos) & (tgt != PAD)).sum())
+    oracle_nll = sum(-oracle.log_prob(t) for t in texts) / sum(len(t) for t in texts)
+    model_nll = total_sym / n_sym
+    m = {"test_nll_per_symbol": round(model_nll, 4), "oracle_nll_per_symbol": round(oracle_nll, 4),
+         "oracle_entropy_rate": round(oracle.entropy_rate(), 4),
+         "nll_ratio_model_over_oracle": round(model_nll / oracle_nll, 4),
+         "eos_nll_per_sequence": round(total_eos / len(seqs), 4), "test_sequences": len(seqs)}
+    return m, sample_texts(model, data.tok, data.task.examples()[:4], n_tokens=50, temperature=1.0)

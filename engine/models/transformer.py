@@ -1,0 +1,99 @@
+"""Transformer encoder-decoder: encoder self-attention, causal decoder self-attention with a KV
+cache, cross-attention over the encoder states, optional tied embeddings (one shared vocabulary:
+source embedding = target embedding = output projection)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from .base import SeqModel, State, StepOutput
+from .gpt import _init
+from .layers import DecoderBlock, EncoderBlock, empty_cache, positions, run_decoder_stack
+
+
+@dataclass
+class TransformerConfig:
+    vocab_size: int
+    d_model: int = 128
+    n_layers: int = 2          # encoder layers
+    n_dec_layers: int = 2
+    n_heads: int = 4
+    d_ff: int = 512
+    dropout: float = 0.1
+    max_len: int = 64
+    tie_embeddings: bool = True
+
+
+class TransformerSeq2Seq(SeqModel):
+    is_encoder_decoder = True
+    arch = "transformer"
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.d_model
+        self.src_tok = nn.Embedding(cfg.vocab_size, d)
+        self.tgt_tok = self.src_tok if cfg.tie_embeddings else nn.Embedding(cfg.vocab_size, d)
+        self.src_pos = nn.Embedding(cfg.max_len, d)
+        self.tgt_pos = nn.Embedding(cfg.max_len, d)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.encoder = nn.ModuleList(EncoderBlock(d, cfg.n_heads, cfg.d_ff, cfg.dropout) for _ in range(cfg.n_layers))
+        self.ln_enc = nn.LayerNorm(d)
+        self.blocks = nn.ModuleList(DecoderBlock(d, cfg.n_heads, cfg.d_ff, cfg.dropout, cross=True)
+                                    for _ in range(cfg.n_dec_layers))
+        self.ln_f = nn.LayerNorm(d)
+        self.head = nn.Linear(d, cfg.vocab_size, bias=False)
+        self.apply(_init)
+        if cfg.tie_embeddings:
+            self.head.weight = self.tgt_tok.weight
+
+    @property
+    def config_dict(self) -> dict:
+        return asdict(self.cfg)
+
+    @property
+    def max_len(self) -> int:
+        return self.cfg.max_len
+
+    def start(self, src_ids: Optional[Tensor] = None, src_mask: Optional[Tensor] = None,
+              output_attentions: bool = False, batch_size: int = 1) -> tuple[State, Optional[list[Tensor]]]:
+        if src_ids is None:
+            raise ValueError("an encoder-decoder model needs a source")
+        b, s = src_ids.shape
+        if s > self.cfg.max_len:
+            raise ValueError(f"source of {s} tokens is longer than the model's limit of {self.cfg.max_len}")
+        if src_mask is None:
+            src_mask = torch.ones(b, s, dtype=torch.bool, device=src_ids.device)
+        src_mask = src_mask.bool()
+        x = self.drop(self.src_tok(src_ids) + self.src_pos(torch.arange(s, device=src_ids.device)))
+        attn_mask = src_mask[:, None, None, :]
+        enc_attn = []
+        for block in self.encoder:
+            x, w = block(x, attn_mask, output_attentions)
+            enc_attn.append(w)
+        memory = self.ln_enc(x)
+        state = empty_cache(self.blocks, b, src_ids.device)
+        state["memory_mask"] = src_mask
+        for i, block in enumerate(self.blocks):
+            state[f"ck{i}"], state[f"cv{i}"] = block.cross_attn.project_kv(memory)
+        return state, (enc_attn if output_attentions else None)
+
+    def decode(self, input_ids: Tensor, state: State, input_mask: Optional[Tensor] = None,
+               output_attentions: bool = False) -> StepOutput:
+        b, t = input_ids.shape
+        if input_mask is None:
+            input_mask = torch.ones(b, t, dtype=torch.bool, device=input_ids.device)
+        pos, new_pos = positions(state["pos"], input_mask)
+        if int(new_pos.max()) > self.cfg.max_len:
+            raise ValueError(f"target longer than the model's limit of {self.cfg.max_len} tokens")
+        x = self.drop(self.tgt_tok(input_ids) + self.tgt_pos(pos))
+        x, new, selfs, crosses = run_decoder_stack(self.blocks, x, state, input_mask, output_attentions, cross=True)
+        hidden = self.ln_f(x)
+        new["pos"] = new_pos
+        new["memory_mask"] = state["memory_mask"]
+        for i in range(len(self.blocks)):
+            new[f"ck{i}"], new[f"cv{i}"] = state[f"ck{i}"], state[f"cv{i}"]
+        return StepOutput(self.head(hidden), hidden, new, selfs, crosses)

@@ -1,0 +1,33 @@
+"""The recipes of the shipped checkpoints: `python -m engine train --recipe NAME` retrains one.
+
+Each runs in at most 15 minutes on a 2-core CPU (`max_minutes` is the hard budget; early stopping
+usually ends sooner)."""
+from __future__ import annotations
+
+_dates = {"task": "dates", "tokenizer": "char", "steps": 6000, "batch_size": 128, "eval_every": 500,
+          "patience": 4, "max_minutes": 10.0}
+
+RECIPES: dict[str, dict] = {
+    "dates-gru-attn": {**_dates, "name": "dates-gru-attn", "arch": "gru-attn", "lr": 3e-3,
+                       "model": {"d_emb": 64, "d_hidden": 128, "d_attn": 128, "dropout": 0.1, "max_len": 64}},
+    "dates-gru-noattn": {**_dates, "name": "dates-gru-noattn", "arch": "gru-noattn", "lr": 3e-3,
+                         "model": {"d_emb": 64, "d_hidden": 128, "dropout": 0.1, "max_len": 64}},
+    "dates-transformer": {**_dates, "name": "dates-transformer", "arch": "transformer", "lr": 1e-3,
+                          "warmup": 400,
+                          "model": {"d_model": 128, "n_layers": 2, "n_dec_layers": 2, "n_heads": 4, "d_ff": 512,
+                                    "dropout": 0.1, "max_len": 64, "tie_embeddings": True}},
+    "addition-gru": {"name": "addition-gru", "task": "addition", "arch": "gru-attn", "tokenizer": "char",
+                     "steps": 3000, "batch_size": 128, "lr": 3e-3, "eval_every": 500, "patience": 100,
+                     "max_minutes": 8.0,
+                     "model": {"d_emb": 32, "d_hidden": 96, "d_attn": 64, "dropout": 0.0, "max_len": 24}},
+    "text-gpt": {"name": "text-gpt", "task": "text", "arch": "gpt", "tokenizer": "bpe", "bpe_vocab_size": 2048,
+                 "lm_mode": "stream", "block_size": 256, "steps": 4000, "batch_size": 16, "lr": 1e-3,
+                 "warmup": 200, "eval_every": 500, "patience": 3, "max_minutes": 13.0,
+                 "model": {"d_model": 192, "n_layers": 4, "n_heads": 4, "d_ff": 768, "dropout": 0.1,
+                           "max_len": 320}},
+    "hmm-gpt": {"name": "hmm-gpt", "task": "hmm", "arch": "gpt", "tokenizer": "char", "lm_mode": "sequences",
+                "steps": 4000, "batch_size": 64, "lr": 2e-3, "warmup": 200, "eval_every": 500, "patience": 3,
+                "max_minutes": 10.0,
+                "model": {"d_model": 128, "n_layers": 3, "n_heads": 4, "d_ff": 512, "dropout": 0.0,
+                          "max_len": 64}},
+}

@@ -1,0 +1,132 @@
+"""Tokenizers: character level and BPE, both Hugging Face `tokenizers` objects saved as JSON.
+
+A character tokenizer is a BPE model with no merges (every character is a token), so both kinds
+share one file format (`tokenizer.json`, readable by `tokenizers.Tokenizer.from_file`) and one
+wrapper. Special tokens always occupy ids 0..3: <pad>, <bos>, <eos>, <unk>. Characters that are not
+in the vocabulary map to <unk>; `encode` reports them so callers can warn the user.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from tokenizers import Tokenizer as HFTokenizer
+from tokenizers import decoders, models, pre_tokenizers, trainers
+
+SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
+PAD, BOS, EOS, UNK = 0, 1, 2, 3
+METASPACE = "\u2581"
+
+
+@dataclass
+class Encoding:
+    ids: list[int]
+    tokens: list[str]
+    unknown: list[str] = field(default_factory=list)  # characters/pieces that became <unk>
+
+
+class Tokenizer:
+    """Thin wrapper over a `tokenizers.Tokenizer` with seqscope's conventions."""
+
+    def __init__(self, hf: HFTokenizer, kind: str):
+        if kind not in ("char", "bpe"):
+            raise ValueError(f"tokenizer kind must be 'char' or 'bpe', got {kind!r}")
+        self.hf = hf
+        self.kind = kind
+        for i, s in enumerate(SPECIALS):
+            if hf.token_to_id(s) != i:
+                raise ValueError(f"tokenizer must have {s} at id {i}")
+        self._id_to_token = [hf.id_to_token(i) for i in range(hf.get_vocab_size())]
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def train_char(cls, texts: Iterable[str]) -> "Tokenizer":
+        chars = sorted(set("".join(texts)))
+        vocab = {t: i for i, t in enumerate(SPECIALS + chars)}
+        hf = HFTokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+        hf.decoder = decoders.Fuse()
+        return cls(hf, "char")
+
+    @classmethod
+    def train_bpe(cls, texts: Iterable[str], vocab_size: int) -> "Tokenizer":
+        texts = list(texts)
+        hf = HFTokenizer(models.BPE(unk_token="<unk>"))
+        hf.pre_tokenizer = pre_tokenizers.Metaspace()
+        hf.decoder = decoders.Metaspace()
+        alphabet = sorted(set("".join(texts)))
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS,
+                                      initial_alphabet=alphabet, show_progress=False)
+        hf.train_from_iterator(texts, trainer)
+        return cls(hf, "bpe")
+
+    # -- persistence ---------------------------------------------------------------------------
+    def to_json(self) -> str:
+        data = json.loads(self.hf.to_str())
+        data["seqscope"] = {"kind": self.kind}
+        return json.dumps(data, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "<string>") -> "Tokenizer":
+        try:
+            data = json.loads(text)
+            kind = data.pop("seqscope", {}).get("kind", "bpe")
+            hf = HFTokenizer.from_str(json.dumps(data))
+        except Exception as exc:  # json or tokenizers error
+            raise ValueError(f"{source}: not a valid tokenizer JSON ({exc})") from None
+        return cls(hf, kind)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Tokenizer":
+        with open(path, encoding="utf-8") as f:
+            return cls.from_json(f.read(), source=str(path))
+
+    # -- use ------------------------------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return len(self._id_to_token)
+
+    pad_id, bos_id, eos_id, unk_id = PAD, BOS, EOS, UNK
+
+    def encode(self, text: str) -> Encoding:
+        enc = self.hf.encode(text, add_special_tokens=False)
+        unknown = [text[a:b] for i, (a, b) in zip(enc.ids, enc.offsets) if i == UNK]
+        return Encoding(list(enc.ids), list(enc.tokens), unknown)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of the ids, stopping at <eos>; <pad>/<bos> dropped, <unk> kept visible as '\ufffd'."""
+        out: list[int] = []
+        for i in ids:
+            i = int(i)
+            if i == EOS:
+                break
+            if i in (PAD, BOS):
+                continue
+            out.append(i)
+        if not out:
+            return ""
+        # decode pieces between unknowns so <unk> stays visible
+        parts, run = [], []
+        for i in out:
+            if i == UNK:
+                parts.append(self.hf.decode(run) if run else "")
+                parts.append("\ufffd")
+                run = []
+            else:
+                run.append(i)
+        if run:
+            parts.append(self.hf.decode(run) if parts == [] else self._decode_continuation(run))
+        return "".join(parts)
+
+    def _decode_continuation(self, run: list[int]) -> str:
+        # Metaspace strips a leading space at the start of a decode; keep it mid-sequence.
+        return "".join(self.token_str(i) for i in run) if self.kind == "bpe" else self.hf.decode(run)
+
+    def token_str(self, i: int) -> str:
+        """Display form of one token (Metaspace '▁' shown as a space)."""
+        t = self._id_to_token[int(i)]
+        return t.replace(METASPACE, " ") if self.kind == "bpe" else t
+
+    def id_to_token(self, i: int) -> str:
+        return self._id_to_token[int(i)]

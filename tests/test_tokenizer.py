@@ -1,0 +1,32 @@
+import pytest
+
+from engine.tokenizer import BOS, EOS, UNK, Tokenizer
+
+
+def test_char_round_trip_and_unknown():
+    tok = Tokenizer.train_char(["March 3, 2021", "2021-03-03"])
+    text = "March 3, 2021"
+    enc = tok.encode(text)
+    assert enc.tokens == list(text)
+    assert tok.decode(enc.ids) == text
+    assert tok.decode([BOS] + enc.ids + [EOS] + enc.ids) == text   # stops at <eos>
+    enc = tok.encode("Maxch")
+    assert enc.ids[2] == UNK and enc.unknown == ["x"]
+    assert tok.decode(enc.ids) == "Ma\ufffdch"
+
+
+def test_bpe_round_trip_and_json():
+    texts = ["The quick brown fox jumps over the lazy dog."] * 20 + ["A function is an object."] * 20
+    tok = Tokenizer.train_bpe(texts, vocab_size=120)
+    assert tok.kind == "bpe" and tok.vocab_size <= 120
+    for t in ["The quick fox is a function.", "over the  dog"]:
+        assert tok.decode(tok.encode(t).ids) == t
+    again = Tokenizer.from_json(tok.to_json())
+    assert again.kind == "bpe"
+    assert again.encode("The lazy dog").ids == tok.encode("The lazy dog").ids
+    assert "".join(tok.token_str(i) for i in tok.encode(" the dog").ids) == " the dog"
+
+
+def test_bad_tokenizer_json():
+    with pytest.raises(ValueError, match="not a valid tokenizer JSON"):
+        Tokenizer.from_json("{not json", source="x.json")
