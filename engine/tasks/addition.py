@@ -1,0 +1,45 @@
+"""Multi-digit addition: ``"48213+9375"`` -> ``"57588"``.
+
+Each operand independently gets a digit count drawn uniformly from 1..5 and is
+then drawn uniformly among the numbers with exactly that many digits (no
+leading zeros; 0 is allowed as a 1-digit number).  No spaces.
+"""
+
+from __future__ import annotations
+
+import random
+
+from . import Example, _resolve_sizes, _seq2seq_splits
+
+MAX_DIGITS = 5
+DEFAULT_SIZES = {"train": 100_000, "valid": 2_000, "test": 2_000}
+
+
+def random_operand(rng: random.Random, max_digits: int = MAX_DIGITS) -> int:
+    n = rng.randint(1, max_digits)
+    lo = 0 if n == 1 else 10 ** (n - 1)
+    return rng.randint(lo, 10**n - 1)
+
+
+def make_example(rng: random.Random) -> Example:
+    a = random_operand(rng)
+    b = random_operand(rng)
+    return Example(f"{a}+{b}", str(a + b))
+
+
+def solve(src: str) -> str:
+    """Reference answer for a source like ``"12+345"``."""
+    a, b = src.split("+")
+    return str(int(a) + int(b))
+
+
+class AdditionTask:
+    name = "addition"
+    kind = "seq2seq"
+    description = "Add two non-negative integers of 1 to 5 digits each, e.g. '48213+9375' -> '57588'."
+
+    def splits(self, seed: int = 0, sizes: dict[str, int] | None = None) -> dict[str, list[Example]]:
+        return _seq2seq_splits(self.name, make_example, seed, _resolve_sizes(DEFAULT_SIZES, sizes))
+
+    def examples(self) -> list[str]:
+        return ["48213+9375", "7+5", "99+1", "999+1", "12345+67890", "99999+99999", "506+494", "3+70021"]
