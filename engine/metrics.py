@@ -82,7 +82,7 @@ def sample_texts(model, tok, prompts, n_tokens: int = 60, temperature: float = 0
             o = model.decode(x, state)
             state = o.state
             logits = o.logits[0, -1] / temperature
-            v, i = logits.topk(40)
+            v, i = logits.topk(min(40, logits.numel()))
             nxt = int(i[torch.multinomial(v.softmax(-1), 1, generator=g)])
             if nxt == EOS:
                 break

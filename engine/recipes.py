@@ -4,7 +4,7 @@ Each runs in at most 15 minutes on a 2-core CPU (`max_minutes` is the hard budge
 usually ends sooner)."""
 from __future__ import annotations
 
-_dates = {"task": "dates", "tokenizer": "char", "steps": 6000, "batch_size": 128, "eval_every": 500,
+_dates = {"task": "dates", "tokenizer": "char", "steps": 3000, "batch_size": 128, "eval_every": 500,
           "patience": 4, "max_minutes": 10.0}
 
 RECIPES: dict[str, dict] = {
@@ -21,8 +21,8 @@ RECIPES: dict[str, dict] = {
                      "max_minutes": 8.0,
                      "model": {"d_emb": 32, "d_hidden": 96, "d_attn": 64, "dropout": 0.0, "max_len": 24}},
     "text-gpt": {"name": "text-gpt", "task": "text", "arch": "gpt", "tokenizer": "bpe", "bpe_vocab_size": 2048,
-                 "lm_mode": "stream", "block_size": 256, "steps": 4000, "batch_size": 16, "lr": 1e-3,
-                 "warmup": 200, "eval_every": 500, "patience": 3, "max_minutes": 13.0,
+                 "lm_mode": "stream", "block_size": 256, "steps": 4000, "batch_size": 6, "lr": 1e-3,
+                 "warmup": 200, "eval_every": 500, "patience": 3, "max_minutes": 14.0,
                  "model": {"d_model": 192, "n_layers": 4, "n_heads": 4, "d_ff": 768, "dropout": 0.1,
                            "max_len": 320}},
     "hmm-gpt": {"name": "hmm-gpt", "task": "hmm", "arch": "gpt", "tokenizer": "char", "lm_mode": "sequences",

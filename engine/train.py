@@ -299,7 +299,7 @@ def main_train(args) -> None:
     if args.model_json:
         d["model"] = {**d.get("model", {}), **json.loads(args.model_json)}
     cfg = TrainConfig.from_dict(d)
-    command = "python -m engine train " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    command = "python -m engine train " + " ".join(shlex.quote(a) for a in sys.argv[2:] if a != "--resume")
     card = train(cfg, Path(args.out), resume=args.resume, command=command)
     print(json.dumps({"name": cfg.name, "steps": card["steps"], "wall_time_s": card["wall_time_s"],
                       "stopped": card["stopped"], "metrics": card["metrics"]}, indent=1))

@@ -10,5 +10,5 @@ recipes=("$@")
 [ ${#recipes[@]} -gt 0 ] || mapfile -t recipes < <($PY -c 'from engine.recipes import RECIPES; print("\n".join(RECIPES))')
 for r in "${recipes[@]}"; do
   echo "==> $r"
-  $PY -m engine train --recipe "$r" 2>&1 | tr '\r' '\n' | grep -v '%|' | tee "runs/$r.log"
+  $PY -m engine train --recipe "$r" ${TRAIN_ARGS:-} > "runs/$r.log" 2>&1
 done

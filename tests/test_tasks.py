@@ -184,13 +184,13 @@ def test_addition():
     _disjoint(s)
     digits = []
     for ex in itertools.chain(*s.values()):
-        assert re.fullmatch(r"\d{1,5}\+\d{1,5}", ex.src), ex
+        assert re.fullmatch(r"\d{1,%d}\+\d{1,%d}" % (add_mod.MAX_DIGITS, add_mod.MAX_DIGITS), ex.src), ex
         a, b = ex.src.split("+")
         assert a == str(int(a)) and b == str(int(b))  # no leading zeros
         assert ex.tgt == str(int(a) + int(b)) == add_mod.solve(ex.src)
         digits.append(len(a))
-    freq = np.bincount(digits, minlength=6)[1:] / len(digits)
-    assert np.allclose(freq, 0.2, atol=0.01)
+    freq = np.bincount(digits, minlength=add_mod.MAX_DIGITS + 1)[1:] / len(digits)
+    assert np.allclose(freq, 1 / add_mod.MAX_DIGITS, atol=0.01)
     assert "0" in {e.src.split("+")[0] for e in s["train"]}
 
 

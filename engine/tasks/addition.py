@@ -1,6 +1,6 @@
 """Multi-digit addition: ``"48213+9375"`` -> ``"57588"``.
 
-Each operand independently gets a digit count drawn uniformly from 1..5 and is
+Each operand independently gets a digit count drawn uniformly from 1..7 and is
 then drawn uniformly among the numbers with exactly that many digits (no
 leading zeros; 0 is allowed as a 1-digit number).  No spaces.
 """
@@ -11,7 +11,7 @@ import random
 
 from . import Example, _resolve_sizes, _seq2seq_splits
 
-MAX_DIGITS = 5
+MAX_DIGITS = 7
 DEFAULT_SIZES = {"train": 100_000, "valid": 2_000, "test": 2_000}
 
 
@@ -36,7 +36,7 @@ def solve(src: str) -> str:
 class AdditionTask:
     name = "addition"
     kind = "seq2seq"
-    description = "Add two non-negative integers of 1 to 5 digits each, e.g. '48213+9375' -> '57588'."
+    description = "Add two non-negative integers of 1 to 7 digits each, e.g. '48213+9375' -> '57588'."
 
     def splits(self, seed: int = 0, sizes: dict[str, int] | None = None) -> dict[str, list[Example]]:
         return _seq2seq_splits(self.name, make_example, seed, _resolve_sizes(DEFAULT_SIZES, sizes))
