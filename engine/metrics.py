@@ -71,7 +71,7 @@ def evaluate(model: SeqModel, data) -> tuple[dict, list[str]]:
 
 @torch.no_grad()
 def sample_texts(model, tok, prompts, n_tokens: int = 60, temperature: float = 0.8, seed: int = 0) -> list[str]:
-    """A few seeded samples (temperature 0.8, top-k 40) to show the model's style in its card."""
+    """A few seeded samples (top-k 40 at the given temperature) to show the model's style in its card."""
     g = torch.Generator().manual_seed(seed)
     out = []
     for p in prompts:
@@ -88,7 +88,7 @@ def sample_texts(model, tok, prompts, n_tokens: int = 60, temperature: float = 0
                 break
             gen.append(nxt)
             x = torch.tensor([[nxt]])
-        out.append(f"{p}|{tok.decode(gen)}  (sampled, T=0.8, top-k 40)")
+        out.append(f"{p}|{tok.decode(gen)}  (sampled, T={temperature}, top-k 40)")
     return out
 
 
