@@ -1,0 +1,251 @@
+"""Chart builders: the figure's data matches the trace (cells, nodes, bars).
+
+The fixtures are small hand-built traces following docs/trace-format.md, so these tests do not
+depend on the decoding engine.
+"""
+import math
+
+import pytest
+
+from dashboard import charts
+
+
+def _dist(pairs):
+    return [{"id": i, "token": t, "prob": p} for i, t, p in pairs]
+
+
+def make_greedy_trace(strategy="greedy", out="2021", seed=None):
+    src = ["M", "a", "r", " ", "3"]
+    vocab = {c: 10 + i for i, c in enumerate("0123456789")}
+    steps, logps = [], []
+    for t, ch in enumerate(out):
+        p = 0.9 - 0.1 * t
+        top_before = _dist([(vocab[ch], ch, p), (vocab["9"] if ch != "9" else 11, "9" if ch != "9" else "1", 0.06),
+                            (5, "<eos>", 1 - p - 0.06)])
+        top_after = _dist([(vocab[ch], ch, p / (p + 0.06)), (top_before[1]["id"], top_before[1]["token"], 0.06 / (p + 0.06))])
+        cross = [[[0.1 * (t + 1), 1 - 0.1 * (t + 1), 0.0, 0.0, 0.0][::1] for _ in range(2)]]
+        cross[0][1] = [0.2, 0.2, 0.2, 0.2, 0.2]
+        keys = ["<bos>"] + list(out[:t])
+        self_attn = [[[1.0 / (t + 1)] * (t + 1)] * 2]
+        steps.append({"step": t, "hypotheses": [{
+            "slot": 0, "node": None, "prefix_ids": [vocab[c] for c in out[:t]], "token_id": vocab[ch],
+            "token": ch, "prob": top_after[0]["prob"], "logprob": math.log(top_after[0]["prob"]),
+            "raw_logprob": math.log(p), "entropy": 0.3 + 0.1 * t, "entropy_raw": 0.5 + 0.1 * t,
+            "top_before": top_before, "top_after": top_after, "self_attn": self_attn,
+            "self_attn_keys": keys, "cross_attn": cross, "hidden": [0.1, 0.2]}]})
+        logps.append(math.log(p))
+    return {
+        "format_version": 1,
+        "model": {"name": "fixture", "arch": "transformer", "task": "dates", "kind": "seq2seq",
+                  "is_encoder_decoder": True, "n_layers": 1, "n_heads": 2, "has_self_attention": True,
+                  "has_cross_attention": True},
+        "config": {"max_new_tokens": 8}, "strategy": strategy, "seed": seed,
+        "input": {"text": "Mar 3", "tokens": src, "token_ids": [1, 2, 3, 4, 5]},
+        "forced": {"prefix": [], "tokens": {}}, "timing": {"total_s": 0.01, "steps_s": [0.001] * len(out)},
+        "warnings": [], "recording": {"top_k": 3, "layers": "all", "hidden_states": True, "attention": True},
+        "encoder_attention": None, "steps": steps,
+        "hypotheses": [{"text": out, "tokens": list(out), "token_ids": [vocab[c] for c in out],
+                        "token_logprobs": logps, "score": sum(logps), "normalized_score": sum(logps) / len(out),
+                        "finished": True, "node": None}],
+        "beam": None, "mbr": None,
+    }
+
+
+def make_beam_trace():
+    """A 2-beam search over 3 steps: root -> a/b; a -> aa (kept), ab (pruned); b -> ba (kept),
+    bb (finished); aa -> <eos> finished (winner), ..."""
+    N = []
+
+    def node(i, parent, step, tok, lp, status):
+        pc = 0.0 if parent is None else next(n for n in N if n["id"] == parent)["cum_logprob"]
+        cum = pc + lp
+        N.append({"id": i, "parent": parent, "step": step, "token": tok, "token_id": 100 + i, "logprob": lp,
+                  "cum_logprob": cum, "score": cum / max(1, step + 1), "status": status, "group": 0})
+
+    node(0, None, -1, "<bos>", 0.0, "kept")
+    node(1, 0, 0, "a", -0.2, "kept")
+    node(2, 0, 0, "b", -0.5, "kept")
+    node(3, 0, 0, "c", -3.0, "pruned")
+    node(4, 0, 0, "d", -4.0, "pruned")
+    node(5, 1, 1, "a", -0.1, "kept")
+    node(6, 1, 1, "b", -2.0, "pruned")
+    node(7, 2, 1, "<eos>", -1.0, "finished")
+    node(8, 2, 1, "a", -0.3, "kept")
+    node(9, 5, 2, "<eos>", -0.05, "finished")
+    node(10, 5, 2, "x", -3.5, "pruned")
+    node(11, 8, 2, "<eos>", -0.4, "finished")
+    node(12, 8, 2, "y", -2.5, "pruned")
+    steps = []
+    for t, (entries) in enumerate([[(0, 0, [])], [(0, 1, [101]), (1, 2, [102])], [(0, 5, [101, 105]), (1, 8, [102, 108])]]):
+        hyps = []
+        for slot, nid, prefix in entries:
+            hyps.append({"slot": slot, "node": nid, "prefix_ids": prefix, "token_id": None, "token": None,
+                         "prob": None, "logprob": None, "raw_logprob": None, "entropy": 0.5, "entropy_raw": 0.6,
+                         "top_before": _dist([(101, "a", 0.6), (102, "b", 0.3), (103, "c", 0.1)]),
+                         "top_after": _dist([(101, "a", 0.6), (102, "b", 0.3), (103, "c", 0.1)]),
+                         "self_attn": None, "self_attn_keys": [], "cross_attn": [[[0.5, 0.5]]], "hidden": None})
+        steps.append({"step": t, "hypotheses": hyps})
+    tr = make_greedy_trace("beam")
+    tr["input"] = {"text": "xy", "tokens": ["x", "y"], "token_ids": [1, 2]}
+    tr["steps"] = steps
+    tr["beam"] = {"num_beams": 2, "num_beam_groups": 1, "length_penalty": 1.0, "early_stopping": False, "nodes": N}
+    tr["hypotheses"] = [
+        {"text": "aa", "tokens": ["a", "a", "<eos>"], "token_ids": [101, 105, 109], "token_logprobs": [-0.2, -0.1, -0.05],
+         "score": -0.35, "normalized_score": -0.35 / 3, "finished": True, "node": 9},
+        {"text": "b", "tokens": ["b", "<eos>"], "token_ids": [102, 107], "token_logprobs": [-0.5, -1.0],
+         "score": -1.5, "normalized_score": -0.75, "finished": True, "node": 7},
+    ]
+    return tr
+
+
+def make_tffr():
+    rows = []
+    ref = "2021"
+    fr = "2031"
+    for t, (r, f) in enumerate(zip(ref, fr)):
+        rows.append({"t": t, "ref_token": r, "ref_id": 10 + int(r), "tf_logprob": -0.1 * t,
+                     "fr_logprob": -0.1 * t if t < 2 else -2.0 - t, "kl": 0.0 if t < 3 else 1.5,
+                     "hidden_dist": 0.0 if t < 3 else 2.0, "fr_token": f, "fr_id": 10 + int(f),
+                     "on_track": t < 3})
+    return {"rows": rows, "first_divergence": 2}
+
+
+# -- tests -------------------------------------------------------------------------------------
+
+def test_hypothesis_steps_greedy_follow_trace():
+    tr = make_greedy_trace()
+    rows = charts.hypothesis_steps(tr)
+    assert [r["token"] for r in rows] == list("2021")
+    assert rows[1]["prob"] == pytest.approx(tr["steps"][1]["hypotheses"][0]["prob"])
+
+
+def test_hypothesis_steps_beam_follow_winner_nodes():
+    tr = make_beam_trace()
+    rows = charts.hypothesis_steps(tr, 0)
+    assert [r["entry"]["node"] for r in rows] == [0, 1, 5]
+    rows1 = charts.hypothesis_steps(tr, 1)
+    assert [r["entry"]["node"] for r in rows1] == [0, 2]
+
+
+def test_first_divergence():
+    a, b = make_greedy_trace(out="2021"), make_greedy_trace(out="2031")
+    assert charts.first_divergence({"a": a, "b": b}) == 2
+    assert charts.first_divergence({"a": a, "b": make_greedy_trace(out="2021")}) is None
+    assert charts.first_divergence({"a": a, "b": make_greedy_trace(out="20")}) == 2
+
+
+def test_compare_figure_has_one_line_per_run_and_marks_divergence():
+    a, b = make_greedy_trace(out="2021"), make_greedy_trace("sample", out="2031")
+    fig = charts.compare_figure({"greedy": a, "sample": b})
+    probs = [t for t in fig.data if t.yaxis == "y"]
+    ents = [t for t in fig.data if t.yaxis == "y2"]
+    assert [t.name for t in probs] == ["greedy", "sample"]
+    assert list(probs[0].y) == pytest.approx([s["hypotheses"][0]["prob"] for s in a["steps"]])
+    assert list(ents[1].y) == pytest.approx([s["hypotheses"][0]["entropy"] for s in b["steps"]])
+    assert any(s.x0 == 2 for s in fig.layout.shapes)
+    assert fig.layout.paper_bgcolor == charts.BG
+
+
+def test_tokens_html_escapes_and_colours():
+    h = charts.tokens_html([("<b>", 0.9), ("x", 0.1)])
+    assert "&lt;b&gt;" in h and "<b>" not in h
+    assert h.count("<span") == 2 and "p = 0.900" in h and "p = 0.100" in h
+
+
+def test_step_rows_mark_cut_and_chosen():
+    tr = make_greedy_trace()
+    e = tr["steps"][0]["hypotheses"][0]
+    rows = charts.step_rows(e, e["token_id"])
+    by_tok = {r["token"]: r for r in rows}
+    assert by_tok["<eos>"]["cut"] is True and by_tok["<eos>"]["after"] == 0.0
+    assert by_tok["2"]["chosen"] and not by_tok["2"]["cut"]
+    fig = charts.step_figure(e, e["token_id"])
+    before, after = fig.data
+    assert list(before.x) == pytest.approx([d["prob"] for d in e["top_before"]])
+    assert list(after.text) == ["★ chosen", "", "cut"]
+    assert after.marker.color[2] == charts.CUT
+
+
+def test_attention_matrix_cross_and_self():
+    tr = make_greedy_trace()
+    rows, cols, mat = charts.attention_matrix(tr, "cross", 0, 0)
+    assert cols == tr["input"]["tokens"] and len(rows) == 4
+    assert mat[2] == pytest.approx(tr["steps"][2]["hypotheses"][0]["cross_attn"][0][0])
+    _, _, avg = charts.attention_matrix(tr, "cross", 0, "avg")
+    assert avg[0][0] == pytest.approx((0.1 + 0.2) / 2)
+    rows, cols, mat = charts.attention_matrix(tr, "self", 0, 1)
+    assert cols == ["<bos>", "2", "0", "2"]
+    assert mat[0] == [1.0, None, None, None] and mat[3] == pytest.approx([0.25] * 4)
+    with pytest.raises(ValueError, match="layer 3"):
+        charts.attention_matrix(tr, "cross", 3, 0)
+
+
+def test_attention_heatmap_cells_match_trace_and_have_selection():
+    tr = make_greedy_trace()
+    spec = charts.attention_heatmap(tr, "cross", 0, 1).to_dict()
+    vals = spec["data"]["values"]
+    assert len(vals) == 4 * 5
+    cell = next(v for v in vals if v["step"] == 1 and v["key_pos"] == 3)
+    assert cell["weight"] == pytest.approx(0.2)
+    assert spec["params"][0]["name"] == "pick"
+    assert spec["config"]["background"] == charts.BG
+
+
+def test_attention_grid_and_entropy():
+    tr = make_greedy_trace()
+    spec = charts.attention_grid(tr, "cross").to_dict()
+    assert len(spec["data"]["values"]) == 2 * 4 * 5          # heads x steps x source tokens
+    ent = charts.attention_entropy(tr, "cross")
+    h0 = -sum(p * math.log(p) for p in [0.1, 0.9])
+    h1 = math.log(5)
+    assert ent[0][0] == pytest.approx((h0 + h1) / 2)
+    fig = charts.attention_entropy_figure(tr, "cross")
+    assert list(fig.data[0].y) == pytest.approx(ent[0])
+
+
+def test_beam_layout_no_crossing_and_reveal():
+    tr = make_beam_trace()
+    pos = charts.beam_layout(tr)
+    assert len(pos) == 13
+    # children are stacked in their parents' order: every child of node 1 is above every child of node 2
+    assert min(pos[i][1] for i in (5, 6)) > max(pos[i][1] for i in (7, 8))
+    assert set(charts.beam_layout(tr, upto_step=0)) == {0, 1, 2, 3, 4}
+
+
+def test_beam_tree_figure_nodes_and_winner():
+    tr = make_beam_trace()
+    fig = charts.beam_tree_figure(tr)
+    by_name = {t.name: t for t in fig.data if t.name}
+    assert len(by_name["pruned"].x) == 5 and len(by_name["finished"].x) == 3
+    assert len(by_name["kept"].x) == 5                      # root + 4 kept
+    win = by_name["chosen hypothesis"]
+    assert len([x for x in win.x if x is not None]) == 2 * 3  # 3 edges root->1->5->9
+    assert charts.winner_path(tr) == [0, 1, 5, 9]
+    assert charts.beam_counts(tr) == {"kept": 4, "finished": 3, "pruned": 5}
+    fig0 = charts.beam_tree_figure(tr, upto_step=0)
+    names0 = {t.name: t for t in fig0.data if t.name}
+    assert "finished" not in names0 and len(names0["pruned"].x) == 2
+    assert any("cumulative -0.300" in h for h in by_name["kept"].hovertext)
+
+
+def test_tffr_and_recovery_figures():
+    cmp = make_tffr()
+    fig = charts.tffr_figure(cmp)
+    assert list(fig.data[0].y) == [r["tf_logprob"] for r in cmp["rows"]]
+    assert list(fig.data[1].y) == [r["fr_logprob"] for r in cmp["rows"]]
+    assert list(fig.data[2].y) == [r["kl"] for r in cmp["rows"]]
+    assert any(s.x0 == 2 for s in fig.layout.shapes)
+    inj = make_tffr()
+    inj["rows"][1]["fr_logprob"] = -5.0
+    fig2 = charts.recovery_figure(cmp, inj, 1)
+    assert fig2.data[1].y[1] == -5.0 and fig2.data[0].y[1] == cmp["rows"][1]["fr_logprob"]
+
+
+def test_mbr_figure():
+    tr = make_greedy_trace("mbr")
+    assert charts.mbr_figure(tr) is None
+    tr["mbr"] = {"candidates": ["a", "b", "c"], "source": "samples", "utility": "chrf",
+                 "matrix": [[100, 20, 30], [20, 100, 50], [30, 50, 100]], "expected_utility": [50, 56, 60], "chosen": 2}
+    fig = charts.mbr_figure(tr)
+    assert [list(r) for r in fig.data[0].z] == tr["mbr"]["matrix"]
+    assert fig.layout.shapes[0].y0 == 1.5
