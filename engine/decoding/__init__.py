@@ -1,0 +1,9 @@
+"""Decoding that records every step: configuration, decoding rules, strategies, traces.
+
+See docs/decoding.md (strategies, rule order, differences from Hugging Face) and
+docs/trace-format.md (what a Trace holds)."""
+from .api import generate, generate_batch
+from .config import GenerationConfig, RecordOptions
+from .trace import Trace, TraceError, load_trace
+
+__all__ = ["GenerationConfig", "RecordOptions", "generate", "generate_batch", "Trace", "TraceError", "load_trace"]
