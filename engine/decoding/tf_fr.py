@@ -1,0 +1,194 @@
+"""Teacher forcing vs free running on one example.
+
+`teacher_forced` scores a reference under teacher forcing (one model call over the whole target) and
+records every position like a decoding step; `compare_tf_fr` lines it up with the model's own free
+run: the reference token's log-prob under both prefixes, KL(p_TF || p_FR) between the two next-token
+distributions, the distance between the decoder hidden states, and where free running leaves the
+reference."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Optional
+
+import torch
+
+from ..tokenizer import BOS, EOS
+from .api import _skeleton, generate
+from .common import Recorder, as_bundle, g, hypothesis, prepare
+from .config import GenerationConfig, as_config, as_record
+from .trace import Trace, TraceError
+
+
+def _reference_ids(bundle, prep, reference, warnings: list) -> list[int]:
+    if isinstance(reference, (list, tuple)):
+        ids = [int(i) for i in reference]
+        if any(not 0 <= i < bundle.tokenizer.vocab_size for i in ids):
+            raise ValueError("reference: a token id is outside the vocabulary")
+    elif isinstance(reference, str):
+        if not reference.strip():
+            raise ValueError("the reference is empty")
+        enc = bundle.tokenizer.encode(reference)
+        if enc.unknown:
+            warnings.append(f"reference: {len(enc.unknown)} character(s) not in the vocabulary became <unk>: "
+                            f"{''.join(sorted(set(enc.unknown)))[:40]!r}")
+        ids = list(enc.ids)
+    else:
+        raise ValueError(f"the reference must be a string, got {type(reference).__name__}")
+    if not ids:
+        raise ValueError("the reference is empty")
+    if bundle.model.is_encoder_decoder:
+        ids = ids + [EOS]                       # a seq2seq target ends with <eos>
+        room = bundle.model.max_len             # <bos> + target[:-1] fed
+    else:
+        room = bundle.model.max_len - len(prep.ids)
+    if len(ids) > room:
+        raise ValueError(f"the reference is {len(ids)} tokens long (with the source/prompt, over the model's "
+                         f"limit of {bundle.model.max_len}); at most {room} fit")
+    return ids
+
+
+@torch.no_grad()
+def forced_pass(bundle, prep, target_ids: list[int], want_attn: bool):
+    """One decoder call over <bos> (+ prompt) + target[:-1]. Returns (out, offset): out.logits[0, offset + t]
+    is the distribution that predicts target[t]."""
+    model = bundle.model
+    if model.is_encoder_decoder:
+        src = torch.as_tensor([prep.ids], dtype=torch.long)
+        state, enc_attn = model.start(src, output_attentions=want_attn)
+        inp, offset = [BOS] + target_ids[:-1], 0
+    else:
+        state, enc_attn = model.start(batch_size=1)
+        inp, offset = [BOS] + prep.ids + target_ids[:-1], len(prep.ids)
+    out = model.decode(torch.as_tensor([inp], dtype=torch.long), state, output_attentions=want_attn)
+    return out, offset, enc_attn
+
+
+def _position_view(out, q: int):
+    """The outputs of one query position q, shaped like an incremental step (keys 0..q)."""
+    return SimpleNamespace(
+        self_attn=[a[:, :, q:q + 1, :q + 1] for a in out.self_attn] if out.self_attn is not None else None,
+        cross_attn=[a[:, :, q:q + 1, :] for a in out.cross_attn] if out.cross_attn is not None else None,
+        hidden=out.hidden[:, q:q + 1], state={})
+
+
+def teacher_forced(model, source: str, reference, *, record=None) -> Trace:
+    """Score `reference` given `source` (seq2seq) or as the continuation of the prompt `source` (LM)
+    under teacher forcing, with the same per-step records as a decoding run (strategy "teacher_forced")."""
+    t0 = time.perf_counter()
+    bundle = as_bundle(model)
+    record = as_record(record)
+    prep = prepare(bundle, source, 1)
+    prep.warnings = [w for w in prep.warnings if "capped" not in w]
+    target = _reference_ids(bundle, prep, reference, prep.warnings)
+    recorder = Recorder(bundle, record)
+    out, offset, enc_attn = forced_pass(bundle, prep, target, recorder.want_attn)
+    logp = torch.log_softmax(out.logits[0].float(), -1)
+    key_prefix = ["<bos>"] + ([] if bundle.model.is_encoder_decoder else prep.tokens)
+    steps = []
+    for t, tok in enumerate(target):
+        q = offset + t
+        view = _position_view(out, q)
+        lp = logp[q:q + 1]
+        rec = recorder.steps([0], lp, lp, view, chosen=[tok],
+                             key_labels=[key_prefix + [recorder.name(i) for i in target[:t]]],
+                             src_lens=[len(prep.ids)], extra=[{"slot": 0, "node": None, "prefix_ids": target[:t]}])
+        steps.append({"step": t, "hypotheses": rec})
+    raw = logp[torch.arange(offset, offset + len(target)), torch.as_tensor(target)].tolist()
+    config = GenerationConfig(max_new_tokens=len(target))
+    d = _skeleton(bundle, prep, config, record, "teacher_forced", None)
+    d["steps"] = steps
+    d["hypotheses"] = [hypothesis(bundle, target, raw, 1.0)]
+    d["reference"] = {"text": reference if isinstance(reference, str) else bundle.tokenizer.decode(target),
+                      "token_ids": list(target)}
+    if enc_attn is not None:
+        d["encoder_attention"] = recorder.encoder_attention(enc_attn, 0, len(prep.ids))
+    total = time.perf_counter() - t0
+    d["timing"] = {"total_s": round(total, 6), "steps_s": [round(total / len(target), 6)] * len(target)}
+    return Trace(d)
+
+
+ROW_KEYS = ("t", "ref_token", "ref_id", "tf_logprob", "fr_logprob", "kl", "hidden_dist", "fr_token", "fr_id",
+            "on_track")
+
+
+@dataclass
+class TFFRComparison:
+    rows: list
+    first_divergence: Optional[int]
+    tf: Trace
+    fr: Trace
+    summary: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows, "first_divergence": self.first_divergence, "summary": self.summary,
+                "tf": self.tf.to_dict(), "fr": self.fr.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TFFRComparison":
+        if not isinstance(d, dict):
+            raise TraceError("comparison: must be an object")
+        for k in ("rows", "first_divergence", "tf", "fr"):
+            if k not in d:
+                raise TraceError(f"comparison: missing key {k}")
+        if not isinstance(d["rows"], list):
+            raise TraceError("comparison: rows must be a list")
+        for i, r in enumerate(d["rows"]):
+            missing = [k for k in ROW_KEYS if not isinstance(r, dict) or k not in r]
+            if missing:
+                raise TraceError(f"comparison: rows[{i}] lacks {', '.join(missing)}")
+        fd = d["first_divergence"]
+        if fd is not None and (isinstance(fd, bool) or not isinstance(fd, int)):
+            raise TraceError("comparison: first_divergence must be an integer or null")
+        return cls(d["rows"], fd, Trace.from_dict(d["tf"]), Trace.from_dict(d["fr"]), d.get("summary", {}))
+
+
+@torch.no_grad()
+def compare_tf_fr(model, source: str, reference, config=None, *, forced_tokens=None, record=None) -> TFFRComparison:
+    """Teacher forcing vs free running, position by position (see the module docstring). `config`
+    defaults to greedy decoding of as many tokens as the reference has; `forced_tokens` injects a
+    token in the free run ("the wrong note")."""
+    bundle = as_bundle(model)
+    tf = teacher_forced(bundle, source, reference, record=record)
+    target = tf.hypotheses[0]["token_ids"]
+    if config is None:
+        config = GenerationConfig(max_new_tokens=min(len(target), 4096))
+    config = as_config(config)
+    fr = generate(bundle, source, config, record=record, forced_tokens=forced_tokens)
+    fr_ids = fr.hypotheses[0]["token_ids"] if fr.hypotheses else []
+    prep = prepare(bundle, source, 1)
+    tf_out, off, _ = forced_pass(bundle, prep, target, False)
+    tf_logp = torch.log_softmax(tf_out.logits[0, off:off + len(target)].float(), -1)
+    tf_h = tf_out.hidden[0, off:off + len(target)].float()
+    n_fr = min(len(fr_ids), len(target))
+    if n_fr:
+        fr_out, off2, _ = forced_pass(bundle, prep, fr_ids, False)
+        fr_logp = torch.log_softmax(fr_out.logits[0, off2:off2 + n_fr].float(), -1)
+        fr_h = fr_out.hidden[0, off2:off2 + n_fr].float()
+        p_tf = tf_logp[:n_fr].exp()
+        kl = (p_tf * (tf_logp[:n_fr] - fr_logp)).nan_to_num(0.0).sum(-1).clamp(min=0).tolist()
+        hd = (fr_h - tf_h[:n_fr]).norm(dim=-1).tolist()
+    rows, first = [], None
+    name = bundle.tokenizer.token_str
+    for t, ref in enumerate(target):
+        has = t < n_fr
+        fr_id = fr_ids[t] if has else None
+        if first is None and fr_id != ref:
+            first = t
+        rows.append({
+            "t": t, "ref_token": name(ref), "ref_id": ref, "tf_logprob": g(tf_logp[t, ref]),
+            "fr_logprob": g(fr_logp[t, ref]) if has else None, "kl": g(kl[t]) if has else None,
+            "hidden_dist": g(hd[t]) if has else None, "fr_token": name(fr_id) if has else None, "fr_id": fr_id,
+            "on_track": bool(has and fr_ids[:t] == target[:t]),
+        })
+    on = [r for r in rows if r["on_track"]]
+    off_rows = [r for r in rows if r["fr_id"] is not None and not r["on_track"]]
+    summary = {
+        "reference_tokens": len(target), "free_run_tokens": len(fr_ids),
+        "tf_nll": g(-sum(r["tf_logprob"] or 0 for r in rows)),
+        "exact_match": fr_ids[:len(target)] == target and (len(fr_ids) == len(target) or not bundle.model.is_encoder_decoder),
+        "mean_kl_on_track": g(sum(r["kl"] for r in on) / len(on)) if on else None,
+        "mean_kl_off_track": g(sum(r["kl"] for r in off_rows) / len(off_rows)) if off_rows else None,
+    }
+    return TFFRComparison(rows, first, tf, fr, summary)
