@@ -356,33 +356,32 @@ def _alt_style(chart):
 
 def attention_grid(trace: dict, kind: str = "cross", hyp: int = 0, *, cell: int = 9,
                    max_layers: Optional[int] = None) -> alt.Chart:
-    """Every recorded layer x head as small heatmaps (rows: layers, columns: heads)."""
+    """Every recorded layer x head as small heatmaps (rows: layers, columns: heads). Records are
+    compact (numeric positions, weights to 3 decimals) to keep the page payload small."""
     n_layers, n_heads = attention_shape(trace, kind)
     if max_layers is not None:
         n_layers = min(n_layers, max_layers)
     recs = []
-    labels: list[str] = []
-    key_order: list[str] = []
+    n_rows = n_keys = 0
     for layer in range(n_layers):
         for head in range(n_heads):
-            for r in _attention_records(trace, kind, layer, head, hyp):
-                r = dict(r, layer=f"layer {layer}", head=f"head {head}")
-                recs.append(r)
-                if r["generated"] not in labels:
-                    labels.append(r["generated"])
-                if r["key"] not in key_order:
-                    key_order.append(r["key"])
-    key_order.sort(key=lambda s: int(s.split(":", 1)[0]))
-    labels.sort(key=lambda s: int(s.split(":", 1)[0]))
+            labels, cols, mat = attention_matrix(trace, kind, layer, head, hyp)
+            n_rows, n_keys = max(n_rows, len(labels)), max(n_keys, len(cols))
+            for i, row in enumerate(mat):
+                for j, w in enumerate(row):
+                    if w is not None:
+                        recs.append({"l": layer, "h": head, "r": i, "k": j, "w": round(float(w), 3)})
     base = alt.Chart(alt.Data(values=recs)).mark_rect().encode(
-        x=alt.X("key:N", sort=key_order, title=None, axis=alt.Axis(labels=False, ticks=False)),
-        y=alt.Y("generated:N", sort=labels, title=None, axis=alt.Axis(labels=False, ticks=False)),
-        color=alt.Color("weight:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]),
+        x=alt.X("k:O", title=None, axis=alt.Axis(labels=False, ticks=False)),
+        y=alt.Y("r:O", title=None, axis=alt.Axis(labels=False, ticks=False)),
+        color=alt.Color("w:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]),
                         legend=alt.Legend(title="weight", labelColor=INK, titleColor=INK)),
-        tooltip=["layer:N", "head:N", "generated:N", "key:N", alt.Tooltip("weight:Q", format=".3f")],
-    ).properties(width=max(60, cell * max(1, len(key_order))), height=max(50, cell * max(1, len(labels))))
-    chart = base.facet(row=alt.Row("layer:N", title=None, header=alt.Header(labelColor=INK, labelFontSize=13)),
-                       column=alt.Column("head:N", title=None, header=alt.Header(labelColor=INK, labelFontSize=13)),
+        tooltip=[alt.Tooltip("l:O", title="layer"), alt.Tooltip("h:O", title="head"),
+                 alt.Tooltip("r:O", title="generated position"), alt.Tooltip("k:O", title="key position"),
+                 alt.Tooltip("w:Q", title="weight", format=".3f")],
+    ).properties(width=max(60, cell * max(1, n_keys)), height=max(50, cell * max(1, n_rows)))
+    chart = base.facet(row=alt.Row("l:O", title="layer", header=alt.Header(labelColor=INK, titleColor=INK, labelFontSize=13)),
+                       column=alt.Column("h:O", title="head", header=alt.Header(labelColor=INK, titleColor=INK, labelFontSize=13)),
                        spacing=6)
     return _alt_style(chart)
 

@@ -1,0 +1,38 @@
+"""seqscope dashboard: `streamlit run dashboard/app.py` (or `./run.sh app`).
+
+An st.navigation app: the shared controls (model, input, strategies, presentation mode) live in
+the sidebar, are defined here so they persist across pages, and are bound to the URL.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+st.set_page_config(page_title="seqscope", page_icon="🔭", layout="wide")
+
+from dashboard import state  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+PAGES = [
+    st.Page(HERE / "pages" / "compare.py", title="Compare decoders", icon="⚖️", url_path="compare", default=True),
+    st.Page(HERE / "pages" / "step.py", title="Step inspector", icon="🔬", url_path="step"),
+    st.Page(HERE / "pages" / "attention.py", title="Attention", icon="👁️", url_path="attention"),
+    st.Page(HERE / "pages" / "beam.py", title="Beam tree", icon="🌳", url_path="beam"),
+    st.Page(HERE / "pages" / "tffr.py", title="Teacher forcing vs free running", icon="🎯", url_path="tffr"),
+    st.Page(HERE / "pages" / "traces.py", title="Traces", icon="📦", url_path="traces"),
+]
+
+try:
+    state.shared_controls()
+except Exception as e:  # noqa: BLE001 - e.g. no shipped models: say so, never a traceback
+    st.error(f"The dashboard could not start: {state.one_line(e)}")
+    st.stop()
+page = st.navigation(PAGES, position="hidden" if state.presenting() else "sidebar")
+state.apply_presentation_css()
+page.run()

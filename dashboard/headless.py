@@ -1,0 +1,199 @@
+"""Drive the dashboard in headless Chromium (Debian's `chromium`, via Playwright's Python API):
+start a server on a free 127.0.0.1 port, open a page, wait until the app is idle and every chart
+is drawn, count exceptions and errors, measure the websocket payload.
+
+Used by tests/test_browser.py and bench/dashboard.py. Never downloads a browser.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+INSTALL_HINT = ("Chromium is needed for the browser test: on Debian/Ubuntu `sudo apt-get install -y chromium` "
+                "(./run.sh test does it when run as root); or set SEQSCOPE_CHROMIUM=/path/to/chromium.")
+
+# Pages: (name, url path + query). The default view of each page, as a newcomer opens it.
+PAGES = [
+    ("compare", ""),
+    ("step", "step"),
+    ("attention", "attention"),
+    ("beam", "beam"),
+    ("tffr", "tffr"),
+    ("traces", "traces"),
+]
+
+_STATE_JS = r"""
+() => {
+  const q = (s) => Array.from(document.querySelectorAll(s));
+  const plots = q('[data-testid="stPlotlyChart"] .js-plotly-plot');
+  const plotlyDrawn = plots.filter(gd => gd._fullData && gd._fullData.length > 0 &&
+      gd.querySelectorAll('.scatterlayer .trace, .barlayer .trace, .heatmaplayer .hm, .imagelayer image').length > 0).length;
+  const vegas = q('[data-testid="stVegaLiteChart"]');
+  let vegaDrawn = 0;
+  for (const v of vegas) {
+    const c = v.querySelector('canvas');
+    if (c && c.width > 0 && c.height > 0) {
+      const ctx = c.getContext('2d');
+      const d = ctx.getImageData(0, 0, c.width, c.height).data;
+      let ink = 0;
+      for (let i = 0; i < d.length; i += 4 * 37) { if (d[i + 3] > 0 && (d[i] < 235 || d[i + 1] < 235 || d[i + 2] < 235)) { ink++; if (ink > 20) break; } }
+      if (ink > 20) vegaDrawn++;
+    } else if (v.querySelector('svg .mark-rect path, svg .mark-rect rect, svg g.mark-rect')) {
+      vegaDrawn++;
+    }
+  }
+  return {
+    running: q('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"], [data-testid="stAppSkeleton"], [data-testid="stSkeleton"]').length > 0 || q('[data-testid="stApp"]').length === 0,
+    stale: q('.stale-element, [data-stale="true"]').length,
+    plotly: plots.length, plotlyDrawn,
+    vega: vegas.length, vegaDrawn,
+    exceptions: q('[data-testid="stException"]').length,
+    errors: q('[data-testid="stAlertContentError"]').map(e => e.innerText.slice(0, 300)),
+    mainText: (document.querySelector('[data-testid="stMain"]') || document.body).innerText.length,
+  };
+}
+"""
+
+
+def chromium_path() -> Optional[str]:
+    p = os.environ.get("SEQSCOPE_CHROMIUM")
+    if p and Path(p).exists():
+        return p
+    for cand in ("/usr/bin/chromium", shutil.which("chromium") or "", shutil.which("chromium-browser") or ""):
+        if cand and Path(cand).exists():
+            return cand
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def server(port: Optional[int] = None, timeout: float = 60.0) -> Iterator[str]:
+    """Start `streamlit run dashboard/app.py` on 127.0.0.1:port; yield the base URL."""
+    port = port or free_port()
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+           "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        t0 = time.time()
+        while True:
+            if proc.poll() is not None:
+                out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+                raise RuntimeError(f"the streamlit server exited with {proc.returncode}:\n{out[-2000:]}")
+            try:
+                with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if time.time() - t0 > timeout:
+                raise RuntimeError(f"the streamlit server did not come up within {timeout:.0f} s")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    exe = chromium_path()
+    if exe is None:
+        raise RuntimeError(INSTALL_HINT)
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def wait_ready(page, timeout: float = 90.0, quiet: float = 0.6) -> dict:
+    """Poll until the app is idle, every chart is drawn and nothing changed for `quiet` seconds.
+    Returns the final state plus `ready_s`: seconds from the call to the moment that state was
+    first reached (the last chart drawn)."""
+    t0 = time.perf_counter()
+    last, since = None, None
+    while True:
+        st = page.evaluate(_STATE_JS)
+        now = time.perf_counter()
+        done = (not st["running"] and st["plotly"] == st["plotlyDrawn"] and st["vega"] == st["vegaDrawn"]
+                and st["mainText"] > 0)
+        key = (st["plotly"], st["plotlyDrawn"], st["vega"], st["vegaDrawn"], st["exceptions"], len(st["errors"]),
+               st["mainText"] // 50)
+        if done:
+            if key != last or since is None:
+                last, since = key, now
+            elif now - since >= quiet:
+                st["ready_s"] = since - t0
+                return st
+        else:
+            last, since = None, None
+        if now - t0 > timeout:
+            st["ready_s"] = None
+            st["timeout"] = True
+            return st
+        time.sleep(0.05)
+
+
+class PayloadMeter:
+    """Bytes the page receives over the Streamlit websocket (the forward messages of a run)."""
+
+    def __init__(self, page):
+        self.bytes = 0
+        page.on("websocket", self._attach)
+
+    def _attach(self, ws) -> None:
+        ws.on("framereceived", self._frame)
+
+    def _frame(self, payload) -> None:
+        self.bytes += len(payload) if payload is not None else 0
+
+    def reset(self) -> None:
+        self.bytes = 0
+
+
+def shrink_png(path: Path, max_bytes: int = 300_000, max_width: int = 1400) -> int:
+    """Resize / quantize a screenshot in place until it is under max_bytes; returns its size."""
+    from PIL import Image
+
+    img = Image.open(path).convert("RGB")
+    if img.width > max_width:
+        img = img.resize((max_width, int(img.height * max_width / img.width)), Image.LANCZOS)
+    colours = 256
+    while True:
+        q = img.quantize(colors=colours, method=Image.Quantize.MEDIANCUT)
+        tmp = path.with_suffix(".tmp.png")
+        q.save(tmp, optimize=True)
+        size = tmp.stat().st_size
+        if size <= max_bytes or (colours <= 32 and img.width <= 700):
+            os.replace(tmp, path)
+            return size
+        if colours > 32:
+            colours //= 2
+        else:
+            img = img.resize((int(img.width * 0.8), int(img.height * 0.8)), Image.LANCZOS)

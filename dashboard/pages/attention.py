@@ -1,0 +1,78 @@
+"""Attention: cross- and self-attention heatmaps per layer and head, the head grid, the head
+average and the attention entropy per step. Clicking a generated token selects that step and
+links to the step inspector."""
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import charts, state
+
+KINDS = {"cross": "cross-attention (source × generated)", "self": "decoder self-attention"}
+
+
+def main() -> None:
+    opts = state.run_options()
+    if not state.presenting():
+        st.title("Attention")
+    c = st.columns([2, 2, 1, 1])
+    with c[0]:
+        choice = st.selectbox("Run", opts, key="run", bind="query-params")
+    tr = state.get_run(choice)
+    kinds = [k for k in KINDS if charts.has_attention(tr, k)]
+    if not kinds:
+        arch = (tr.get("model") or {}).get("arch", "")
+        st.info(f"This run has no recorded attention ({tr['model'].get('name')}, {arch}). "
+                + ("The GRU without attention squeezes the whole source into one vector, the 'thought vector' "
+                   "bottleneck: there is nothing to look at, which is the point. Try dates-gru-attn."
+                   if "noattn" in arch else "Record attention when decoding, or pick another model."))
+        return
+    hyps = tr.get("hypotheses") or []
+    with c[1]:
+        kind = st.radio("Attention", kinds, key="kind", bind="query-params", format_func=KINDS.get,
+                        horizontal=True)
+    n_layers, n_heads = charts.attention_shape(tr, kind)
+    with c[2]:
+        layer = st.selectbox("Layer", list(range(n_layers)), key="layer", bind="query-params") if n_layers > 1 else 0
+    with c[3]:
+        head_opts = ["avg"] + [str(h) for h in range(n_heads)]
+        head = st.selectbox("Head", head_opts, key="head", bind="query-params",
+                            format_func=lambda h: "average of heads" if h == "avg" else f"head {h}") \
+            if n_heads > 1 else "0"
+    hyp = 0
+    if len(hyps) > 1:
+        hyp = st.selectbox("Hypothesis (beam search: whose attention)", list(range(len(hyps))), key="hyp",
+                           bind="query-params", format_func=lambda i: f"#{i + 1}: {hyps[i]['text'][:40]!r} "
+                           f"(score {hyps[i]['score']:.2f})")
+    head_arg = head if head == "avg" else int(head)
+    title = (f"{KINDS[kind]}, layer {layer}, " + ("head average" if head == "avg" else f"head {head}")
+             + f" · {tr['model'].get('name')} · {choice}")
+    chart = charts.attention_heatmap(tr, kind, layer or 0, head_arg, hyp, title=title,
+                                     cell=34 if state.presenting() else 24)
+    event = st.altair_chart(chart, theme=None, on_select="rerun", key="att_heatmap", selection_mode="pick")
+    picked = None
+    try:
+        sel = (event or {}).get("selection", {}).get("pick") or []
+        if sel:
+            picked = int(sel[0]["step"])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        picked = None
+    rows = charts.hypothesis_steps(tr, hyp)
+    if picked is not None and picked < len(rows):
+        row = rows[picked]
+        st.markdown(f"**Selected step {picked}: {row['token']!r}** (p = {state.fmt_score(row['prob'])})")
+        params = state.link_params(run=choice, step=picked, hyp=hyp or None)
+        st.page_link("pages/step.py", label=f"Open step {picked} in the step inspector", icon="🔬",
+                     query_params=params)
+        state.plot(charts.step_figure(row["entry"], row["token_id"], title=f"step {picked}: top tokens"),
+                   "attention-step")
+    elif not state.presenting():
+        st.caption("Click a cell to select its generated token (double-click clears): the step's distribution "
+                   "appears here, with a link to the step inspector.")
+    state.plot(charts.attention_entropy_figure(tr, kind, hyp, title="attention entropy per step "
+                                               "(low = focused, high = spread out)"), "attention-entropy")
+    if not state.presenting():
+        if st.toggle("Show the grid of all layers × heads", key="grid", bind="query-params"):
+            st.altair_chart(charts.attention_grid(tr, kind, hyp), theme=None)
+
+
+state.guarded(main)

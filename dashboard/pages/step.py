@@ -1,0 +1,65 @@
+"""Step inspector: one decode, step by step: the top-k before and after the decoding rules."""
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import charts, state
+
+
+def _move(delta: int, n: int) -> None:
+    st.session_state["step"] = min(max(0, int(st.session_state.get("step", 0)) + delta), n - 1)
+
+
+def main() -> None:
+    opts = state.run_options()
+    if not state.presenting():
+        st.title("Step inspector")
+    c1, c2 = st.columns([2, 1])
+    with c1:
+        choice = st.selectbox("Run", opts, key="run", bind="query-params",
+                              help="One of the strategies from the sidebar, any preset, or an uploaded trace.")
+    tr = state.get_run(choice)
+    hyps = tr.get("hypotheses") or []
+    with c2:
+        hyp = st.selectbox("Hypothesis", list(range(len(hyps))), key="hyp", bind="query-params",
+                           format_func=lambda i: f"#{i + 1}: {hyps[i]['text'][:30]!r}") if len(hyps) > 1 else 0
+    rows = charts.hypothesis_steps(tr, hyp or 0)
+    if not rows:
+        st.warning("This run recorded no steps.")
+        return
+    n = len(rows)
+    if int(st.session_state.get("step") or 0) > n - 1:
+        st.session_state["step"] = n - 1
+    if n > 1:
+        st.slider("Step", 0, n - 1, 0, key="step", bind="query-params")
+    else:
+        st.session_state["step"] = 0
+    b1, b2, _ = st.columns([1, 1, 6])
+    b1.button("◀ previous", on_click=_move, args=(-1, n), disabled=st.session_state.get("step", 0) <= 0,
+              use_container_width=True)
+    b2.button("next ▶", on_click=_move, args=(1, n), disabled=st.session_state.get("step", 0) >= n - 1,
+              use_container_width=True)
+    t = min(int(st.session_state.get("step", 0)), n - 1)
+    row = rows[t]
+    entry = row["entry"]
+    prefix = "".join(r["token"] for r in rows[:t])
+    st.markdown(f"**{tr['input']['text']}** → `{prefix}`**`{row['token']}`** … "
+                f"(step {t} of {n - 1}; chosen token {row['token']!r}, p = {state.fmt_score(row['prob'])})")
+    m = st.columns(4)
+    m[0].metric("entropy before the rules", state.fmt_score(entry.get("entropy_raw")))
+    m[1].metric("entropy after the rules", state.fmt_score(entry.get("entropy")))
+    srows = charts.step_rows(entry, row["token_id"])
+    m[2].metric("tokens cut (in the top list)", sum(r["cut"] for r in srows))
+    m[3].metric("log-prob of the chosen token (raw)", state.fmt_score(entry.get("raw_logprob")
+                                                                       if entry.get("raw_logprob") is not None
+                                                                       else row.get("logprob")))
+    state.plot(charts.step_figure(entry, row["token_id"],
+                                  title=f"step {t}: top-{len(entry.get('top_before') or [])} before and after "
+                                        f"the decoding rules ({tr.get('strategy')})"), "step")
+    if not state.presenting():
+        st.caption("Light bars: the model's raw softmax. Dark bars: the distribution after temperature, "
+                   "top-k/top-p/min-p/typical, penalties and bans, which the token is drawn from. Grey = cut "
+                   "by the rules; orange with a red outline = the chosen token.")
+
+
+state.guarded(main)

@@ -1,0 +1,94 @@
+"""Teacher forcing vs free running, and "one wrong note": inject a wrong token at step t."""
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from dashboard import charts, state
+
+
+def _runner_up(cmp: dict, t: int) -> tuple[str, str]:
+    """The model's most probable token at reference position t (teacher-forced) other than the
+    reference token: the most plausible wrong note. Returns (token id as str, token)."""
+    steps = (cmp.get("tf") or {}).get("steps") or []
+    ref_id = cmp["rows"][t]["ref_id"]
+    if t < len(steps) and steps[t].get("hypotheses"):
+        for d in steps[t]["hypotheses"][0].get("top_before") or []:
+            if d["id"] != ref_id and d["token"] not in ("<eos>", "<pad>", "<bos>", "<unk>"):
+                return str(d["id"]), d["token"]
+    raise ValueError(f"no alternative token recorded at step {t}; type the wrong token yourself")
+
+
+def _output(cmp: dict) -> str:
+    fr = cmp.get("fr") or {}
+    hyps = fr.get("hypotheses") or []
+    return hyps[0]["text"] if hyps else "".join(r.get("fr_token") or "" for r in cmp["rows"])
+
+
+def main() -> None:
+    model, text = state.current_model(), state.current_input()
+    if not state.presenting():
+        st.title("Teacher forcing vs free running")
+    default_ref = state.default_reference(model, text)
+    c = st.columns([3, 1, 1])
+    with c[0]:
+        ref = st.text_input("Reference (the target / the continuation)", key="ref", bind="query-params",
+                            placeholder=default_ref or "type the reference output")
+    ref = ref or default_ref
+    if not ref:
+        st.info("Type a reference: the output the model should produce for this input.")
+        return
+    cfg = {"max_new_tokens": max(state.task_max_new(model), 4)}
+    with st.spinner("Teacher forcing and free running…"):
+        base = state.run_tffr(model, text, ref, state.cfg_json(cfg))
+    n = len(base["rows"])
+    with c[1]:
+        inject = st.selectbox("Inject a wrong token at step", ["none"] + [str(i) for i in range(n)],
+                              key="inject", bind="query-params")
+    with c[2]:
+        wrong = st.text_input("wrong token (blank: the model's runner-up)", key="wrong", bind="query-params",
+                              disabled=inject == "none")
+    st.markdown(f"**Input:** `{text}` · **reference:** `{ref}` · free running produced **`{_output(base)}`**")
+    div = base.get("first_divergence")
+    st.markdown("Free running reproduces the reference." if div is None
+                else f"Free running first leaves the reference at **t = {div}**.")
+    if inject == "none":
+        state.plot(charts.tffr_figure(base, title="per reference position: TF vs FR"), "tffr")
+        if not state.presenting():
+            st.caption("Top: log-prob of the reference token when the decoder is fed the reference (teacher forcing) "
+                       "and when it is fed its own outputs (free running; × = already off the reference). Middle: KL "
+                       "between the two next-token distributions. Bottom: distance between the decoder's hidden states.")
+        return
+    t = int(inject)
+    if wrong.strip():
+        token = wrong if model_kind_is_lm(model) else wrong.strip()
+        label = token
+    else:
+        tid, label = _runner_up(base, t)
+        token = int(tid)
+    forced = json.dumps({str(t): token})
+    with st.spinner(f"Free running with {label!r} injected at step {t}…"):
+        hit = state.run_tffr(model, text, ref, state.cfg_json(cfg), forced)
+    hit = dict(hit, injected_step=t)
+    recovered = all(r.get("fr_token") == r.get("ref_token") for r in hit["rows"][t + 1:])
+    cols = st.columns(2)
+    with cols[0]:
+        st.markdown(f"##### undisturbed\n`{_output(base)}`")
+    with cols[1]:
+        st.markdown(f"##### with {label!r} at step {t}\n`{_output(hit)}` — "
+                    + ("**recovers**: every later token matches the reference" if recovered else
+                       "**derails**: later tokens differ from the reference"))
+    state.plot(charts.recovery_figure(base, hit, t, title="one wrong note: recovering or derailing?"), "recovery")
+    cols = st.columns(2)
+    with cols[0]:
+        state.plot(charts.tffr_figure(base, title="undisturbed"), "tffr-base")
+    with cols[1]:
+        state.plot(charts.tffr_figure(hit, title=f"{label!r} injected at step {t}"), "tffr-injected")
+
+
+def model_kind_is_lm(model: str) -> bool:
+    return state.model_info(model)["kind"] == "lm"
+
+
+state.guarded(main)

@@ -1,0 +1,80 @@
+"""Traces: download any run as JSON, upload one to view it without the model, download a
+comparison as a standalone offline HTML report."""
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from dashboard import report, state
+
+MAX_UPLOAD_MB = 50
+
+
+def _on_upload() -> None:
+    f = st.session_state.get("upload")
+    if f is None:
+        return
+    data = f.getvalue()
+    try:
+        if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
+            raise ValueError(f"{f.name}: {len(data) / 1e6:.1f} MB is over the {MAX_UPLOAD_MB} MB limit")
+        tr = state.engine.load_trace(data)
+    except ValueError as e:
+        st.session_state["upload_error"] = f"{f.name}: {state.one_line(e)}"
+        st.session_state["uploaded_trace"] = None
+        return
+    st.session_state["upload_error"] = ""
+    st.session_state["uploaded_trace"] = tr.to_dict()
+    st.session_state["uploaded_name"] = f.name
+
+
+def main() -> None:
+    st.title("Traces")
+    model, text, strategies = state.current_model(), state.current_input(), state.current_strategies()
+
+    st.subheader("Download a run")
+    c = st.columns([2, 1])
+    choice = c[0].selectbox("Run", [s for s in state.run_options() if s != state.UPLOADED], key="run",
+                            bind="query-params")
+    tr = state.get_run(choice)
+    data = json.dumps(tr, ensure_ascii=False)
+    c[1].download_button("Download the trace (JSON)", data, file_name=f"trace-{model}-{choice.replace(' ', '_')}.json",
+                         mime="application/json", type="primary", on_click="ignore")
+    st.caption(f"{model} · `{text}` · {choice}: {len(data) / 1024:.0f} KB, {len(tr.get('steps') or [])} steps. "
+               "Read it back with `engine.load_trace(path)`; format: docs/trace-format.md.")
+
+    st.subheader("Download the comparison as a report")
+    traces, errors = state.run_strategies(model, text, strategies)
+    for s, msg in errors.items():
+        st.error(f"{s}: {msg}")
+    if traces:
+        st.download_button(
+            "Download an offline HTML report", lambda: report.comparison_report(traces).encode("utf-8"),
+            file_name=f"seqscope-{model}.html", mime="text/html", on_click="ignore",
+            help="One self-contained file (plotly.js inlined): opens without a network or this app.")
+        st.caption("Strategies: " + ", ".join(traces))
+
+    st.subheader("Upload a trace")
+    st.file_uploader(f"A trace JSON (at most {MAX_UPLOAD_MB} MB; validated, never executed)", type=["json"],
+                     key="upload", on_change=_on_upload, max_upload_size=MAX_UPLOAD_MB)
+    err = st.session_state.get("upload_error")
+    if err:
+        st.error(err)
+    up = st.session_state.get("uploaded_trace")
+    if up:
+        hyps = up.get("hypotheses") or []
+        st.success(f"Loaded {st.session_state.get('uploaded_name', 'trace')}: model {up['model'].get('name')}, "
+                   f"strategy {up.get('strategy')}, input `{up['input']['text']}` → "
+                   f"`{hyps[0]['text'] if hyps else ''}`. It is now the run '{state.UPLOADED}' on these pages:")
+        cols = st.columns(3)
+        cols[0].page_link("pages/step.py", label="Step inspector", icon="🔬", query_params=state.link_params(run=state.UPLOADED))
+        cols[1].page_link("pages/attention.py", label="Attention", icon="👁️", query_params=state.link_params(run=state.UPLOADED))
+        if up.get("beam"):
+            cols[2].page_link("pages/beam.py", label="Beam tree", icon="🌳", query_params=state.link_params())
+        if st.button("Forget the uploaded trace"):
+            st.session_state["uploaded_trace"] = None
+            st.rerun()
+
+
+state.guarded(main)
