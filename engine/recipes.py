@@ -31,3 +31,17 @@ RECIPES: dict[str, dict] = {
                 "model": {"d_model": 128, "n_layers": 3, "n_heads": 4, "d_ff": 512, "dropout": 0.0,
                           "max_len": 64}},
 }
+
+# Exposure-bias variants (issue 5, docs/exposure.md): the architecture, data and step budget of their
+# teacher-forced base, plus one remedy each. The wall-clock cap is 13 min (not the base's 8 or 10)
+# so that the same number of steps fits on a CPU shared with other jobs.
+_variant = {"max_minutes": 13.0}
+RECIPES["addition-gru-ss"] = {**RECIPES["addition-gru"], **_variant, "name": "addition-gru-ss",
+                              "ss_schedule": "inverse_sigmoid", "ss_k": 420.0}
+RECIPES["addition-gru-ls"] = {**RECIPES["addition-gru"], **_variant, "name": "addition-gru-ls",
+                              "label_smoothing": 0.1}
+RECIPES["addition-gru-scst"] = {**RECIPES["addition-gru"], **_variant, "name": "addition-gru-scst",
+                                "stage": "scst", "init_from": "addition-gru", "scst_reward": "exact",
+                                "scst_samples": 4, "steps": 600, "lr": 1e-4, "warmup": 50, "eval_every": 100}
+RECIPES["hmm-gpt-ss"] = {**RECIPES["hmm-gpt"], **_variant, "name": "hmm-gpt-ss",
+                         "ss_schedule": "inverse_sigmoid", "ss_k": 550.0}

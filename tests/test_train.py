@@ -8,6 +8,7 @@ from engine import train as train_mod
 from engine.train import TrainConfig, seq2seq_loss, Data
 
 TINY = {"d_emb": 8, "d_hidden": 16, "d_attn": 8, "max_len": 16}
+TINY_TF = {"d_model": 16, "n_layers": 1, "n_dec_layers": 1, "n_heads": 2, "d_ff": 32, "max_len": 24}
 
 
 def cfg(**kw):
@@ -58,7 +59,105 @@ def test_decoder_input_can_come_from_the_model():
     assert torch.equal(seen[-1], batch[2])                       # teacher forcing: gold inputs
     seen.clear()
     seq2seq_loss(model, batch, cfg(feed_model_prob=1.0), g)
-    first_pass, second = seen
-    pred = real_decode(batch[2], model.start(batch[0], batch[1])[0]).logits.argmax(-1)
-    gold_real = batch[2][:, 1:] != 0
-    assert torch.equal(second[:, 1:][gold_real], pred[:, :-1][gold_real])   # all model tokens
+    # a GRU decoder mixes token by token: with eps = 0 every input after BOS is the model's argmax given
+    # the prefix it was actually fed, i.e. the decoder runs free (greedy decoding)
+    fed = torch.cat(seen, 1)
+    state = model.start(batch[0], batch[1])[0]
+    x, greedy = batch[2][:, :1], [batch[2][:, 0]]
+    for _ in range(batch[2].shape[1] - 1):
+        o = real_decode(x, state)
+        state, x = o.state, o.logits[:, -1:].argmax(-1)
+        greedy.append(x[:, 0])
+    greedy = torch.stack(greedy, 1)
+    real = batch[2] != 0
+    assert torch.equal(fed[real], greedy[real])
+
+
+def test_eps_one_is_exactly_teacher_forcing():
+    data = Data(cfg())
+    batch = data.batch(0)
+    for arch, model_cfg in (("gru-attn", TINY), ("transformer", TINY_TF)):
+        torch.manual_seed(0)
+        model = engine.models.build_model(arch, {**model_cfg, "vocab_size": data.tok.vocab_size}).eval()
+        g = torch.Generator().manual_seed(0)
+        plain = seq2seq_loss(model, batch, cfg(), g)
+        for c in (cfg(ss_schedule="constant", ss_k=1.0), cfg(ss_schedule="linear", ss_k=1.0, ss_c=0.0)):
+            assert c.gold_prob(1000) == 1.0
+            assert torch.equal(seq2seq_loss(model, batch, c, g, c.gold_prob(1000)), plain)
+        # the token-by-token path with eps = 1 computes the same loss as one teacher-forced call
+        src, smask, tin, tout = batch
+        logits, fed = train_mod.recurrent_logits(model, tin, model.start(src, smask)[0], 1.0, False, g) \
+            if arch == "gru-attn" else (model.decode(tin, model.start(src, smask)[0]).logits, tin)
+        assert torch.equal(fed, tin)
+        assert torch.allclose(torch.nn.functional.cross_entropy(logits.transpose(1, 2), tout, ignore_index=0),
+                              plain, atol=1e-6)
+
+
+def test_two_pass_mixing_for_parallel_decoders():
+    torch.manual_seed(0)
+    data = Data(cfg())
+    model = engine.models.build_model("transformer", {**TINY_TF, "vocab_size": data.tok.vocab_size}).eval()
+    src, smask, tin, tout = data.batch(1)
+    state = model.start(src, smask)[0]
+    pred = model.decode(tin, state).logits.argmax(-1)
+    real = tin[:, 1:] != 0
+    g = torch.Generator().manual_seed(1)
+    mixed = train_mod.mix_two_pass(model, tin, state, 0.0, False, g)
+    assert torch.equal(mixed[:, 0], tin[:, 0]) and torch.equal(mixed[:, 1:][real], pred[:, :-1][real])
+    half = train_mod.mix_two_pass(model, tin, state, 0.5, False, torch.Generator().manual_seed(2))
+    from_gold = (half[:, 1:] == tin[:, 1:])[real].float().mean().item()
+    assert 0.25 <= from_gold < 1.0            # about half the coins keep gold (a small batch: loose bounds)
+    sampled = train_mod.mix_two_pass(model, tin, state, 0.0, True, torch.Generator().manual_seed(3))
+    assert not torch.equal(sampled[:, 1:][real], pred[:, :-1][real])   # an untrained model's samples vary
+
+
+def test_lm_scheduled_sampling_and_curriculum(tmp_path, monkeypatch):
+    monkeypatch.setattr(train_mod, "RUNS_DIR", tmp_path / "runs")
+    c = TrainConfig(name="tiny-hmm", task="hmm", arch="gpt", model={"d_model": 16, "n_layers": 1, "n_heads": 2,
+                    "d_ff": 32, "max_len": 64}, steps=4, batch_size=4, eval_every=4, eval_examples=10,
+                    data_sizes={"train": 50, "valid": 10, "test": 10}, ss_schedule="inverse_sigmoid", ss_k=2.0,
+                    curriculum_steps=4, curriculum_start=8)
+    data = Data(c)
+    assert data.batch(0)[0].shape[1] == 9 and data.batch(4)[0].shape[1] == 50      # BOS + 48 + EOS
+    card = train_mod.train(c, tmp_path / "ckpt", progress=False)
+    assert card["history"][-1]["eps"] == round(2 / (2 + 2.718281828 ** (3 / 2)), 4)
+
+
+def test_curriculum_seq2seq_starts_short():
+    d = Data(cfg(curriculum_steps=100, curriculum_start=2))
+    short = d.batch(0)[3]
+    full = d.batch(100)[3]
+    assert int((short != 0).sum(1).max()) <= 3                  # 2 target tokens + EOS
+    assert int((full != 0).sum(1).max()) > 3
+
+
+def test_truncated_bptt_cuts_the_gradient():
+    torch.manual_seed(0)
+    data = Data(cfg())
+    model = engine.models.build_model("gru-attn", {**TINY, "vocab_size": data.tok.vocab_size})
+    src, smask, tin, tout = data.batch(0)
+    state = model.start(src, smask)[0]
+    h0 = state["h"].detach().requires_grad_(True)
+    state = {**state, "h": h0, "memory": state["memory"].detach(), "memory_proj": state["memory_proj"].detach()}
+    logits, _ = train_mod.recurrent_logits(model, tin, state, 1.0, False, torch.Generator(), tbptt=2)
+    g_late, = torch.autograd.grad(logits[:, 2:].sum(), h0, retain_graph=True, allow_unused=True)
+    g_early, = torch.autograd.grad(logits[:, 1].sum(), h0)
+    assert g_late is None or float(g_late.abs().max()) == 0.0
+    assert float(g_early.abs().max()) > 0.0
+
+
+def test_bad_options_are_refused():
+    import pytest
+    for bad in (dict(ss_schedule="nope"), dict(ss_schedule="inverse_sigmoid", ss_k=0.5),
+                dict(feed_model_prob=0.5, ss_schedule="linear"), dict(stage="scst"),
+                dict(arch="transformer", tbptt=3), dict(label_smoothing=1.5)):
+        with pytest.raises(ValueError):
+            TrainConfig.from_dict({**dict(name="x", task="addition", arch="gru-attn"), **bad})
+
+
+def test_train_cli_flags_reach_the_config(tmp_path):
+    import subprocess, sys
+    out = subprocess.run([sys.executable, "-m", "engine", "train", "--name", "x", "--task", "addition", "--arch",
+                          "gru-attn", "--ss-schedule", "inverse_sigmoid", "--ss-k", "0.5"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "k >= 1" in out.stderr and "Traceback" not in out.stderr
