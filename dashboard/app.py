@@ -14,18 +14,18 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-st.set_page_config(page_title="seqscope", page_icon="🔭", layout="wide")
+st.set_page_config(page_title="seqscope", page_icon=":material/search_insights:", layout="wide")
 
 from dashboard import state  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PAGES = [
-    st.Page(HERE / "pages" / "compare.py", title="Compare decoders", icon="⚖️", url_path="compare", default=True),
-    st.Page(HERE / "pages" / "step.py", title="Step inspector", icon="🔬", url_path="step"),
-    st.Page(HERE / "pages" / "attention.py", title="Attention", icon="👁️", url_path="attention"),
-    st.Page(HERE / "pages" / "beam.py", title="Beam tree", icon="🌳", url_path="beam"),
-    st.Page(HERE / "pages" / "tffr.py", title="Teacher forcing vs free running", icon="🎯", url_path="tffr"),
-    st.Page(HERE / "pages" / "traces.py", title="Traces", icon="📦", url_path="traces"),
+    st.Page(HERE / "pages" / "compare.py", title="Compare decoders", icon=":material/balance:", url_path="compare", default=True),
+    st.Page(HERE / "pages" / "step.py", title="Step inspector", icon=":material/biotech:", url_path="step"),
+    st.Page(HERE / "pages" / "attention.py", title="Attention", icon=":material/visibility:", url_path="attention"),
+    st.Page(HERE / "pages" / "beam.py", title="Beam tree", icon=":material/account_tree:", url_path="beam"),
+    st.Page(HERE / "pages" / "tffr.py", title="Teacher forcing vs free running", icon=":material/school:", url_path="tffr"),
+    st.Page(HERE / "pages" / "traces.py", title="Traces", icon=":material/inventory_2:", url_path="traces"),
 ]
 
 try:

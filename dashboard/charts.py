@@ -198,8 +198,7 @@ def compare_figure(runs: dict[str, dict], *, title: Optional[str] = None) -> go.
     if div is not None:
         for row in (1, 2):
             fig.add_vline(x=div, line=dict(color=INK, dash="dash", width=1.5), row=row, col=1)
-        fig.add_annotation(x=div, y=1.04, xref="x", yref="paper", text=f"first divergence: step {div}",
-                           showarrow=False, font=dict(color=INK, size=13))
+        title = f"{title or ''}{' · ' if title else ''}first divergence at step {div} (dashed)"
     fig.update_yaxes(range=[0, 1.05], row=1, col=1)
     fig.update_xaxes(title_text="step", row=2, col=1)
     return _style(fig, title=title, height=480)
@@ -226,7 +225,8 @@ def _tok_label(tok: str) -> str:
     return repr(tok)[1:-1] if tok.strip() != tok or not tok else tok
 
 
-def step_figure(entry: dict, chosen_id: Optional[int], *, title: Optional[str] = None) -> go.Figure:
+def step_figure(entry: dict, chosen_id: Optional[int], *, title: Optional[str] = None,
+                log: bool = False) -> go.Figure:
     """Top-k bars before (raw softmax) and after the decoding rules; cut tokens grey and hatched,
     the chosen token outlined and starred."""
     rows = step_rows(entry, chosen_id)
@@ -253,8 +253,15 @@ def step_figure(entry: dict, chosen_id: Optional[int], *, title: Optional[str] =
         sub.append(f"after {ent:.3f} nats")
     fig.update_layout(barmode="group", bargap=0.25, yaxis=dict(autorange="reversed"),
                       legend=dict(orientation="h", y=-0.12))
-    fig.update_xaxes(title_text="probability" + (f"   ({', '.join(sub)})" if sub else ""), range=[0, 1.15])
-    return _style(fig, title=title, height=max(320, 60 + 34 * len(rows)))
+    xtitle = "probability" + (f"   ({', '.join(sub)})" if sub else "")
+    if log:
+        # a log axis cannot show 0: cut tokens keep their label and 'cut' text at the axis floor
+        floor = min([p for r in rows for p in (r["before"], r["after"]) if p] or [1e-6]) / 3
+        fig.data[1].x = [x if x > 0 else floor for x in fig.data[1].x]
+        fig.update_xaxes(type="log", title_text=xtitle + ", log scale")
+    else:
+        fig.update_xaxes(title_text=xtitle, range=[0, 1.15])
+    return _style(fig, title=title, height=max(320, 60 + 30 * len(rows)))
 
 
 # -- attention ---------------------------------------------------------------------------------
@@ -338,7 +345,7 @@ def attention_heatmap(trace: dict, kind: str = "cross", layer: int = 0, head: An
                 axis=alt.Axis(labelAngle=-60, labelColor=INK, titleColor=INK, labelFontSize=12)),
         y=alt.Y("generated:N", sort=labels, title="generated token (step: token)",
                 axis=alt.Axis(labelColor=INK, titleColor=INK, labelFontSize=12)),
-        color=alt.Color("weight:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]),
+        color=alt.Color("weight:Q", scale=alt.Scale(scheme="blues", domainMin=0),
                         legend=alt.Legend(title="weight", labelColor=INK, titleColor=INK)),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
         tooltip=[alt.Tooltip("generated:N", title="generated"), alt.Tooltip("key:N", title="key"),
@@ -371,10 +378,11 @@ def attention_grid(trace: dict, kind: str = "cross", hyp: int = 0, *, cell: int 
                 for j, w in enumerate(row):
                     if w is not None:
                         recs.append({"l": layer, "h": head, "r": i, "k": j, "w": round(float(w), 3)})
+    cell = max(2, min(cell, int(1000 / max(1, n_heads * n_keys))))
     base = alt.Chart(alt.Data(values=recs)).mark_rect().encode(
         x=alt.X("k:O", title=None, axis=alt.Axis(labels=False, ticks=False)),
         y=alt.Y("r:O", title=None, axis=alt.Axis(labels=False, ticks=False)),
-        color=alt.Color("w:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]),
+        color=alt.Color("w:Q", scale=alt.Scale(scheme="blues", domainMin=0),
                         legend=alt.Legend(title="weight", labelColor=INK, titleColor=INK)),
         tooltip=[alt.Tooltip("l:O", title="layer"), alt.Tooltip("h:O", title="head"),
                  alt.Tooltip("r:O", title="generated position"), alt.Tooltip("k:O", title="key position"),
@@ -557,8 +565,7 @@ def tffr_figure(cmp: dict, *, title: Optional[str] = None, label: str = "") -> g
     if div is not None:
         for row in (1, 2, 3):
             fig.add_vline(x=div, line=dict(color=INK, dash="dash", width=1.5), row=row, col=1)
-        fig.add_annotation(x=div, y=1.05, xref="x", yref="paper", showarrow=False,
-                           text=f"first divergence: t = {div}", font=dict(color=INK, size=13))
+        title = f"{title or label or ''}{' · ' if (title or label) else ''}first divergence t = {div} (dashed)"
     injected = cmp.get("injected_step")
     if injected is not None:
         for row in (1, 2, 3):

@@ -197,3 +197,17 @@ def shrink_png(path: Path, max_bytes: int = 300_000, max_width: int = 1400) -> i
             colours //= 2
         else:
             img = img.resize((int(img.width * 0.8), int(img.height * 0.8)), Image.LANCZOS)
+
+
+def screenshot(page, path: Path, width: int = 1400, max_height: int = 2600) -> int:
+    """Screenshot of the whole page: Streamlit scrolls inside its main container, so the viewport
+    is grown to the content's height first. Returns the PNG's size after shrinking."""
+    h = page.evaluate("""() => Math.max(...['[data-testid="stMain"]', '[data-testid="stAppViewContainer"]',
+        '[data-testid="stMainBlockContainer"]'].map(s => { const e = document.querySelector(s);
+        return e ? e.scrollHeight : 0; }), document.body.scrollHeight)""")
+    old = page.viewport_size
+    page.set_viewport_size({"width": width, "height": int(min(max(h + 40, 800), max_height))})
+    wait_ready(page, timeout=60, quiet=0.4)
+    page.screenshot(path=str(path))
+    page.set_viewport_size(old)
+    return shrink_png(Path(path))

@@ -262,7 +262,9 @@ def chart_config(name: str) -> dict:
 def plot(fig, name: str, **kw) -> None:
     """st.plotly_chart with explicit colours (theme=None) and the chosen download format."""
     if presenting() and "height" not in kw:
-        fig.update_layout(height=max(fig.layout.height or 450, 650), font=dict(size=20))
+        fig.update_layout(height=max(fig.layout.height or 450, 650), font=dict(size=20),
+                          title_font=dict(size=26))
+        fig.update_traces(textfont_size=16, selector=dict(type="scatter"))
     st.plotly_chart(fig, theme=None, config=chart_config(name), key=kw.pop("key", None), **kw)
 
 

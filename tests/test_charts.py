@@ -143,6 +143,7 @@ def test_compare_figure_has_one_line_per_run_and_marks_divergence():
     assert list(probs[0].y) == pytest.approx([s["hypotheses"][0]["prob"] for s in a["steps"]])
     assert list(ents[1].y) == pytest.approx([s["hypotheses"][0]["entropy"] for s in b["steps"]])
     assert any(s.x0 == 2 for s in fig.layout.shapes)
+    assert "first divergence at step 2" in fig.layout.title.text
     assert fig.layout.paper_bgcolor == charts.BG
 
 
@@ -164,6 +165,8 @@ def test_step_rows_mark_cut_and_chosen():
     assert list(before.x) == pytest.approx([d["prob"] for d in e["top_before"]])
     assert list(after.text) == ["★ chosen", "", "cut"]
     assert after.marker.color[2] == charts.CUT
+    flog = charts.step_figure(e, e["token_id"], log=True)
+    assert flog.layout.xaxis.type == "log" and flog.data[1].x[2] > 0   # the cut bar sits at the floor
 
 
 def test_attention_matrix_cross_and_self():
@@ -194,7 +197,10 @@ def test_attention_heatmap_cells_match_trace_and_have_selection():
 def test_attention_grid_and_entropy():
     tr = make_greedy_trace()
     spec = charts.attention_grid(tr, "cross").to_dict()
-    assert len(spec["data"]["values"]) == 2 * 4 * 5          # heads x steps x source tokens
+    vals = spec["data"]["values"]
+    assert len(vals) == 2 * 4 * 5          # heads x steps x source tokens
+    cell = next(v for v in vals if v["h"] == 0 and v["r"] == 2 and v["k"] == 1)
+    assert cell["w"] == pytest.approx(tr["steps"][2]["hypotheses"][0]["cross_attn"][0][0][1], abs=1e-3)
     ent = charts.attention_entropy(tr, "cross")
     h0 = -sum(p * math.log(p) for p in [0.1, 0.9])
     h1 = math.log(5)

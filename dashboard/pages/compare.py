@@ -130,7 +130,7 @@ def tours() -> None:
     cols = st.columns(len(TOURS))
     for col, (label, page, params, blurb) in zip(cols, TOURS):
         with col:
-            st.page_link(page, label=label, icon="🎬", query_params=params)
+            st.page_link(page, label=label, icon=":material/movie:", query_params=params)
             st.caption(blurb)
 
 
@@ -165,7 +165,7 @@ def main() -> None:
     if not big:
         st.title("Compare decoders")
         st.caption(f"**{model}** ({info['kind']}, {info['arch']}) · {info['card'].get('task_description') or ''}")
-        with st.expander("🎬 Tours: curated views, one link each", expanded=False):
+        with st.expander("Tours: curated views, one link each", expanded=False):
             tours()
         with st.expander("Set strategies by hand (custom A / custom B: every GenerationConfig field)"):
             custom_editor(model)

@@ -43,7 +43,7 @@ def main() -> None:
     row = rows[t]
     entry = row["entry"]
     prefix = "".join(r["token"] for r in rows[:t])
-    st.markdown(f"**{tr['input']['text']}** → `{prefix}`**`{row['token']}`** … "
+    st.markdown(f"**{tr['input']['text']}** → `{prefix or ' '}` + **`{row['token']}`** "
                 f"(step {t} of {n - 1}; chosen token {row['token']!r}, p = {state.fmt_score(row['prob'])})")
     m = st.columns(4)
     m[0].metric("entropy before the rules", state.fmt_score(entry.get("entropy_raw")))
@@ -53,7 +53,9 @@ def main() -> None:
     m[3].metric("log-prob of the chosen token (raw)", state.fmt_score(entry.get("raw_logprob")
                                                                        if entry.get("raw_logprob") is not None
                                                                        else row.get("logprob")))
-    state.plot(charts.step_figure(entry, row["token_id"],
+    log = st.toggle("log scale", key="log", bind="query-params",
+                    help="show the small probabilities too (a confident model puts almost all mass on one token)")
+    state.plot(charts.step_figure(entry, row["token_id"], log=log,
                                   title=f"step {t}: top-{len(entry.get('top_before') or [])} before and after "
                                         f"the decoding rules ({tr.get('strategy')})"), "step")
     if not state.presenting():

@@ -68,10 +68,10 @@ def main() -> None:
                    f"strategy {up.get('strategy')}, input `{up['input']['text']}` → "
                    f"`{hyps[0]['text'] if hyps else ''}`. It is now the run '{state.UPLOADED}' on these pages:")
         cols = st.columns(3)
-        cols[0].page_link("pages/step.py", label="Step inspector", icon="🔬", query_params=state.link_params(run=state.UPLOADED))
-        cols[1].page_link("pages/attention.py", label="Attention", icon="👁️", query_params=state.link_params(run=state.UPLOADED))
+        cols[0].page_link("pages/step.py", label="Step inspector", icon=":material/biotech:", query_params=state.link_params(run=state.UPLOADED))
+        cols[1].page_link("pages/attention.py", label="Attention", icon=":material/visibility:", query_params=state.link_params(run=state.UPLOADED))
         if up.get("beam"):
-            cols[2].page_link("pages/beam.py", label="Beam tree", icon="🌳", query_params=state.link_params())
+            cols[2].page_link("pages/beam.py", label="Beam tree", icon=":material/account_tree:", query_params=state.link_params())
         if st.button("Forget the uploaded trace"):
             st.session_state["uploaded_trace"] = None
             st.rerun()

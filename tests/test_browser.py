@@ -1,0 +1,89 @@
+"""Real-browser test: start the dashboard server, open every page in headless Chromium, wait until
+the app is idle, check that every chart is drawn and no exception or error is shown, and save the
+screenshots to docs/screenshots/ (the README's pictures).
+
+Needs Debian's `chromium` (never downloads a browser). Without it the test is skipped with a
+message saying how to install it, except when the CI environment variable is set: then it fails.
+"""
+import os
+from pathlib import Path
+
+import pytest
+
+from dashboard import headless
+
+SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+# (screenshot name, url path + query, the charts the page must draw: (plotly, vega))
+VIEWS = [
+    ("compare", "", (1, 0)),
+    ("compare-text-gpt", "?model=text-gpt&input=The+default+value+of&s=greedy&s=top-p+0.9&s=repetition+penalty+1.3", (1, 0)),
+    ("step", "step?step=4", (1, 0)),
+    ("attention", "attention?model=dates-transformer&input=the+third+of+march%2C+two+thousand+twenty-one", (1, 1)),
+    ("attention-grid", "attention?model=text-gpt&input=A+function+is&grid=true", (1, 2)),
+    ("beam", "beam?beams=8&model=dates-transformer&input=Wed+3+Mar+21", (1, 0)),
+    ("tffr", "tffr?input=the+third+of+march%2C+two+thousand+twenty-one&inject=3&wrong=9", (3, 0)),
+    ("traces", "traces", (0, 0)),
+    ("present", "beam?present=true&beams=8", (1, 0)),
+]
+
+
+def _need_browser():
+    if headless.chromium_path() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but chromium is missing. " + headless.INSTALL_HINT)
+        pytest.skip(headless.INSTALL_HINT)
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but playwright is not installed (pip install -r requirements.txt)")
+        pytest.skip("playwright is not installed: pip install -r requirements.txt")
+
+
+def test_every_page_draws_its_charts_in_chromium():
+    _need_browser()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    problems = []
+    with headless.server() as base, headless.browser() as b:
+        page = b.new_page(viewport={"width": 1400, "height": 1000})
+        for name, path, (n_plotly, n_vega) in VIEWS:
+            page.goto(f"{base}/{path}", wait_until="domcontentloaded")
+            st = headless.wait_ready(page, timeout=120)
+            if st.get("timeout"):
+                problems.append(f"{name}: not idle after 120 s ({st})")
+            if st["exceptions"]:
+                problems.append(f"{name}: {st['exceptions']} exception box(es)")
+            if st["errors"]:
+                problems.append(f"{name}: error shown: {st['errors']}")
+            if st["plotly"] < n_plotly or st["plotlyDrawn"] < st["plotly"]:
+                problems.append(f"{name}: plotly charts {st['plotlyDrawn']}/{st['plotly']} drawn, want {n_plotly}")
+            if st["vega"] < n_vega or st["vegaDrawn"] < st["vega"]:
+                problems.append(f"{name}: vega charts {st['vegaDrawn']}/{st['vega']} drawn, want {n_vega}")
+            shot = SHOTS / f"{name}.png"
+            size = headless.screenshot(page, shot)
+            assert size < 300_000, f"{shot} is {size} bytes"
+    assert not problems, "\n".join(problems)
+
+
+def test_attention_click_links_to_step_inspector():
+    """Clicking a heatmap cell selects its step (Altair selection) and offers a link to it."""
+    _need_browser()
+    with headless.server() as base, headless.browser() as b:
+        page = b.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{base}/attention", wait_until="domcontentloaded")
+        st = headless.wait_ready(page, timeout=120)
+        assert st["vegaDrawn"] >= 1
+        # the heatmap's cells (SVG paths or rects of the rect mark, in data order: step by step)
+        cells = page.locator('[data-testid="stVegaLiteChart"] g.mark-rect path, '
+                             '[data-testid="stVegaLiteChart"] g.mark-rect rect')
+        n = cells.count()
+        assert n > 10, f"only {n} heatmap cells drawn"
+        cells.nth(n // 2).click()
+        link = page.get_by_text("in the step inspector")
+        link.wait_for(timeout=60_000)
+        link.click()
+        page.wait_for_url("**/step?**", timeout=60_000)
+        headless.wait_ready(page, timeout=120)
+        assert "step=" in page.url
+        assert page.get_by_text("Step inspector").count() >= 1
