@@ -275,7 +275,8 @@ def hypothesis(bundle: Bundle, ids: Sequence[int], raw_logprobs: Sequence[float]
     norm = score / (n ** length_penalty) if n else 0.0
     d = {"text": continuation_text(bundle, ids), "tokens": [tok.token_str(i) for i in ids], "token_ids": ids,
          "token_logprobs": [g(x) for x in raw_logprobs], "score": g(score), "normalized_score": g(norm),
-         "finished": bool(ids and ids[-1] == EOS), "node": None}
+         "finished": bool(ids and ids[-1] == EOS), "node": None,
+         "search_score": g(norm)}       # beam search: the score the search ranked by (after the rules)
     d.update(extra)
     return d
 

@@ -141,7 +141,7 @@ def free_run(bundle, preps: Sequence[Prepared], config: GenerationConfig, record
                     break
         results[b]["rows"] = [(generated[r], raw_lps[r]) for r in range(b * R, (b + 1) * R)]
         if enc_attn is not None:
-            results[b]["encoder_attention"] = recorder.encoder_attention(enc_attn, b * R, src_lens[b])
+            results[b]["encoder_attention"] = recorder.encoder_attention(enc_attn, b, src_lens[b])
     return results
 
 
