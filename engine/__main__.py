@@ -16,6 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     m = sub.add_parser("models", help="list the shipped models")
     m.add_argument("--json", action="store_true", help="print JSON")
+    from .decoding.cli import add_parsers as add_decoding_parsers
+    add_decoding_parsers(sub)  # decode, tf-fr
     t = sub.add_parser("train", help="train a model (see engine/recipes.py)")
     t.add_argument("--recipe", help="a shipped model's recipe, e.g. dates-gru-attn")
     t.add_argument("--name")
@@ -65,6 +67,9 @@ def main(argv=None) -> int:
                 for r in rows:
                     main_metric = next((f"{k}={v}" for k, v in r["metrics"].items() if not isinstance(v, (dict, str))), "")
                     print(f"{r['name']:22} {r['task']:9} {r['arch']:12} {r['parameters'] or 0:>10,}  {main_metric}")
+        elif args.command in ("decode", "tf-fr"):
+            from .decoding.cli import run as run_decoding
+            return run_decoding(args)
         elif args.command == "train":
             from .train import main_train
             main_train(args)

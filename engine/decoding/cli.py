@@ -1,0 +1,179 @@
+"""`python -m engine decode` and `python -m engine tf-fr`: every GenerationConfig field as a --flag."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from typing import Optional
+
+from .config import GenerationConfig, RecordOptions
+
+_HELP = {
+    "max_new_tokens": "tokens to generate at most (capped by the model's length limit)",
+    "min_new_tokens": "<eos> is impossible before this many tokens",
+    "temperature": "divide the logits by T (sampling)", "top_k": "keep the k best tokens (sampling; default off)",
+    "top_p": "nucleus: keep the best tokens up to this mass (sampling)", "min_p": "drop tokens below min_p x best",
+    "typical_p": "locally typical sampling mass", "epsilon_cutoff": "drop tokens with probability below this",
+    "repetition_penalty": "HF multiplicative penalty on seen tokens (>1 penalises)",
+    "additive_repetition_penalty": "log p - lambda * 1[token in prefix]",
+    "no_repeat_ngram_size": "forbid repeating any n-gram of this size", "num_beams": "beam width",
+    "num_beam_groups": "diverse beam search groups", "diversity_penalty": "Hamming penalty between groups",
+    "length_penalty": "finished score = sum log p / length**length_penalty",
+    "num_return_sequences": "hypotheses returned", "seed": "sampling seed (default: random, recorded)",
+    "mbr_num_samples": "MBR candidates", "mbr_source": "samples or nbest", "mbr_utility": "chrf or bleu",
+}
+
+
+def _early_stopping(v: str):
+    low = v.lower()
+    if low in ("true", "1", "yes"):
+        return True
+    if low in ("false", "0", "no"):
+        return False
+    if low == "never":
+        return "never"
+    raise argparse.ArgumentTypeError(f"{v!r} is not true, false or never")
+
+
+def _force(v: str):
+    step, sep, tok = v.partition("=")
+    if not sep or not step.strip().lstrip("-").isdigit():
+        raise argparse.ArgumentTypeError(f"{v!r} is not STEP=TOKEN (e.g. 3=7)")
+    return int(step), tok
+
+
+def add_config_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("generation (Hugging Face names)")
+    for f in dataclasses.fields(GenerationConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name in ("do_sample", "mbr"):
+            g.add_argument(flag, action="store_true", default=None, help=f.name.replace("_", " "))
+        elif f.name == "early_stopping":
+            g.add_argument(flag, type=_early_stopping, help="true, false or never")
+        elif f.name in ("mbr_source", "mbr_utility"):
+            g.add_argument(flag, choices=["samples", "nbest"] if f.name == "mbr_source" else ["chrf", "bleu"],
+                           help=_HELP.get(f.name))
+        else:
+            typ = int if f.name in ("max_new_tokens", "min_new_tokens", "top_k", "no_repeat_ngram_size",
+                                    "num_beams", "num_beam_groups", "num_return_sequences", "seed",
+                                    "mbr_num_samples") else float
+            g.add_argument(flag, type=typ, help=_HELP.get(f.name))
+    g.add_argument("--config-json", help="a whole GenerationConfig as JSON (flags override its fields)")
+    p.add_argument("--force", type=_force, action="append", default=[], metavar="STEP=TOKEN",
+                   help="inject TOKEN (id or string) at STEP, then continue freely (repeatable)")
+
+
+def add_parsers(sub) -> None:
+    d = sub.add_parser("decode", help="decode one input with any strategy and record every step")
+    d.add_argument("--model", required=True, help="shipped model name or checkpoint folder")
+    d.add_argument("--input", required=True, help="the source (seq2seq) or the prompt (language model)")
+    add_config_flags(d)
+    d.add_argument("--forced-prefix", help="text forced as the first generated tokens")
+    r = d.add_argument_group("recording")
+    r.add_argument("--record-top-k", type=int, default=20, help="size of the recorded top lists (default 20)")
+    r.add_argument("--record-layers", default="all", help='"all" or comma-separated decoder layer indices')
+    r.add_argument("--no-hidden", action="store_true", help="do not record hidden states")
+    r.add_argument("--no-attention", action="store_true", help="do not record attention")
+    r.add_argument("--no-record", action="store_true", help="record only tokens, probabilities and entropies")
+    d.add_argument("--json", action="store_true", help="print the whole trace as JSON")
+    d.add_argument("--out", help="save the trace to this JSON file (atomic)")
+    t = sub.add_parser("tf-fr", help="teacher forcing vs free running on one example")
+    t.add_argument("--model", required=True)
+    t.add_argument("--input", required=True, help="the source (seq2seq) or the prompt (language model)")
+    t.add_argument("--reference", required=True, help="the reference target / continuation")
+    add_config_flags(t)
+    t.add_argument("--json", action="store_true", help="print the comparison (rows, both traces) as JSON")
+    t.add_argument("--out", help="save the comparison to this JSON file (atomic)")
+
+
+def config_from_args(args, default_max_new: Optional[int] = None) -> Optional[GenerationConfig]:
+    base = {}
+    if args.config_json:
+        try:
+            base = json.loads(args.config_json)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--config-json is not valid JSON ({exc.msg})") from None
+        if not isinstance(base, dict):
+            raise ValueError("--config-json must be a JSON object")
+    for f in dataclasses.fields(GenerationConfig):
+        v = getattr(args, f.name, None)
+        if v is not None:
+            base[f.name] = v
+    if not base and default_max_new is None:
+        return None
+    if default_max_new is not None and "max_new_tokens" not in base and not base:
+        return None
+    return GenerationConfig.from_dict(base)
+
+
+def _record(args):
+    if args.no_record:
+        return RecordOptions.off()
+    layers = args.record_layers
+    if layers != "all":
+        try:
+            layers = [int(x) for x in layers.split(",") if x.strip()]
+        except ValueError:
+            raise ValueError(f"--record-layers {args.record_layers!r} is not 'all' or a list like 0,2") from None
+    return RecordOptions(top_k=args.record_top_k, layers=layers, hidden_states=not args.no_hidden,
+                         attention=not args.no_attention)
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
+def run(args) -> int:
+    from ..checkpoint import atomic_write_text, load
+    from .api import generate
+    from .tf_fr import compare_tf_fr
+    bundle = load(args.model)
+    forced = {s: tok for s, tok in args.force} or None
+    if forced:
+        forced = {s: (int(t) if t.strip().isdigit() and t not in _token_strings(bundle) else t)
+                  for s, t in forced.items()}
+    if args.command == "decode":
+        cfg = config_from_args(args) or GenerationConfig()
+        trace = generate(bundle, args.input, cfg, record=_record(args), forced_prefix=args.forced_prefix,
+                         forced_tokens=forced)
+        if args.out:
+            trace.save(args.out)
+        if args.json:
+            print(trace.to_json())
+            return 0
+        print(f"{bundle.name} | {trace.strategy} | {len(trace.steps)} steps | {trace.timing['total_s']:.3f} s"
+              + (f" | seed {trace.seed}" if trace.seed is not None else ""))
+        for w in trace.warnings:
+            print(f"warning: {w}")
+        for i, h in enumerate(trace.hypotheses):
+            eu = f"  EU {h['expected_utility']:.4f}" if "expected_utility" in h else ""
+            print(f"{i + 1}. {h['text']!r}  logp {_fmt(h['score'])}  norm {_fmt(h['normalized_score'])}{eu}")
+        if trace.beam:
+            st = {}
+            for n in trace.beam["nodes"][1:]:
+                st[n["status"]] = st.get(n["status"], 0) + 1
+            print("beam graph: " + ", ".join(f"{v} {k}" for k, v in sorted(st.items())))
+        if args.out:
+            print(f"saved {args.out}")
+        return 0
+    cfg = config_from_args(args)
+    cmp_ = compare_tf_fr(bundle, args.input, args.reference, cfg, forced_tokens=forced)
+    if args.out:
+        atomic_write_text(args.out, json.dumps(cmp_.to_dict(), ensure_ascii=False, allow_nan=False))
+    if args.json:
+        print(json.dumps(cmp_.to_dict(), ensure_ascii=False, allow_nan=False))
+        return 0
+    print(f"{bundle.name} | reference {cmp_.tf.hypotheses[0]['text']!r} | free run {cmp_.fr.hypotheses[0]['text']!r}"
+          f" | first divergence: {cmp_.first_divergence}")
+    print(f"{'t':>3} {'ref':>10} {'fr':>10} {'tf_logp':>9} {'fr_logp':>9} {'KL':>9} {'|h_fr-h_tf|':>11} on_track")
+    for r in cmp_.rows:
+        print(f"{r['t']:>3} {r['ref_token']!r:>10} {str(r['fr_token'] and repr(r['fr_token'])):>10} "
+              f"{_fmt(r['tf_logprob']):>9} {_fmt(r['fr_logprob']):>9} {_fmt(r['kl']):>9} "
+              f"{_fmt(r['hidden_dist']):>11} {r['on_track']}")
+    return 0
+
+
+def _token_strings(bundle) -> set:
+    tok = bundle.tokenizer
+    return {tok.token_str(i) for i in range(tok.vocab_size)}
