@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Retrain every shipped checkpoint, one after another (each recipe: at most 15 min on a 2-core CPU).
 #   scripts/train_all.sh [recipe ...]      default: all recipes in engine/recipes.py, in their order:
-#   the bases first, then the exposure-bias variants addition-gru-ss, addition-gru-ls, hmm-gpt-ss and
-#   addition-gru-scst (SCST fine-tunes checkpoints/addition-gru, so it must come after addition-gru).
+#   the bases first, then the exposure-bias variants addition-gru-ss, addition-gru-ls, addition-gru-scst
+#   (SCST fine-tunes checkpoints/addition-gru, so it must come after addition-gru) and hmm-gpt-ss.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
