@@ -472,3 +472,33 @@ def test_compare_tf_fr_divergence(gru):
     assert back.rows == w.rows and back.fr == w.fr
     with pytest.raises(ValueError, match="empty"):
         engine.teacher_forced(gru, "3 march 2021", "")
+
+
+# -- every shipped model, every strategy ------------------------------------------------------------
+
+SAMPLE_INPUT = {"dates": "3 march 2021", "addition": "123+4567", "text": "The value", "hmm": "pob"}
+CONFIGS = [{"max_new_tokens": 5}, {"max_new_tokens": 5, "do_sample": True, "seed": 1, "top_p": 0.9},
+           {"max_new_tokens": 5, "num_beams": 3, "num_return_sequences": 2},
+           {"max_new_tokens": 5, "num_beams": 4, "num_beam_groups": 2, "diversity_penalty": 0.5},
+           {"max_new_tokens": 5, "mbr": True, "mbr_num_samples": 3, "seed": 0},
+           {"max_new_tokens": 5, "mbr": True, "mbr_num_samples": 3, "mbr_source": "nbest", "mbr_utility": "bleu"}]
+
+
+@pytest.mark.parametrize("name", [m["name"] for m in engine.list_models()])
+def test_every_strategy_on_every_shipped_model(name):
+    b = engine.load(name)
+    text = SAMPLE_INPUT[b.task]
+    for cfg in CONFIGS:
+        t = engine.generate(b, text, cfg, record=engine.RecordOptions(top_k=3))
+        assert t.strategy == engine.GenerationConfig(**cfg).strategy and t.hypotheses
+        assert engine.load_trace(t.to_json()) == t
+    ref = engine.generate(b, text, {"max_new_tokens": 5}, record=False).hypotheses[0]["token_ids"]
+    ref = [i for i in ref if i != EOS] or ref
+    c = engine.compare_tf_fr(b, text, ref)
+    assert len(c.rows) >= len(ref) and c.tf.hypotheses[0]["token_ids"][:len(ref)] == ref
+
+
+def test_language_model_from_bos_only():
+    t = engine.generate("hmm-gpt", "", {"max_new_tokens": 6, "do_sample": True, "seed": 0})
+    assert t.input["token_ids"] == [] and len(t.hypotheses[0]["token_ids"]) == 6
+    assert t.steps[0]["hypotheses"][0]["self_attn_keys"] == ["<bos>"]

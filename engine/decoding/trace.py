@@ -28,8 +28,8 @@ TOP_KEYS = {
 }
 MODEL_KEYS = {"name": str, "kind": str}
 INPUT_KEYS = {"text": str, "tokens": list, "token_ids": list}
-HYP_KEYS = {"text": str, "tokens": list, "token_ids": list, "token_logprobs": list, "score": _NUM,
-            "normalized_score": _NUM}
+HYP_KEYS = {"text": str, "tokens": list, "token_ids": list, "token_logprobs": list, "score": (_NUM, type(None)),
+            "normalized_score": (_NUM, type(None))}
 STEP_KEYS = {"step": int, "hypotheses": list}
 STEP_HYP_KEYS = {"slot": int, "prefix_ids": list, "entropy": (_NUM, type(None)), "top_before": list,
                  "top_after": list}
