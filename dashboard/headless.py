@@ -23,14 +23,14 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 INSTALL_HINT = ("Chromium is needed for the browser test: on Debian/Ubuntu `sudo apt-get install -y chromium` "
                 "(./run.sh test does it when run as root); or set SEQSCOPE_CHROMIUM=/path/to/chromium.")
 
-# Pages: (name, url path + query). The default view of each page, as a newcomer opens it.
+# Pages: (name, url path, title in the sidebar and the page's h1). The default view of each page.
 PAGES = [
-    ("compare", ""),
-    ("step", "step"),
-    ("attention", "attention"),
-    ("beam", "beam"),
-    ("tffr", "tffr"),
-    ("traces", "traces"),
+    ("compare", "", "Compare decoders"),
+    ("step", "step", "Step inspector"),
+    ("attention", "attention", "Attention"),
+    ("beam", "beam", "Beam tree"),
+    ("tffr", "tffr", "Teacher forcing vs free running"),
+    ("traces", "traces", "Traces"),
 ]
 
 _STATE_JS = r"""
@@ -150,6 +150,7 @@ def wait_ready(page, timeout: float = 90.0, quiet: float = 0.6) -> dict:
                 last, since = key, now
             elif now - since >= quiet:
                 st["ready_s"] = since - t0
+                st["ready_at"] = since
                 return st
         else:
             last, since = None, None
@@ -211,3 +212,15 @@ def screenshot(page, path: Path, width: int = 1400, max_height: int = 2600) -> i
     page.screenshot(path=str(path))
     page.set_viewport_size(old)
     return shrink_png(Path(path))
+
+
+def navigate(page, title: str, timeout: float = 120.0) -> dict:
+    """In-app navigation (a click on the sidebar link, as a user does): returns wait_ready's state
+    with `seconds` from the click to the last chart drawn."""
+    t0 = time.perf_counter()
+    page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+    page.wait_for_function("(t) => { const h = document.querySelector('[data-testid=\"stMain\"] h1');"
+                           " return h && h.innerText.trim() === t; }", arg=title, timeout=timeout * 1000)
+    st = wait_ready(page, timeout=timeout)
+    st["seconds"] = None if st.get("ready_at") is None else st["ready_at"] - t0
+    return st

@@ -176,3 +176,12 @@ def test_presentation_mode_hides_titles(root):
     at = _ok(_app(root, present="true"))
     assert not at.title
     assert _plotly(at)
+
+
+def test_bad_input_is_an_error_not_a_traceback(root):
+    at = _ok(_app(root, input="x" * 3000))
+    assert at.error and all("at most" in e.value for e in at.error)
+    at = _ok(_app(root, "pages/attention.py", input="x" * 3000))
+    assert at.error
+    at = _ok(_app(root, input="日本 ☃"))
+    assert len(at.warning) == 1 and "<unk>" in at.warning[0].value    # once, not once per strategy

@@ -149,8 +149,6 @@ def render_outputs(traces: dict[str, dict], big: bool) -> None:
                        f"**{state.fmt_score(h.get('normalized_score'))}** · {len(h.get('token_ids') or [])} tokens"
                        + (" · finished" if h.get("finished") else " · not finished (length cap)")
                        + f" · {tr.get('timing', {}).get('total_s', 0) * 1000:.0f} ms")
-            for w in tr.get("warnings") or []:
-                st.warning(w)
             if len(hyps) > 1:
                 with st.expander(f"all {len(hyps)} returned hypotheses"):
                     st.dataframe([{"text": x["text"], "score": round(x["score"], 3),
@@ -178,6 +176,12 @@ def main() -> None:
         st.error(f"{s}: {msg}")
     if not traces:
         return
+    seen = []
+    for tr in traces.values():
+        for w in tr.get("warnings") or []:
+            if w not in seen:
+                seen.append(w)
+                st.warning(w)
     render_outputs(traces, big)
     div = charts.first_divergence(traces)
     if len(traces) > 1:

@@ -42,7 +42,12 @@ def main() -> None:
     cfg = {"max_new_tokens": max(state.task_max_new(model), 4)}
     with st.spinner("Teacher forcing and free running…"):
         base = state.run_tffr(model, text, ref, state.cfg_json(cfg))
+    for w in dict.fromkeys(((base.get("tf") or {}).get("warnings") or []) + ((base.get("fr") or {}).get("warnings") or [])):
+        st.warning(w)
     n = len(base["rows"])
+    if n == 0:
+        st.error("The reference is empty after tokenization: type a reference with at least one token.")
+        return
     with c[1]:
         inject = st.selectbox("Inject a wrong token at step", ["none"] + [str(i) for i in range(n)],
                               key="inject", bind="query-params")
