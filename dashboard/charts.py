@@ -113,7 +113,7 @@ def hypothesis_steps(trace: dict, hyp: int = 0) -> list[dict]:
             prob = float(entry["prob"])
         else:
             prob = _lookup_prob(entry.get("top_after"), tid)
-            if prob is None and t < len(lps):
+            if prob is None and t < len(lps) and lps[t] is not None:
                 prob = math.exp(lps[t])
         out.append({"step": t, "entry": entry, "token_id": tid, "token": toks[t] if t < len(toks) else str(tid),
                     "prob": prob, "logprob": lps[t] if t < len(lps) else None,
@@ -134,7 +134,9 @@ def token_probs(trace: dict, hyp: int = 0) -> list[tuple[str, float]]:
     if hyp >= len(hyps):
         return []
     h = hyps[hyp]
-    return [(tok, math.exp(lp)) for tok, lp in zip(h["tokens"], h.get("token_logprobs") or [])]
+    lps = list(h.get("token_logprobs") or [])
+    lps += [None] * (len(h["tokens"]) - len(lps))
+    return [(tok, math.exp(lp) if lp is not None else None) for tok, lp in zip(h["tokens"], lps)]
 
 
 def first_divergence(runs: dict[str, dict]) -> Optional[int]:
@@ -161,13 +163,14 @@ def _prob_colour(p: float) -> str:
     return f"rgb({r},{g},90)"
 
 
-def tokens_html(pairs: list[tuple[str, float]], *, font_size: int = 18) -> str:
+def tokens_html(pairs: list[tuple[str, Optional[float]]], *, font_size: int = 18) -> str:
     """Coloured token spans (background = probability), with the probability on hover."""
     spans = []
     for tok, p in pairs:
         shown = html.escape(tok).replace(" ", "&nbsp;") or "&nbsp;"
+        tip, bg = ("p not recorded", "#dddddd") if p is None else (f"p = {p:.3f}", _prob_colour(p))
         spans.append(
-            f'<span title="p = {p:.3f}" style="background:{_prob_colour(p)};color:#111;'
+            f'<span title="{tip}" style="background:{bg};color:#111;'
             f'padding:2px 3px;margin:1px;border-radius:3px;font-family:monospace;'
             f'font-size:{font_size}px;display:inline-block">{shown}</span>')
     return '<div style="line-height:2.1">' + "".join(spans) + "</div>"
@@ -521,8 +524,11 @@ def beam_tree_figure(trace: dict, upto_step: Optional[int] = None, *, hyp: int =
     return fig
 
 
-def _fmt(v: Optional[float]) -> str:
+def fmt(v: Optional[float]) -> str:
     return "—" if v is None else f"{v:.3f}"
+
+
+_fmt = fmt
 
 
 def beam_counts(trace: dict, upto_step: Optional[int] = None) -> dict[str, int]:

@@ -42,7 +42,7 @@ def comparison_report(runs: dict[str, dict], *, title: str = "seqscope: decoder 
         cfg = ", ".join(f"{k}={v}" for k, v in sorted((tr.get("config") or {}).items()))
         parts.append(f"<div class='run'><h3>{html.escape(name)}</h3>"
                      + charts.tokens_html(charts.token_probs(tr))
-                     + f"<p>score {h['score']:.3f} · normalised {h['normalized_score']:.3f} · strategy "
+                     + f"<p>score {charts.fmt(h.get('score'))} · normalised {charts.fmt(h.get('normalized_score'))} · strategy "
                        f"{html.escape(str(tr.get('strategy')))} · seed {tr.get('seed')}</p>"
                      + f"<p style='font-size:0.85em;color:#555'>config: {html.escape(cfg)}</p></div>")
     figs = [("compare", charts.compare_figure(runs, title="Per step: chosen token's probability and entropy"))]

@@ -255,3 +255,26 @@ def test_mbr_figure():
     fig = charts.mbr_figure(tr)
     assert [list(r) for r in fig.data[0].z] == tr["mbr"]["matrix"]
     assert fig.layout.shapes[0].y0 == 1.5
+
+
+def test_null_scores_and_logprobs_render():
+    tr = make_greedy_trace()
+    tr["hypotheses"][0]["score"] = tr["hypotheses"][0]["normalized_score"] = None
+    tr["hypotheses"][0]["token_logprobs"][1] = None
+    pairs = charts.token_probs(tr)
+    assert pairs[1][1] is None and "p not recorded" in charts.tokens_html(pairs)
+    from dashboard.report import comparison_report
+    assert "score —" in comparison_report({"greedy": tr})
+
+
+def test_report_is_standalone_offline_html():
+    from dashboard.report import comparison_report
+    a, b = make_greedy_trace(out="2021"), make_beam_trace()
+    html = comparison_report({"greedy": a, "beam": b})
+    assert html.startswith("<!DOCTYPE html>") and "</html>" in html
+    assert "<script src=" not in html.replace("<script src=\"data:", "")   # nothing fetched from a network
+    assert html.count("Plotly.newPlot") == 2                               # comparison + beam tree
+    assert "first part ways at step 0" in html
+    assert "&lt;eos&gt;" in html                                           # tokens escaped
+    with pytest.raises(ValueError):
+        comparison_report({})

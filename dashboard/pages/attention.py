@@ -42,7 +42,7 @@ def main() -> None:
     if len(hyps) > 1:
         hyp = st.selectbox("Hypothesis (beam search: whose attention)", list(range(len(hyps))), key="hyp",
                            bind="query-params", format_func=lambda i: f"#{i + 1}: {hyps[i]['text'][:40]!r} "
-                           f"(score {hyps[i]['score']:.2f})")
+                           f"(score {state.fmt_score(hyps[i].get('score'))})")
     head_arg = head if head == "avg" else int(head)
     title = (f"{KINDS[kind]}, layer {layer}, " + ("head average" if head == "avg" else f"head {head}")
              + f" · {tr['model'].get('name')} · {choice}")

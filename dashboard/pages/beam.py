@@ -52,7 +52,7 @@ def main() -> None:
             if last > 0 else 0
     with cc[1]:
         hyp = st.selectbox("Highlight hypothesis", list(range(len(hyps))), key="bhyp", bind="query-params",
-                           format_func=lambda i: f"#{i + 1}: {hyps[i]['text'][:28]!r} ({hyps[i]['normalized_score']:.3f})"
+                           format_func=lambda i: f"#{i + 1}: {hyps[i]['text'][:28]!r} ({state.fmt_score(hyps[i].get('normalized_score'))})"
                            ) if len(hyps) > 1 else 0
     with cc[2]:
         show_pruned = st.toggle("pruned", value=True, key="pruned", bind="query-params",
@@ -68,8 +68,8 @@ def main() -> None:
                    "normalised score). Blue = kept, green diamonds = finished with <eos>, grey rings = pruned; "
                    "the red path is the highlighted hypothesis.")
         with st.expander("Final hypotheses"):
-            st.dataframe([{"#": i + 1, "text": h["text"], "score": round(h["score"], 4),
-                           "normalised": round(h["normalized_score"], 4), "finished": h["finished"]}
+            st.dataframe([{"#": i + 1, "text": h["text"], "score": h.get("score"),
+                           "normalised": h.get("normalized_score"), "finished": h["finished"]}
                           for i, h in enumerate(hyps)], hide_index=True)
 
 

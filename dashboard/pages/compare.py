@@ -151,8 +151,8 @@ def render_outputs(traces: dict[str, dict], big: bool) -> None:
                        + f" · {tr.get('timing', {}).get('total_s', 0) * 1000:.0f} ms")
             if len(hyps) > 1:
                 with st.expander(f"all {len(hyps)} returned hypotheses"):
-                    st.dataframe([{"text": x["text"], "score": round(x["score"], 3),
-                                   "normalised": round(x["normalized_score"], 3), "finished": x["finished"]}
+                    st.dataframe([{"text": x["text"], "score": x.get("score"),
+                                   "normalised": x.get("normalized_score"), "finished": x["finished"]}
                                   for x in hyps], hide_index=True)
 
 

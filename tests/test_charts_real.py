@@ -1,0 +1,73 @@
+"""Every chart builder on real traces: every preset on every shipped model (short outputs)."""
+import json
+
+import pytest
+
+import engine
+from dashboard import charts
+from dashboard.report import comparison_report
+from dashboard.state import PRESETS
+
+MODELS = ["dates-gru-attn", "dates-gru-noattn", "dates-transformer", "addition-gru", "text-gpt", "hmm-gpt"]
+INPUTS = {"dates-gru-attn": "Wed 3 Mar 21", "dates-gru-noattn": "Wed 3 Mar 21", "dates-transformer": "Wed 3 Mar 21",
+          "addition-gru": "48213+9375", "text-gpt": "A function is", "hmm-gpt": "pobpslsl"}
+
+
+@pytest.fixture(scope="module")
+def bundles():
+    return {m: engine.load(m) for m in MODELS}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_preset_renders_on_every_model(bundles, model):
+    b = bundles[model]
+    traces = {}
+    for name, preset in PRESETS.items():
+        cfg = dict(preset, max_new_tokens=6)
+        if cfg.get("mbr"):
+            cfg["mbr_num_samples"] = 4
+        tr = engine.generate(b, INPUTS[model], engine.GenerationConfig.from_dict(cfg),
+                             record=engine.RecordOptions(top_k=5)).to_dict()
+        json.dumps(tr)
+        traces[name] = tr
+        rows = charts.hypothesis_steps(tr)
+        assert len(rows) == min(len(tr["hypotheses"][0]["token_ids"]), len(tr["steps"])), name
+        # the step record along the best hypothesis chose (or, for beams, led to) its token
+        for r in rows:
+            e = r["entry"]
+            assert e.get("token_id") in (None, r["token_id"]), (name, r["step"])
+            assert list(e["prefix_ids"]) == tr["hypotheses"][0]["token_ids"][:r["step"]] or tr["strategy"] == "mbr"
+        fig = charts.step_figure(rows[0]["entry"], rows[0]["token_id"])
+        assert len(fig.data[0].x) >= 1
+        for kind in ("cross", "self"):
+            if charts.has_attention(tr, kind):
+                labels, cols, mat = charts.attention_matrix(tr, kind, 0, "avg")
+                assert len(labels) == len(rows) and all(len(r) == len(cols) for r in mat)
+                for row in mat:   # attention weights of one query sum to 1
+                    assert sum(w for w in row if w is not None) == pytest.approx(1.0, abs=2e-3)
+                charts.attention_heatmap(tr, kind, 0, 0).to_dict()
+                charts.attention_entropy_figure(tr, kind)
+        if tr.get("beam"):
+            fig = charts.beam_tree_figure(tr)
+            counts = charts.beam_counts(tr)
+            assert sum(counts.values()) == len(tr["beam"]["nodes"]) - 1
+            assert charts.winner_path(tr)[0] == 0
+        if tr.get("mbr"):
+            assert charts.mbr_figure(tr) is not None
+    fig = charts.compare_figure(traces)
+    assert len([t for t in fig.data if t.yaxis == "y"]) == len(PRESETS)
+    assert "<!DOCTYPE html>" in comparison_report(traces)
+    kind = "cross" if b.kind == "seq2seq" else "self"
+    if charts.has_attention(traces["greedy"], kind):
+        charts.attention_grid(traces["greedy"], kind).to_dict()
+
+
+def test_tffr_figure_on_real_comparison(bundles):
+    cmp = engine.compare_tf_fr(bundles["dates-gru-attn"], "Wed 3 Mar 21", "2021-03-03").to_dict()
+    fig = charts.tffr_figure(cmp)
+    assert list(fig.data[0].y) == [r["tf_logprob"] for r in cmp["rows"]]
+    hit = engine.compare_tf_fr(bundles["dates-gru-attn"], "Wed 3 Mar 21", "2021-03-03",
+                               forced_tokens={3: "9"}).to_dict()
+    assert hit["rows"][3]["fr_token"] == "9" and hit["first_divergence"] == 3
+    fig = charts.recovery_figure(cmp, hit, 3)
+    assert list(fig.data[1].y) == [r["fr_logprob"] for r in hit["rows"]]
