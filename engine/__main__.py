@@ -52,6 +52,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--scst-samples", type=int)
     t.add_argument("--out", default="checkpoints", help="folder for the checkpoint (default checkpoints/)")
     t.add_argument("--resume", action="store_true", help="continue from runs/<name>/resume")
+    x = sub.add_parser("exposure", help="exposure bias on a dataset: TF vs FR, calibration, recovery, drift")
+    x.add_argument("--model", required=True, help="shipped model name or checkpoint folder")
+    x.add_argument("--n", type=int, default=1000, help="held-out examples (default 1000)")
+    x.add_argument("--seed", type=int, default=0)
+    x.add_argument("--t0", type=int, default=1, help="step of the injected wrong token (recovery)")
+    x.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the bands")
+    x.add_argument("--threads", type=int, default=1)
+    x.add_argument("--json", action="store_true", help="print JSON (default: a summary)")
+    x.add_argument("--out", help="also save the JSON to this file")
+    e = sub.add_parser("experiment", help="run one of the exposure lab's experiments (engine/experiments.py)")
+    e.add_argument("name", choices=["tf-vs-fr", "ss-schedules", "recovery", "beam-curse", "label-smoothing",
+                                    "decoding", "tbptt", "bpe-vocab"])
+    e.add_argument("--quick", action="store_true", help="a reduced size (seconds, for tests)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--threads", type=int, default=2)
+    e.add_argument("--out", help="save the result JSON here")
     return p
 
 
@@ -73,6 +89,12 @@ def main(argv=None) -> int:
         elif args.command == "train":
             from .train import main_train
             main_train(args)
+        elif args.command == "exposure":
+            from .exposure import main_exposure
+            main_exposure(args)
+        elif args.command == "experiment":
+            from .experiments import main_experiment
+            main_experiment(args)
     except (ValueError, OSError) as exc:
         print(f"python -m engine {args.command}: error: {exc}", file=sys.stderr)
         return 2
