@@ -28,7 +28,7 @@ FONT = dict(family="Arial, Helvetica, sans-serif", size=14, color=INK)
 
 def _style(fig: go.Figure, *, title: Optional[str] = None, height: Optional[int] = None) -> go.Figure:
     fig.update_layout(
-        template="plotly_white", paper_bgcolor=BG, plot_bgcolor=BG, font=FONT,
+        template="none", paper_bgcolor=BG, plot_bgcolor=BG, font=FONT,
         title=dict(text=title, font=dict(size=17, color=INK)) if title else None,
         margin=dict(l=60, r=20, t=60 if title else 30, b=50),
         legend=dict(bgcolor="rgba(255,255,255,0.85)", font=dict(color=INK)),
@@ -190,7 +190,7 @@ def compare_figure(runs: dict[str, dict], *, title: Optional[str] = None) -> go.
         fig.add_trace(go.Scatter(
             x=xs, y=[r["prob"] for r in rows], mode="lines+markers", name=label, legendgroup=label,
             line=dict(color=colour, width=2.5), marker=dict(size=7, color=colour), text=text,
-            hovertemplate="step %{x}<br>token %{text|}<br>p = %{y:.3f}<extra>" + html.escape(label) + "</extra>"),
+            hovertemplate="step %{x}<br>token %{text}<br>p = %{y:.3f}<extra>" + html.escape(label) + "</extra>"),
             row=1, col=1)
         fig.add_trace(go.Scatter(
             x=xs, y=[r["entropy"] for r in rows], mode="lines+markers", name=label, legendgroup=label,

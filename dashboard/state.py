@@ -367,3 +367,11 @@ def link_params(**extra: Any) -> dict:
         params[k] = [str(x) for x in v] if isinstance(v, list) else ("true" if v is True else str(v))
     params.update({k: str(v) for k, v in extra.items() if v is not None})
     return params
+
+
+def altair(chart, **kw):
+    """Show an Altair chart with explicit colours (theme=None). The spec is produced without
+    re-validating the inline data record by record (the builders are validated in the unit tests),
+    which keeps a page with a large heatmap fast."""
+    spec = chart.to_dict(validate=False)
+    return st.vega_lite_chart(spec, theme=None, **kw)

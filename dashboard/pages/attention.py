@@ -48,7 +48,7 @@ def main() -> None:
              + f" · {tr['model'].get('name')} · {choice}")
     chart = charts.attention_heatmap(tr, kind, layer or 0, head_arg, hyp, title=title,
                                      cell=34 if state.presenting() else 24)
-    event = st.altair_chart(chart, theme=None, on_select="rerun", key="att_heatmap", selection_mode="pick")
+    event = state.altair(chart, on_select="rerun", key="att_heatmap", selection_mode="pick")
     picked = None
     try:
         sel = (event or {}).get("selection", {}).get("pick") or []
@@ -72,7 +72,7 @@ def main() -> None:
                                                "(low = focused, high = spread out)"), "attention-entropy")
     if not state.presenting():
         if st.toggle("Show the grid of all layers × heads", key="grid", bind="query-params"):
-            st.altair_chart(charts.attention_grid(tr, kind, hyp), theme=None)
+            state.altair(charts.attention_grid(tr, kind, hyp))
 
 
 state.guarded(main)
