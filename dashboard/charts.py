@@ -364,6 +364,31 @@ def _alt_style(chart):
         color=INK, fontSize=16).configure_axis(gridColor=GRID, domainColor=INK, tickColor=INK)
 
 
+def encoder_attention_heatmap(trace: dict, layer: int = 0, head: Any = "avg", *, title: Optional[str] = None,
+                              cell: int = 24) -> Optional[alt.Chart]:
+    """The encoder's self-attention over the source (Transformer encoders): queries down, keys across."""
+    enc = trace.get("encoder_attention")
+    if not enc:
+        return None
+    if layer >= len(enc):
+        raise ValueError(f"encoder layer {layer} was not recorded (recorded: {len(enc)} layers)")
+    heads = enc[layer]
+    toks = [f"{j}: {_tok_label(t)}" for j, t in enumerate(trace["input"]["tokens"])]
+    recs = []
+    for i, q in enumerate(toks):
+        for j, k in enumerate(toks):
+            w = (sum(h[i][j] for h in heads) / len(heads)) if head == "avg" else heads[int(head)][i][j]
+            recs.append({"query": q, "key": k, "weight": round(float(w), 5)})
+    chart = alt.Chart(alt.Data(values=recs)).mark_rect(stroke="#ffffff", strokeWidth=0.5).encode(
+        x=alt.X("key:N", sort=toks, title="source key", axis=alt.Axis(labelAngle=-60, labelColor=INK, titleColor=INK)),
+        y=alt.Y("query:N", sort=toks, title="source query", axis=alt.Axis(labelColor=INK, titleColor=INK)),
+        color=alt.Color("weight:Q", scale=alt.Scale(scheme="blues", domainMin=0),
+                        legend=alt.Legend(title="weight", labelColor=INK, titleColor=INK)),
+        tooltip=["query:N", "key:N", alt.Tooltip("weight:Q", format=".3f")],
+    ).properties(width=max(200, cell * len(toks)), height=max(120, cell * len(toks)), title=title or "")
+    return _alt_style(chart)
+
+
 def attention_grid(trace: dict, kind: str = "cross", hyp: int = 0, *, cell: int = 9,
                    max_layers: Optional[int] = None) -> alt.Chart:
     """Every recorded layer x head as small heatmaps (rows: layers, columns: heads). Records are

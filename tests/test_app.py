@@ -119,6 +119,9 @@ def test_attention_page_heatmap_head_and_language_model(root):
     at.toggle(key="grid").set_value(True).run()
     _ok(at)
     assert len(at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")) == 2
+    at.toggle(key="enc").set_value(True).run()             # the Transformer encoder's self-attention
+    _ok(at)
+    assert len(at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")) == 3
     lm = _ok(_app(root, "pages/attention.py", model="text-gpt", input="The following"))
     assert not lm.error, [e.value for e in lm.error]
     assert lm.radio(key="kind").options == ["decoder self-attention"]

@@ -278,3 +278,12 @@ def test_report_is_standalone_offline_html():
     assert "&lt;eos&gt;" in html                                           # tokens escaped
     with pytest.raises(ValueError):
         comparison_report({})
+
+
+def test_encoder_attention_heatmap():
+    tr = make_greedy_trace()
+    assert charts.encoder_attention_heatmap(tr) is None
+    tr["encoder_attention"] = [[[[0.5, 0.5, 0, 0, 0]] * 5, [[0.2] * 5] * 5]]
+    vals = charts.encoder_attention_heatmap(tr, 0, "avg").to_dict()["data"]["values"]
+    assert len(vals) == 25 and vals[0]["weight"] == pytest.approx(0.35)
+    assert charts.encoder_attention_heatmap(tr, 0, 1).to_dict()["data"]["values"][0]["weight"] == pytest.approx(0.2)

@@ -73,6 +73,14 @@ def main() -> None:
     if not state.presenting():
         if st.toggle("Show the grid of all layers × heads", key="grid", bind="query-params"):
             state.altair(charts.attention_grid(tr, kind, hyp))
+        enc = tr.get("encoder_attention")
+        if enc and st.toggle("Show the encoder's self-attention over the source", key="enc", bind="query-params"):
+            ec = st.columns([1, 1, 4])
+            el = ec[0].selectbox("Encoder layer", list(range(len(enc))), key="enc_layer")
+            eh = ec[1].selectbox("Encoder head", ["avg"] + [str(h) for h in range(len(enc[0]))], key="enc_head",
+                                 format_func=lambda h: "average" if h == "avg" else f"head {h}")
+            state.altair(charts.encoder_attention_heatmap(
+                tr, el, eh if eh == "avg" else int(eh), title=f"encoder self-attention, layer {el}"))
 
 
 state.guarded(main)
