@@ -95,3 +95,28 @@ def test_cli_bad_input_exits_2_without_traceback():
     out = subprocess.run([sys.executable, "-m", "engine", "train", "--steps", "x"], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+
+
+VARIANTS = {"addition-gru-ss": ("ss_schedule", "inverse_sigmoid"), "addition-gru-ls": ("label_smoothing", 0.1),
+            "addition-gru-scst": ("stage", "scst"), "hmm-gpt-ss": ("ss_schedule", "inverse_sigmoid")}
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_exposure_variants_keep_their_base_and_remedy(name):
+    """Each exposure-bias variant has its base's architecture, was trained with its remedy in < 15 min,
+    and still does its task (addition: exact match; hmm: NLL close to the oracle)."""
+    base = name.rsplit("-", 1)[0]
+    b, ref = engine.load(name), engine.load(base)
+    key, value = VARIANTS[name]
+    assert b.card["training_config"][key] == value
+    assert b.config["model"] == ref.config["model"] and b.config["arch"] == ref.config["arch"]
+    assert b.card["wall_time_s"] < 15 * 60
+    if name.startswith("addition"):
+        assert exact(b, sample("addition", n=300)) >= 0.85
+    else:
+        from engine.tasks.hmm import HMMOracle
+        oracle = HMMOracle()
+        texts = oracle.sample(100, seed=4321)
+        total, count = lm_sequence_nll(b.model, [[BOS] + b.tokenizer.encode(t).ids for t in texts])
+        oracle_nll = sum(-oracle.log_prob(t) for t in texts) / sum(len(t) for t in texts)
+        assert total / count <= 1.12 * oracle_nll
