@@ -207,10 +207,13 @@ class Recorder:
         key_labels: per row, the labels of the self-attention keys; src_lens: per row, the source length.
         extra: per row, a dict merged first (slot, node, prefix_ids)."""
         idx = torch.as_tensor(list(rows), dtype=torch.long)
-        raw, proc = raw_logp.index_select(0, idx), proc_logp.index_select(0, idx)
+        same = proc_logp is raw_logp                 # no rule changed anything: compute once
+        raw = raw_logp.index_select(0, idx)
+        proc = raw if same else proc_logp.index_select(0, idx)
         ent_raw = torch.special.entr(raw.exp()).sum(-1).tolist()
-        ent = torch.special.entr(proc.exp()).sum(-1).tolist()
-        tops_b, tops_a = self.top_list(raw), self.top_list(proc)
+        ent = ent_raw if same else torch.special.entr(proc.exp()).sum(-1).tolist()
+        tops_b = self.top_list(raw)
+        tops_a = [list(x) for x in tops_b] if same else self.top_list(proc)
         if chosen is not None:
             cidx = torch.as_tensor([c if c is not None else 0 for c in chosen], dtype=torch.long)[:, None]
             c_proc = proc.gather(1, cidx)[:, 0].tolist()
@@ -220,10 +223,10 @@ class Recorder:
             sa = round_tensor(torch.stack([out.self_attn[i][:, :, -1, :] for i in self.layers], 1).index_select(0, idx))
             km = out.state.get("key_mask")
             km = km.index_select(0, idx) if km is not None else None
-            selfs = []
-            for j in range(len(rows)):
-                w = sa[j] if km is None else sa[j][:, :, km[j]]
-                selfs.append(w.tolist())
+            if km is None or bool(km.all()):
+                selfs = sa.tolist()
+            else:                                 # drop left padding / masked keys row by row
+                selfs = [sa[j][:, :, km[j]].tolist() for j in range(len(rows))]
         if self.want_attn and out.cross_attn is not None and self.layers:
             ca = round_tensor(torch.stack([out.cross_attn[i][:, :, -1, :] for i in self.layers], 1).index_select(0, idx))
             crosses = [ca[j][:, :, :src_lens[j]].tolist() if src_lens else ca[j].tolist() for j in range(len(rows))]

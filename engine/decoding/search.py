@@ -48,6 +48,10 @@ def _context(bundle, prep: Prepared, generated: list[int]) -> list[int]:
     return generated if bundle.model.is_encoder_decoder else prep.ids + generated
 
 
+def _needs_context(config: GenerationConfig) -> bool:
+    return bool(config.repetition_penalty != 1.0 or config.additive_repetition_penalty or config.no_repeat_ngram_size)
+
+
 def _generators(config: GenerationConfig, n: int, seeds: Optional[list[int]]):
     return [torch.Generator().manual_seed(int(s)) for s in seeds] if seeds else [None] * n
 
@@ -74,6 +78,8 @@ def free_run(bundle, preps: Sequence[Prepared], config: GenerationConfig, record
     results = [{"steps": [], "warnings": [], "steps_s": [], "rows": []} for _ in range(B)]
     key_prefix = [_key_prefix(bundle, p) for p in preps]
     src_lens = [len(p.ids) for p in preps]
+    needs_context = _needs_context(config)
+    want_labels = recorder.want_attn and bundle.model.has_self_attention
     for t in range(max(limits)):
         t0 = time.perf_counter()
         out = model.decode(step_in, state, step_mask, output_attentions=recorder.want_attn)
@@ -81,14 +87,15 @@ def free_run(bundle, preps: Sequence[Prepared], config: GenerationConfig, record
         logits = out.logits[:, -1].float()
         raw_logp = torch.log_softmax(logits, -1)
         live = [r for r in range(N) if not done[r]]
-        contexts = [_context(bundle, preps[row_input[r]], generated[r]) for r in range(N)]
+        contexts = ([_context(bundle, preps[row_input[r]], generated[r]) for r in range(N)]
+                    if needs_context else None)
         scores = apply_rules(logits, config, contexts, [len(x) for x in generated], EOS, warp)
         scores, dead = revive_dead_rows(scores, logits)
         for r in dead:
             if not done[r]:
                 results[row_input[r]]["warnings"].append(
                     f"step {t}: the decoding rules removed every token; the raw distribution was used")
-        proc_logp = torch.log_softmax(scores, -1)
+        proc_logp = raw_logp if scores is logits else torch.log_softmax(scores, -1)
         chosen = [None] * N
         if sample:
             probs = proc_logp.exp()
@@ -115,7 +122,7 @@ def free_run(bundle, preps: Sequence[Prepared], config: GenerationConfig, record
             if not rows:
                 continue
             extra = [{"slot": r - b * R, "node": None, "prefix_ids": list(generated[r])} for r in rows]
-            labels = [key_prefix[b] + [recorder.name(i) for i in generated[r]] for r in rows]
+            labels = [key_prefix[b] + [recorder.name(i) for i in generated[r]] for r in rows] if want_labels else None
             recs = recorder.steps(rows, raw_logp, proc_logp, out, chosen=[chosen[r] for r in rows],
                                   key_labels=labels, src_lens=[src_lens[b]] * len(rows), extra=extra)
             results[b]["steps"].append({"step": t, "hypotheses": recs})
@@ -219,6 +226,8 @@ def beam_search(bundle, prep: Prepared, config: GenerationConfig, recorder: Reco
     src_len = len(prep.ids)
     V = bundle.tokenizer.vocab_size
     last_kept: list[int] = []
+    needs_context = _needs_context(config)
+    want_labels = recorder.want_attn and model.has_self_attention
     for t in range(max_new):
         t0 = time.perf_counter()
         out = model.decode(step_in, state, step_mask, output_attentions=recorder.want_attn)
@@ -227,7 +236,7 @@ def beam_search(bundle, prep: Prepared, config: GenerationConfig, recorder: Reco
         raw_logp = torch.log_softmax(logits, -1)
         n_rows = logits.shape[0]
         # the rows each beam reads, and each row's first beam (for the record)
-        rec_logp = raw_logp.clone()
+        rec_logp = None                              # processed distributions of the rows, if any rule acted
         current_tokens: list[int] = []
         new_beams, parent_rows = [], []
         forced = prep.forced.get(t)
@@ -244,15 +253,19 @@ def beam_search(bundle, prep: Prepared, config: GenerationConfig, recorder: Reco
             sc = raw_logp.index_select(0, ridx)
             if G > 1:
                 sc = hamming_diversity(sc, current_tokens, config.diversity_penalty)
-            contexts = [_context(bundle, prep, beams[i]["ids"]) for i in members]
+            contexts = [_context(bundle, prep, beams[i]["ids"]) for i in members] if needs_context else None
+            before = sc
             sc = apply_rules(sc, config, contexts, [len(beams[i]["ids"]) for i in members], EOS, warp=False)
             sc, dead = revive_dead_rows(sc, raw_logp.index_select(0, ridx))
             if dead:
                 warnings.append(f"step {t}: the decoding rules removed every token of a beam; its raw distribution was used")
-            for j, r in enumerate(rows):
-                if r not in row_done:
-                    rec_logp[r] = torch.log_softmax(sc[j], -1)
-                    row_done.add(r)
+            if sc is not before or G > 1:
+                if rec_logp is None:
+                    rec_logp = raw_logp.clone()
+                for j, r in enumerate(rows):
+                    if r not in row_done:
+                        rec_logp[r] = torch.log_softmax(sc[j], -1)
+                        row_done.add(r)
             if forced is not None:
                 keep = sc[:, forced].clone()
                 if not bool(torch.isfinite(keep).all()):
@@ -306,8 +319,10 @@ def beam_search(bundle, prep: Prepared, config: GenerationConfig, recorder: Reco
             seen_rows.add(r)
             rec_rows.append(r)
             extra.append({"slot": r, "node": bm["node"], "prefix_ids": list(bm["ids"])})
-            labels.append(key_prefix + [recorder.name(x) for x in bm["ids"]])
-        recs = recorder.steps(rec_rows, raw_logp, rec_logp, out, chosen=None, key_labels=labels,
+            if want_labels:
+                labels.append(key_prefix + [recorder.name(x) for x in bm["ids"]])
+        recs = recorder.steps(rec_rows, raw_logp, raw_logp if rec_logp is None else rec_logp, out, chosen=None,
+                              key_labels=labels,
                               src_lens=[src_len] * len(rec_rows), extra=extra)
         steps.append({"step": t, "hypotheses": recs})
         steps_s.append(round(time.perf_counter() - t0, 6))
