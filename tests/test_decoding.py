@@ -377,6 +377,9 @@ def test_load_trace_refuses_bad_files(tmp_path, monkeypatch, dates):
     f.write_text(json.dumps(good))
     with pytest.raises(engine.TraceError, match="limit"):
         engine.load_trace(f)
+    with pytest.raises(engine.TraceError, match="record less"):
+        engine.Trace(good).save(tmp_path / "too-big.json")
+    assert not (tmp_path / "too-big.json").exists()
     assert issubclass(engine.TraceError, ValueError)
 
 

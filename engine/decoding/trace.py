@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, Union
 
-from ..checkpoint import atomic_write_text
+from ..checkpoint import atomic_write_bytes
 
 FORMAT_VERSION = 1
 MAX_TRACE_BYTES = 50 * 1024 * 1024
@@ -147,8 +147,14 @@ class Trace:
         return json.dumps(self._d, ensure_ascii=False, allow_nan=False, indent=indent, separators=seps)
 
     def save(self, path: Union[str, os.PathLike]) -> Path:
+        """Write the JSON atomically. A trace that `load_trace` would refuse (over 50 MB) is not written."""
         path = Path(path)
-        atomic_write_text(path, self.to_json())
+        data = self.to_json().encode("utf-8")
+        if len(data) > MAX_TRACE_BYTES:
+            raise TraceError(f"the trace is {len(data) / 1e6:.1f} MB, over the {MAX_TRACE_BYTES // (1024 * 1024)} MB "
+                             "that load_trace accepts; record less (RecordOptions: fewer layers, attention=False, "
+                             "hidden_states=False, a smaller top_k)")
+        atomic_write_bytes(path, data)
         return path
 
 
