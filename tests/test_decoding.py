@@ -505,3 +505,35 @@ def test_language_model_from_bos_only():
     t = engine.generate("hmm-gpt", "", {"max_new_tokens": 6, "do_sample": True, "seed": 0})
     assert t.input["token_ids"] == [] and len(t.hypotheses[0]["token_ids"]) == 6
     assert t.steps[0]["hypotheses"][0]["self_attn_keys"] == ["<bos>"]
+
+
+def test_beam_hypotheses_store_and_is_done_modes():
+    from engine.decoding.search import BeamHypotheses
+    h = BeamHypotheses(2, 1.0, False, max_new=10)
+    assert h.add(-1.0, 1, {"node": 1}) and h.add(-4.0, 2, {"node": 2})      # scores -1, -2
+    assert h.worst_score == -2.0
+    assert not h.add(-3.0, 1, {"node": 3})                                   # -3 < worst: not stored
+    assert h.add(-1.0, 2, {"node": 4})                                       # -0.5 evicts -2
+    assert [p["node"] for _, p in h.beams] == [1, 4] and h.evicted == [{"node": 2}] and h.worst_score == -1.0
+    assert h.is_done(-2.0, 2) and not h.is_done(-0.5, 1)                     # worst -1 >= -2/2 ; not >= -0.5/1
+    assert BeamHypotheses(2, 1.0, True, 10).is_done(0.0, 1) is False        # not full yet
+    full_true = BeamHypotheses(1, 1.0, True, 10)
+    full_true.add(-5.0, 1, {})
+    assert full_true.is_done(0.0, 1)                                         # True: stop as soon as full
+    never = BeamHypotheses(1, 1.0, "never", 10)
+    never.add(-1.0, 1, {})
+    assert not never.is_done(-5.0, 2) and never.is_done(-10.0, 2)            # -5/10 > -1 ; -10/10 <= -1
+
+
+def test_no_repeat_ngram_and_repetition_penalties_act_on_text_gpt(text_gpt):
+    prompt = "The default value of"
+    base = engine.generate(text_gpt, prompt, {"max_new_tokens": 40}, record=False).hypotheses[0]["token_ids"]
+    ids = text_gpt.tokenizer.encode(prompt).ids
+    tri = lambda s: [tuple(s[i:i + 3]) for i in range(len(s) - 2)]  # noqa: E731
+    assert len(set(tri(ids + base))) < len(tri(ids + base))          # plain greedy loops
+    t = engine.generate(text_gpt, prompt, {"max_new_tokens": 40, "no_repeat_ngram_size": 3})
+    out = ids + t.hypotheses[0]["token_ids"]
+    assert len(set(tri(out))) == len(tri(out))
+    for cfg in ({"repetition_penalty": 1.5}, {"additive_repetition_penalty": 2.0}):
+        r = engine.generate(text_gpt, prompt, dict(cfg, max_new_tokens=40), record=False).hypotheses[0]["token_ids"]
+        assert len(set(r)) > len(set(base))
