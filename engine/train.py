@@ -325,7 +325,11 @@ def load_resume(folder: Path, model, opt) -> tuple[dict, dict]:
 
 def train(cfg: TrainConfig, out_dir: Path = CHECKPOINT_DIR, resume: bool = False, command: str = "",
           progress: bool = True, callback=None) -> dict:
-    """Train, evaluate on the test split and write the checkpoint folder. Returns the model card."""
+    """Train, evaluate on the test split and write the checkpoint folder. Returns the model card.
+
+    `callback(info)` is called after every step with step, loss, elapsed, eps (and SCST rewards), and
+    after every evaluation with {"step", "eval": row}; returning False from a step call cancels the
+    run: it validates, keeps the best weights so far and writes the checkpoint as usual."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -386,10 +390,9 @@ def train(cfg: TrainConfig, out_dir: Path = CHECKPOINT_DIR, resume: bool = False
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}", eps=f"{eps:.3f}")
-        if callback:
-            callback({"step": step, "loss": loss.item(), **info})
         elapsed = elapsed_before + time.time() - t0
-        last = step >= cfg.steps or elapsed > cfg.max_minutes * 60
+        cancelled = bool(callback) and callback({"step": step, "loss": loss.item(), "elapsed": elapsed, **info}) is False
+        last = step >= cfg.steps or elapsed > cfg.max_minutes * 60 or cancelled
         if step % cfg.eval_every == 0 or last:
             metric, row = validate(model, data, cfg)
             row.update(step=step, train_loss=round(loss.item(), 4), elapsed=round(elapsed, 1))
@@ -406,10 +409,15 @@ def train(cfg: TrainConfig, out_dir: Path = CHECKPOINT_DIR, resume: bool = False
             else:
                 bad += 1
             bar.write(f"[{cfg.name}] step {step}: " + ", ".join(f"{k}={v}" for k, v in row.items()))
+            if callback:
+                callback({"step": step, "eval": row})
             save_resume(run_dir, model, best_state, opt,
                         {"step": step, "best_metric": best_metric, "bad": bad, "history": history,
                          "elapsed": elapsed, "config": asdict(cfg)})
             model.train()
+            if cancelled:
+                stopped = f"cancelled at step {step}"
+                break
             if bad >= cfg.patience:
                 stopped = f"early stopping at step {step} (no improvement in {cfg.patience} evaluations)"
                 break

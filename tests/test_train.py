@@ -161,3 +161,18 @@ def test_train_cli_flags_reach_the_config(tmp_path):
                           "gru-attn", "--ss-schedule", "inverse_sigmoid", "--ss-k", "0.5"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "k >= 1" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_callback_reports_and_can_cancel(tmp_path, monkeypatch):
+    monkeypatch.setattr(train_mod, "RUNS_DIR", tmp_path / "runs")
+    seen = []
+
+    def cb(info):
+        seen.append(info)
+        return False if info.get("step") == 3 and "loss" in info else None
+
+    card = train_mod.train(cfg(name="c", steps=12, ss_schedule="linear", ss_k=1.0, ss_c=0.05), tmp_path / "ckpt",
+                           progress=False, callback=cb)
+    assert card["steps"] == 3 and card["stopped"] == "cancelled at step 3"
+    assert [s["eps"] for s in seen if "loss" in s] == [1.0, 0.95, 0.9]
+    assert any("eval" in s for s in seen) and (tmp_path / "ckpt/c/model.safetensors").exists()
