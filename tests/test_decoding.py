@@ -537,3 +537,11 @@ def test_no_repeat_ngram_and_repetition_penalties_act_on_text_gpt(text_gpt):
     for cfg in ({"repetition_penalty": 1.5}, {"additive_repetition_penalty": 2.0}):
         r = engine.generate(text_gpt, prompt, dict(cfg, max_new_tokens=40), record=False).hypotheses[0]["token_ids"]
         assert len(set(r)) > len(set(base))
+
+
+def test_trace_lists_the_rules_that_acted_and_warns_about_unused_ones(text_gpt):
+    t = engine.generate(text_gpt, "The", {"do_sample": True, "top_p": 0.9, "temperature": 0.7,
+                                          "repetition_penalty": 1.2, "max_new_tokens": 2, "seed": 0}, record=False)
+    assert t.rules == ["repetition_penalty", "temperature", "top_p"] and t.warnings == []
+    b = engine.generate(text_gpt, "The", {"num_beams": 2, "top_p": 0.5, "max_new_tokens": 2}, record=False)
+    assert b.rules == [] and any("top_p" in w and "sampling" in w for w in b.warnings)

@@ -9,6 +9,7 @@ import torch
 
 from .common import Recorder, as_bundle, attach_forced, model_info, prepare
 from .config import GenerationConfig, RecordOptions, as_config, as_record
+from .processors import rules_active
 from .search import beam_search, free_hypotheses, free_run
 from .trace import FORMAT_VERSION, Trace
 
@@ -17,6 +18,26 @@ def _seed(config: GenerationConfig) -> Optional[int]:
     if config.strategy in ("greedy", "beam", "diverse_beam") or (config.mbr and config.mbr_source == "nbest"):
         return config.seed
     return config.seed if config.seed is not None else random.SystemRandom().randrange(2 ** 31)
+
+
+def _rules(config: GenerationConfig, strategy: str) -> list[str]:
+    """The decoding rules that act in this run, in the order they are applied."""
+    if strategy == "teacher_forced":
+        return []
+    warp = strategy == "sample" or (strategy == "mbr" and config.mbr_source == "samples")
+    names = rules_active(config, warp)
+    if strategy == "diverse_beam" and config.diversity_penalty:
+        names.insert(0, "diversity_penalty")
+    return names
+
+
+def _unused(config: GenerationConfig, strategy: str) -> list[str]:
+    """Sampling settings that do nothing in this strategy (Hugging Face warns about them too)."""
+    if strategy in ("sample", "teacher_forced") or (strategy == "mbr" and config.mbr_source == "samples"):
+        return []
+    set_ = [n for n in rules_active(config, True) if n in ("temperature", "top_k", "top_p", "min_p", "typical_p",
+                                                          "epsilon_cutoff")]
+    return [f"{', '.join(set_)} only act when sampling (do_sample); ignored by {strategy}"] if set_ else []
 
 
 def _skeleton(bundle, prep, config: GenerationConfig, record: RecordOptions, strategy: str, seed) -> dict:
@@ -31,7 +52,8 @@ def _skeleton(bundle, prep, config: GenerationConfig, record: RecordOptions, str
         "forced": {"prefix": list(prep.forced_prefix),
                    "tokens": {str(k): v for k, v in sorted(prep.forced.items()) if k >= len(prep.forced_prefix)}},
         "timing": {"total_s": 0.0, "steps_s": []},
-        "warnings": list(prep.warnings),
+        "rules": _rules(config, strategy),
+        "warnings": list(prep.warnings) + _unused(config, strategy),
         "recording": record.to_dict(),
         "encoder_attention": None,
         "steps": [],
