@@ -125,6 +125,14 @@ def _fmt(x) -> str:
 
 
 def run(args) -> int:
+    try:
+        return _run(args)
+    except BrokenPipeError:          # e.g. `... --json | head`: the reader left, nothing to report
+        sys.stdout = None
+        return 0
+
+
+def _run(args) -> int:
     from ..checkpoint import atomic_write_text, load
     from .api import generate
     from .tf_fr import compare_tf_fr
