@@ -28,11 +28,20 @@ PAGES = [
     st.Page(HERE / "pages" / "traces.py", title="Traces", icon=":material/inventory_2:", url_path="traces"),
 ]
 
+# The page links are drawn by hand (st.navigation's own menu is hidden) so that every link
+# carries the shared URL state: switching pages keeps the model, input and strategies.
+nav_box = st.sidebar.container()
 try:
     state.shared_controls()
 except Exception as e:  # noqa: BLE001 - e.g. no shipped models: say so, never a traceback
     st.error(f"The dashboard could not start: {state.one_line(e)}")
     st.stop()
-page = st.navigation(PAGES, position="hidden" if state.presenting() else "sidebar")
+page = st.navigation(PAGES, position="hidden")
+if not state.presenting():
+    with nav_box:
+        params = state.link_params()
+        for p in PAGES:
+            st.page_link(p, query_params=params)
+        st.divider()
 state.apply_presentation_css()
 page.run()

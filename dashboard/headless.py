@@ -218,7 +218,7 @@ def navigate(page, title: str, timeout: float = 120.0) -> dict:
     """In-app navigation (a click on the sidebar link, as a user does): returns wait_ready's state
     with `seconds` from the click to the last chart drawn."""
     t0 = time.perf_counter()
-    page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+    page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]', has_text=title).first.click()
     page.wait_for_function("(t) => { const h = document.querySelector('[data-testid=\"stMain\"] h1');"
                            " return h && h.innerText.trim() === t; }", arg=title, timeout=timeout * 1000)
     st = wait_ready(page, timeout=timeout)

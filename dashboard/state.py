@@ -1,8 +1,10 @@
 """Shared state of the dashboard: model/input/strategy controls bound to the URL, presets, cached
 model loading and cached decoding runs, presentation mode, and error display.
 
-Every control that defines a view is a widget bound to a query parameter (`bind="query-params"`),
-so a view is a bookmarkable link. Runs are cached with st.cache_data keyed by model, input and
+Every control that defines a view lives in the URL, so a view is a bookmarkable link: the
+page's own controls are widgets bound to a query parameter (`bind="query-params"`); the shared
+sidebar controls are synced by hand (sync_from_url / sync_to_url) because a page switch drops
+entrypoint bindings. Runs are cached with st.cache_data keyed by model, input and
 config (as JSON), so changing a view control (step, layer, head) never re-decodes.
 """
 from __future__ import annotations
@@ -133,7 +135,7 @@ def config_for(strategy: str, model: str) -> dict:
         d.update(PRESETS[strategy])
         return d
     if strategy in CUSTOM:
-        raw = st.session_state.get(CUSTOM_KEYS[strategy]) or ""
+        raw = shared(CUSTOM_KEYS[strategy]) or ""
         d = {"max_new_tokens": task_max_new(model)}
         if raw.strip():
             try:
@@ -189,58 +191,149 @@ def cfg_json(d: dict) -> str:
 
 # -- the shared sidebar controls (defined in app.py, so they persist across pages) --------------
 
+def set_shared(key: str, value: Any) -> None:
+    """Change a shared control from code (a callback): the canonical copy and the widget."""
+    st.session_state.setdefault("_shared", {})[key] = value
+    st.session_state[key] = value
+
+
+def _changed(key: str) -> None:
+    st.session_state.setdefault("_shared", {})[key] = st.session_state.get(key)
+
+
 def _on_model_change() -> None:
-    st.session_state["input"] = ""
+    _changed("model")
+    set_shared("input", "")
 
 
 def _use_example() -> None:
     ex = st.session_state.get("_example")
     if ex:
-        st.session_state["input"] = ex
+        set_shared("input", ex)
+
+
+def _shared_defaults(names: list[str]) -> dict[str, Any]:
+    return {"model": DEFAULT_MODEL if DEFAULT_MODEL in names else names[0], "input": "",
+            "s": list(DEFAULT_STRATEGIES), "ca": "", "cb": "", "present": False, "fmt": "png"}
+
+
+def _url_repr(key: str, value: Any) -> Any:
+    """How a shared control's value is written in the URL (None: left out, it is the default)."""
+    if key == "s":
+        value = list(value or [])
+        return [str(x) for x in value] if value != DEFAULT_STRATEGIES else None
+    if key == "present":
+        return "true" if value else None
+    if key == "model":
+        return None if value == DEFAULT_MODEL else str(value)
+    if key == "fmt":
+        return None if value in (None, "png") else str(value)
+    return str(value) if value else None
+
+
+def _parse_url_value(key: str, raw: Any, names: list[str]) -> Any:
+    if key == "s":
+        vals = raw if isinstance(raw, list) else [raw]
+        ok = [v for v in vals if v in PRESETS or v in CUSTOM]
+        return list(dict.fromkeys(ok))[:4] or list(DEFAULT_STRATEGIES)
+    if key == "present":
+        return str(raw).lower() in ("true", "1", "yes")
+    if key == "model":
+        return raw if raw in names else None
+    if key == "fmt":
+        return raw if raw in ("png", "svg") else "png"
+    return str(raw)
+
+
+def sync_from_url(names: list[str]) -> None:
+    """Seed the shared controls from the URL on a new session, or when a link changed the URL
+    (a tour, a bookmark); otherwise the session's values stand. These controls live in the
+    entrypoint and are synced by hand: Streamlit's own binding drops them on a page switch."""
+    qp = st.query_params
+    url = {}
+    for k in SHARED_PARAMS:
+        if k in qp:
+            url[k] = qp.get_all(k) if k == "s" else qp.get(k)
+    last = st.session_state.get("_url_state")
+    defaults = _shared_defaults(names)
+    shared = st.session_state.setdefault("_shared", {})
+    if last is None or url != last:
+        for k in SHARED_PARAMS:
+            v = _parse_url_value(k, url[k], names) if k in url else None
+            shared[k] = defaults[k] if v is None else v
+    for k, v in defaults.items():
+        shared.setdefault(k, v)
+    if shared["model"] not in names:
+        shared["model"] = defaults["model"]
+    # The canonical values (changed only by the widgets' callbacks, set_shared and the URL) are
+    # written into the widgets' keys before the widgets are drawn, on every run and every page.
+    for k in SHARED_PARAMS:
+        st.session_state[k] = shared[k]
+
+
+def sync_to_url() -> None:
+    """Write the shared controls' non-default values into the URL (so the view is a link)."""
+    written = {}
+    for k in SHARED_PARAMS:
+        v = _url_repr(k, shared(k))
+        if v is None:
+            if k in st.query_params:
+                del st.query_params[k]
+        else:
+            written[k] = v
+            if (st.query_params.get_all(k) if k == "s" else st.query_params.get(k)) != v:
+                st.query_params[k] = v
+    st.session_state["_url_state"] = written
 
 
 def shared_controls() -> None:
-    """Model, input, strategies, custom configs, presentation mode: in the sidebar, bound to the URL."""
+    """Model, input, strategies, custom configs, presentation mode: in the sidebar, in the URL."""
     names = model_names()
+    sync_from_url(names)
     with st.sidebar:
-        st.selectbox("Model", names, index=names.index(DEFAULT_MODEL) if DEFAULT_MODEL in names else 0,
-                     key="model", bind="query-params", on_change=_on_model_change,
+        st.selectbox("Model", names, key="model", persist_state="session", on_change=_on_model_change,
                      help="A shipped model: seq2seq (dates-*, addition-gru) or language model (text-gpt, hmm-gpt).")
-        model = st.session_state["model"]
+        model = shared("model")
         exs = examples(model)
-        st.text_input("Input", key="input", bind="query-params", placeholder=exs[0],
+        st.text_input("Input", key="input", on_change=_changed, args=("input",), persist_state="session", placeholder=exs[0],
                       help="The source (seq2seq) or the prompt (language model). Empty: the first example.")
         st.selectbox("Examples for this model", exs, index=None, key="_example", on_change=_use_example,
                      placeholder="pick an example…")
-        st.multiselect("Strategies (2–4)", list(PRESETS) + CUSTOM, default=DEFAULT_STRATEGIES,
-                       key="s", bind="query-params", max_selections=4,
+        st.multiselect("Strategies (2–4)", list(PRESETS) + CUSTOM, key="s", on_change=_changed, args=("s",), persist_state="session", max_selections=4,
                        help="Presets, or 'custom A/B' set by hand on the Compare page (every GenerationConfig field).")
         with st.expander("Custom strategies (JSON)", expanded=False):
             st.caption("Set by the editor on the Compare page, or paste GenerationConfig fields as JSON.")
-            st.text_input("custom A", key="ca", bind="query-params", placeholder='{"num_beams": 3}')
-            st.text_input("custom B", key="cb", bind="query-params", placeholder='{"do_sample": true, "top_k": 5}')
-        st.toggle("Presentation mode", key="present", bind="query-params",
+            st.text_input("custom A", key="ca", on_change=_changed, args=("ca",), persist_state="session", placeholder='{"num_beams": 3}')
+            st.text_input("custom B", key="cb", on_change=_changed, args=("cb",), persist_state="session", placeholder='{"do_sample": true, "top_k": 5}')
+        st.toggle("Presentation mode", key="present", on_change=_changed, args=("present",), persist_state="session",
                   help="Large fonts, no sidebar, one chart fills the screen. Add ?present=true to a link.")
-        st.selectbox("Chart download format", ["png", "svg"], key="fmt", bind="query-params",
+        st.selectbox("Chart download format", ["png", "svg"], key="fmt", on_change=_changed, args=("fmt",), persist_state="session",
                      help="What the camera button in each chart's toolbar saves.")
+    sync_to_url()
+
+
+def shared(key: str) -> Any:
+    """A shared control's value: the canonical copy (kept by the callbacks and the URL sync)."""
+    d = st.session_state.get("_shared") or {}
+    return d[key] if key in d else st.session_state.get(key)
 
 
 def current_model() -> str:
-    return st.session_state.get("model") or DEFAULT_MODEL
+    return shared("model") or DEFAULT_MODEL
 
 
 def current_input() -> str:
-    text = st.session_state.get("input") or ""
+    text = shared("input") or ""
     return text if text.strip() else examples(current_model())[0]
 
 
 def current_strategies() -> list[str]:
-    s = st.session_state.get("s")
+    s = shared("s")
     return list(s) if s else list(DEFAULT_STRATEGIES)
 
 
 def presenting() -> bool:
-    return bool(st.session_state.get("present"))
+    return bool(shared("present"))
 
 
 def apply_presentation_css() -> None:
@@ -256,7 +349,7 @@ def apply_presentation_css() -> None:
 
 def chart_config(name: str) -> dict:
     from dashboard.charts import plotly_config
-    return plotly_config(f"seqscope-{name}", st.session_state.get("fmt") or "png")
+    return plotly_config(f"seqscope-{name}", shared("fmt") or "png")
 
 
 def plot(fig, name: str, **kw) -> None:
@@ -304,13 +397,19 @@ def one_line(e: BaseException) -> str:
 def guarded(fn: Callable[[], None]) -> None:
     """Run a page body: a user error shows st.error; an unexpected error shows a one-line
     st.error too (never a traceback on the page)."""
+    import logging
+    import traceback
+
     try:
         fn()
     except (ValueError, TypeError, KeyError) as e:
+        if not isinstance(e, ValueError):   # a user error is a ValueError; anything else is logged
+            logging.getLogger("seqscope.dashboard").error("page error\n%s", traceback.format_exc())
         st.error(f"{one_line(e)}")
     except Exception as e:  # noqa: BLE001 - the page must keep working
         if type(e).__name__ in ("RerunException", "StopException", "RerunData"):
             raise
+        logging.getLogger("seqscope.dashboard").error("page error\n%s", traceback.format_exc())
         st.error(f"Something went wrong: {type(e).__name__}: {one_line(e)}")
 
 
@@ -355,16 +454,9 @@ def link_params(**extra: Any) -> dict:
     """The current shared URL state plus page-specific params: for st.page_link / st.switch_page."""
     params: dict[str, Any] = {}
     for k in SHARED_PARAMS:
-        v = st.session_state.get(k)
-        if v in (None, "", [], False):
-            continue
-        if k == "s" and list(v) == DEFAULT_STRATEGIES:
-            continue
-        if k == "model" and v == DEFAULT_MODEL:
-            continue
-        if k == "fmt" and v == "png":
-            continue
-        params[k] = [str(x) for x in v] if isinstance(v, list) else ("true" if v is True else str(v))
+        v = _url_repr(k, shared(k))
+        if v is not None:
+            params[k] = v
     params.update({k: str(v) for k, v in extra.items() if v is not None})
     return params
 

@@ -82,9 +82,9 @@ def test_custom_editor_applies_every_field(root):
     assert form_buttons, "no Apply button"
     form_buttons[0].click().run()
     _ok(at)
-    cfg = json.loads(at.session_state["ca"])
+    cfg = json.loads(at.session_state["_shared"]["ca"])
     assert cfg["num_beams"] == 3 and cfg["length_penalty"] == 0.5
-    assert "custom A" in at.session_state["s"]
+    assert "custom A" in at.session_state["_shared"]["s"]
     assert "#### custom A" in _md(at)
 
 

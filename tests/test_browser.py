@@ -87,3 +87,31 @@ def test_attention_click_links_to_step_inspector():
         headless.wait_ready(page, timeout=120)
         assert "step=" in page.url
         assert page.get_by_text("Step inspector").count() >= 1
+
+
+def test_url_state_survives_page_switches_and_tours():
+    """The model, input and strategies stay in the URL across pages; a tour link sets them."""
+    _need_browser()
+    with headless.server() as base, headless.browser() as b:
+        page = b.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{base}/?model=text-gpt&input=When+the&s=greedy&s=top-k+40", wait_until="domcontentloaded")
+        headless.wait_ready(page, timeout=120)
+        st = headless.navigate(page, "Step inspector")
+        assert not st["errors"] and "model=text-gpt" in page.url and "input=When+the" in page.url
+        assert page.get_by_text("When the").count() >= 1
+        headless.navigate(page, "Compare decoders")
+        assert "s=top-k+40" in page.url and page.get_by_text("top-k 40").count() >= 1
+        page.get_by_text("Tours: curated views").click()
+        page.get_by_text("Greedy loops vs nucleus sampling").click()
+        page.wait_for_url("**s=repetition+penalty+1.3**", timeout=60_000)
+        st = headless.wait_ready(page, timeout=120)
+        assert not st["errors"] and st["plotlyDrawn"] == 1
+        if not page.get_by_text("One wrong note").is_visible():      # the expander may still be open
+            page.get_by_text("Tours: curated views").click()
+        page.get_by_text("One wrong note").click()
+        page.wait_for_url("**/tffr?**", timeout=60_000)
+        st = headless.wait_ready(page, timeout=120)
+        assert not st["errors"] and st["plotlyDrawn"] == 3        # the recovery chart and both TF/FR charts
+        page.goto(f"{base}/beam?present=true", wait_until="domcontentloaded")
+        headless.wait_ready(page, timeout=120)
+        assert not page.locator('[data-testid="stSidebar"]').is_visible()

@@ -81,10 +81,10 @@ def _apply_custom(slot: str, model: str) -> None:
         st.session_state[f"_edit_err_{key}"] = state.one_line(e)
         return
     st.session_state[f"_edit_err_{key}"] = ""
-    st.session_state[key] = json.dumps(out, separators=(",", ":"))
-    chosen = list(st.session_state.get("s") or [])
+    state.set_shared(key, json.dumps(out, separators=(",", ":")))
+    chosen = list(state.shared("s") or [])
     if slot not in chosen and len(chosen) < 4:
-        st.session_state["s"] = chosen + [slot]
+        state.set_shared("s", chosen + [slot])
 
 
 def custom_editor(model: str) -> None:
@@ -126,11 +126,23 @@ def custom_editor(model: str) -> None:
                 st.error(err)
 
 
+def _start_tour(params: dict) -> None:
+    """A tour on this page: set the shared (URL-bound) controls; the URL follows."""
+    state.set_shared("model", params["model"])
+    state.set_shared("input", params.get("input", ""))
+    if "s" in params:
+        state.set_shared("s", list(params["s"]))
+
+
 def tours() -> None:
     cols = st.columns(len(TOURS))
     for col, (label, page, params, blurb) in zip(cols, TOURS):
         with col:
-            st.page_link(page, label=label, icon=":material/movie:", query_params=params)
+            if page == "pages/compare.py":
+                st.button(label, icon=":material/movie:", on_click=_start_tour, args=(params,), key=f"tour_{label}",
+                          type="tertiary")
+            else:
+                st.page_link(page, label=label, icon=":material/movie:", query_params=params)
             st.caption(blurb)
 
 
