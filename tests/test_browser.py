@@ -18,7 +18,8 @@ SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 VIEWS = [
     ("compare", "", (1, 0)),
     ("compare-text-gpt", "?model=text-gpt&input=The+default+value+of&s=greedy&s=top-p+0.9&s=repetition+penalty+1.3", (1, 0)),
-    ("step", "step?step=4", (1, 0)),
+    ("step", "step?model=text-gpt&input=A+function+is&run=top-p+0.9&step=3", (1, 0)),
+    ("step-dates", "step?step=4&log=true", (1, 0)),
     ("attention", "attention?model=dates-transformer&input=the+third+of+march%2C+two+thousand+twenty-one", (1, 1)),
     ("attention-grid", "attention?model=text-gpt&input=A+function+is&grid=true", (1, 2)),
     ("beam", "beam?beams=8&model=dates-transformer&input=Wed+3+Mar+21", (1, 0)),
