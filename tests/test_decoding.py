@@ -545,3 +545,12 @@ def test_trace_lists_the_rules_that_acted_and_warns_about_unused_ones(text_gpt):
     assert t.rules == ["repetition_penalty", "temperature", "top_p"] and t.warnings == []
     b = engine.generate(text_gpt, "The", {"num_beams": 2, "top_p": 0.5, "max_new_tokens": 2}, record=False)
     assert b.rules == [] and any("top_p" in w and "sampling" in w for w in b.warnings)
+
+
+def test_wrong_note_while_sampling_keeps_the_random_stream(text_gpt):
+    cfg = {"max_new_tokens": 8, "do_sample": True, "seed": 3}
+    free = engine.generate(text_gpt, "The default", cfg, record=False).hypotheses[0]["token_ids"]
+    wrong = next(i for i in range(4, 2000) if i != free[3])
+    forced = engine.generate(text_gpt, "The default", cfg, record=False, forced_tokens={3: wrong})
+    ids = forced.hypotheses[0]["token_ids"]
+    assert ids[:3] == free[:3] and ids[3] == wrong and forced.forced["tokens"] == {"3": wrong}
