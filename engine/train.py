@@ -83,6 +83,7 @@ class TrainConfig:
     stage: str = "mle"                               # "mle" (cross-entropy) | "scst" (self-critical RL)
     scst_reward: str = "exact"                       # "exact" (exact match) | "chrf" (sacrebleu chrF / 100)
     scst_samples: int = 4                            # sampled rollouts per source
+    select_best: bool = True                         # keep the best validation weights (False: the last)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -425,6 +426,8 @@ def train(cfg: TrainConfig, out_dir: Path = CHECKPOINT_DIR, resume: bool = False
                 stopped = f"time budget of {cfg.max_minutes} min reached at step {step}"
                 break
     bar.close()
+    if not cfg.select_best:     # e.g. scheduled sampling of an LM: the TF validation NLL favours early weights
+        best_state = copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
     model.eval()
     wall = elapsed_before + time.time() - t0

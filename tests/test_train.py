@@ -176,3 +176,19 @@ def test_callback_reports_and_can_cancel(tmp_path, monkeypatch):
     assert card["steps"] == 3 and card["stopped"] == "cancelled at step 3"
     assert [s["eps"] for s in seen if "loss" in s] == [1.0, 0.95, 0.9]
     assert any("eval" in s for s in seen) and (tmp_path / "ckpt/c/model.safetensors").exists()
+
+
+def test_bpe_vocabulary_size_for_a_language_model(tmp_path, monkeypatch):
+    monkeypatch.setattr(train_mod, "RUNS_DIR", tmp_path / "runs")
+    sizes = {}
+    for v in (32, 64):
+        c = TrainConfig(name=f"bpe{v}", task="hmm", arch="gpt", tokenizer="bpe", bpe_vocab_size=v,
+                        model={"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32, "max_len": 64}, steps=2,
+                        batch_size=4, eval_every=2, eval_examples=10, data_sizes={"train": 300, "valid": 10, "test": 10})
+        card = train_mod.train(c, tmp_path / "ckpt", progress=False)
+        b = engine.load(tmp_path / "ckpt" / f"bpe{v}")
+        sizes[v] = b.tokenizer.vocab_size
+        text = "abcdefghij"
+        assert b.tokenizer.decode(b.tokenizer.encode(text).ids) == text
+        assert "test_nll_per_symbol" in card["metrics"]
+    assert 24 < sizes[32] <= 32 < sizes[64] <= 64
