@@ -225,7 +225,13 @@ def step_rows(entry: dict, chosen_id: Optional[int]) -> list[dict]:
 
 
 def _tok_label(tok: str) -> str:
-    return repr(tok)[1:-1] if tok.strip() != tok or not tok else tok
+    """A token as a label: spaces at the ends shown as ␣, control characters escaped."""
+    if not tok:
+        return "∅"
+    out = tok.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+    if out.strip() != out:
+        out = out.replace(" ", "␣")
+    return out
 
 
 def step_figure(entry: dict, chosen_id: Optional[int], *, title: Optional[str] = None,
@@ -263,7 +269,9 @@ def step_figure(entry: dict, chosen_id: Optional[int], *, title: Optional[str] =
         fig.data[1].x = [x if x > 0 else floor for x in fig.data[1].x]
         fig.update_xaxes(type="log", title_text=xtitle + ", log scale")
     else:
-        fig.update_xaxes(title_text=xtitle, range=[0, 1.15])
+        top = max([p for r in rows for p in (r["before"], r["after"]) if p] or [1.0])
+        fig.update_xaxes(title_text=xtitle, range=[0, min(1.15, top * 1.3 + 0.02)])
+    fig.update_yaxes(automargin=True)
     return _style(fig, title=title, height=max(320, 60 + 30 * len(rows)))
 
 

@@ -42,77 +42,82 @@ def _need_browser():
         pytest.skip("playwright is not installed: pip install -r requirements.txt")
 
 
-def test_every_page_draws_its_charts_in_chromium():
+@pytest.fixture(scope="module")
+def app():
+    """One server and one browser for the module: (base URL, browser)."""
     _need_browser()
+    with headless.server() as base, headless.browser() as b:
+        yield base, b
+
+
+def test_every_page_draws_its_charts_in_chromium(app):
+    base, b = app
     SHOTS.mkdir(parents=True, exist_ok=True)
     problems = []
-    with headless.server() as base, headless.browser() as b:
-        page = b.new_page(viewport={"width": 1400, "height": 1000})
-        for name, path, (n_plotly, n_vega) in VIEWS:
-            page.goto(f"{base}/{path}", wait_until="domcontentloaded")
-            st = headless.wait_ready(page, timeout=120)
-            if st.get("timeout"):
-                problems.append(f"{name}: not idle after 120 s ({st})")
-            if st["exceptions"]:
-                problems.append(f"{name}: {st['exceptions']} exception box(es)")
-            if st["errors"]:
-                problems.append(f"{name}: error shown: {st['errors']}")
-            if st["plotly"] < n_plotly or st["plotlyDrawn"] < st["plotly"]:
-                problems.append(f"{name}: plotly charts {st['plotlyDrawn']}/{st['plotly']} drawn, want {n_plotly}")
-            if st["vega"] < n_vega or st["vegaDrawn"] < st["vega"]:
-                problems.append(f"{name}: vega charts {st['vegaDrawn']}/{st['vega']} drawn, want {n_vega}")
-            shot = SHOTS / f"{name}.png"
-            size = headless.screenshot(page, shot)
-            assert size < 300_000, f"{shot} is {size} bytes"
+    page = b.new_page(viewport={"width": 1400, "height": 1000})
+    for name, path, (n_plotly, n_vega) in VIEWS:
+        page.goto(f"{base}/{path}", wait_until="domcontentloaded")
+        st = headless.wait_ready(page, timeout=120)
+        if st.get("timeout"):
+            problems.append(f"{name}: not idle after 120 s ({st})")
+        if st["exceptions"]:
+            problems.append(f"{name}: {st['exceptions']} exception box(es)")
+        if st["errors"]:
+            problems.append(f"{name}: error shown: {st['errors']}")
+        if st["plotly"] < n_plotly or st["plotlyDrawn"] < st["plotly"]:
+            problems.append(f"{name}: plotly charts {st['plotlyDrawn']}/{st['plotly']} drawn, want {n_plotly}")
+        if st["vega"] < n_vega or st["vegaDrawn"] < st["vega"]:
+            problems.append(f"{name}: vega charts {st['vegaDrawn']}/{st['vega']} drawn, want {n_vega}")
+        shot = SHOTS / f"{name}.png"
+        size = headless.screenshot(page, shot)
+        assert size < 300_000, f"{shot} is {size} bytes"
     assert not problems, "\n".join(problems)
 
 
-def test_attention_click_links_to_step_inspector():
+def test_attention_click_links_to_step_inspector(app):
     """Clicking a heatmap cell selects its step (Altair selection) and offers a link to it."""
-    _need_browser()
-    with headless.server() as base, headless.browser() as b:
-        page = b.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{base}/attention", wait_until="domcontentloaded")
-        st = headless.wait_ready(page, timeout=120)
-        assert st["vegaDrawn"] >= 1
-        # the heatmap's cells (SVG paths or rects of the rect mark, in data order: step by step)
-        cells = page.locator('[data-testid="stVegaLiteChart"] g.mark-rect path, '
-                             '[data-testid="stVegaLiteChart"] g.mark-rect rect')
-        n = cells.count()
-        assert n > 10, f"only {n} heatmap cells drawn"
-        cells.nth(n // 2).click()
-        link = page.get_by_text("in the step inspector")
-        link.wait_for(timeout=60_000)
-        link.click()
-        page.wait_for_url("**/step?**", timeout=60_000)
-        headless.wait_ready(page, timeout=120)
-        assert "step=" in page.url
-        assert page.get_by_text("Step inspector").count() >= 1
+    base, b = app
+    page = b.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{base}/attention", wait_until="domcontentloaded")
+    st = headless.wait_ready(page, timeout=120)
+    assert st["vegaDrawn"] >= 1
+    # the heatmap's cells (SVG paths or rects of the rect mark, in data order: step by step)
+    cells = page.locator('[data-testid="stVegaLiteChart"] g.mark-rect path, '
+                         '[data-testid="stVegaLiteChart"] g.mark-rect rect')
+    n = cells.count()
+    assert n > 10, f"only {n} heatmap cells drawn"
+    cells.nth(n // 2).click()
+    link = page.get_by_text("in the step inspector")
+    link.wait_for(timeout=60_000)
+    link.click()
+    page.wait_for_url("**/step?**", timeout=60_000)
+    headless.wait_ready(page, timeout=120)
+    assert "step=" in page.url
+    assert page.get_by_text("Step inspector").count() >= 1
 
 
-def test_url_state_survives_page_switches_and_tours():
+def test_url_state_survives_page_switches_and_tours(app):
     """The model, input and strategies stay in the URL across pages; a tour link sets them."""
-    _need_browser()
-    with headless.server() as base, headless.browser() as b:
-        page = b.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{base}/?model=text-gpt&input=When+the&s=greedy&s=top-k+40", wait_until="domcontentloaded")
-        headless.wait_ready(page, timeout=120)
-        st = headless.navigate(page, "Step inspector")
-        assert not st["errors"] and "model=text-gpt" in page.url and "input=When+the" in page.url
-        assert page.get_by_text("When the").count() >= 1
-        headless.navigate(page, "Compare decoders")
-        assert "s=top-k+40" in page.url and page.get_by_text("top-k 40").count() >= 1
+    base, b = app
+    page = b.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{base}/?model=text-gpt&input=When+the&s=greedy&s=top-k+40", wait_until="domcontentloaded")
+    headless.wait_ready(page, timeout=120)
+    st = headless.navigate(page, "Step inspector")
+    assert not st["errors"] and "model=text-gpt" in page.url and "input=When+the" in page.url
+    assert page.get_by_text("When the").count() >= 1
+    headless.navigate(page, "Compare decoders")
+    assert "s=top-k+40" in page.url and page.get_by_text("top-k 40").count() >= 1
+    page.get_by_text("Tours: curated views").click()
+    page.get_by_text("Greedy loops vs nucleus sampling").click()
+    page.wait_for_url("**s=repetition+penalty+1.3**", timeout=60_000)
+    st = headless.wait_ready(page, timeout=120)
+    assert not st["errors"] and st["plotlyDrawn"] == 1
+    if not page.get_by_text("One wrong note").is_visible():      # the expander may still be open
         page.get_by_text("Tours: curated views").click()
-        page.get_by_text("Greedy loops vs nucleus sampling").click()
-        page.wait_for_url("**s=repetition+penalty+1.3**", timeout=60_000)
-        st = headless.wait_ready(page, timeout=120)
-        assert not st["errors"] and st["plotlyDrawn"] == 1
-        if not page.get_by_text("One wrong note").is_visible():      # the expander may still be open
-            page.get_by_text("Tours: curated views").click()
-        page.get_by_text("One wrong note").click()
-        page.wait_for_url("**/tffr?**", timeout=60_000)
-        st = headless.wait_ready(page, timeout=120)
-        assert not st["errors"] and st["plotlyDrawn"] == 3        # the recovery chart and both TF/FR charts
-        page.goto(f"{base}/beam?present=true", wait_until="domcontentloaded")
-        headless.wait_ready(page, timeout=120)
-        assert not page.locator('[data-testid="stSidebar"]').is_visible()
+    page.get_by_text("One wrong note").click()
+    page.wait_for_url("**/tffr?**", timeout=60_000)
+    st = headless.wait_ready(page, timeout=120)
+    assert not st["errors"] and st["plotlyDrawn"] == 3        # the recovery chart and both TF/FR charts
+    page.goto(f"{base}/beam?present=true", wait_until="domcontentloaded")
+    headless.wait_ready(page, timeout=120)
+    assert not page.locator('[data-testid="stSidebar"]').is_visible()
