@@ -12,6 +12,15 @@ from engine.__main__ import main
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def test_decode_json_and_out(tmp_path, capsys):
     out = tmp_path / "t.json"
     rc = main(["decode", "--model", "dates-gru-attn", "--input", "3 march 2021", "--num-beams", "3",
