@@ -26,6 +26,8 @@ PAGES = [
     st.Page(HERE / "pages" / "beam.py", title="Beam tree", icon=":material/account_tree:", url_path="beam"),
     st.Page(HERE / "pages" / "tffr.py", title="Teacher forcing vs free running", icon=":material/school:", url_path="tffr"),
     st.Page(HERE / "pages" / "traces.py", title="Traces", icon=":material/inventory_2:", url_path="traces"),
+    st.Page(HERE / "pages" / "lab.py", title="Exposure lab", icon=":material/science:", url_path="lab"),
+    st.Page(HERE / "pages" / "train.py", title="Train", icon=":material/model_training:", url_path="train"),
 ]
 
 # The page links are drawn by hand (st.navigation's own menu is hidden) so that every link

@@ -425,3 +425,12 @@ def _eval_keys(evals: list[dict]) -> list[str]:
             if k not in skip and k not in keys and isinstance(v, (int, float)) and not isinstance(v, bool):
                 keys.append(k)
     return keys[:3]
+
+
+def schedule_figure(steps: list[int], eps: list[float], schedule: str, *, title: Optional[str] = None) -> go.Figure:
+    """ε_i, the probability of feeding the gold token, over the training steps of a schedule."""
+    fig = go.Figure(go.Scatter(x=steps, y=eps, mode="lines", name=schedule, line=dict(color=CHOSEN, width=3),
+                               hovertemplate="step %{x}: ε = %{y:.3f}<extra></extra>"))
+    fig.update_xaxes(title_text="training step i")
+    fig.update_yaxes(title_text="ε_i (gold-token probability)", range=[0, 1.05])
+    return _style(fig, title=title or f"scheduled sampling: {schedule} schedule", height=300)
