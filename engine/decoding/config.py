@@ -8,7 +8,7 @@ the parameter, the value and what is allowed. Defaults that differ from Hugging 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 STRATEGIES = ("greedy", "sample", "beam", "diverse_beam", "mbr")

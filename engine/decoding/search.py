@@ -10,7 +10,6 @@ import time
 from typing import Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from ..evaluate import pad_batch
 from ..models.base import expand_state
