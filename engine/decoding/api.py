@@ -5,7 +5,6 @@ import random
 import time
 from typing import Optional, Sequence
 
-
 from .common import Recorder, as_bundle, attach_forced, model_info, prepare
 from .config import GenerationConfig, RecordOptions, as_config, as_record
 from .processors import rules_active
