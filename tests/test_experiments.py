@@ -16,7 +16,7 @@ def check(res, name):
     assert res["name"] == name and res["quick"] is True
     assert res["caption"].count(". ") >= 1 and res["verdict"]
     assert res["agrees"] in (True, False, None)
-    assert ("agrees" in res["verdict"]) or ("inconclusive" in res["verdict"])
+    assert ("agree" in res["verdict"]) or ("inconclusive" in res["verdict"])
     json.dumps(res)
 
 
