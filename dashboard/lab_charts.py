@@ -309,8 +309,8 @@ def _beam_curse(res: dict) -> list[go.Figure]:
             _line(fig, [r["beam"] for r in rs], [r[key] for r in rs], PALETTE[i], name, row=1, col=col,
                   showlegend=col == 1, dash=None if lp == 0 else "dash")
     fig.update_xaxes(type="log", title_text="beam width", tickvals=sorted({r["beam"] for r in rows}))
-    return _style(fig, title=f"beam width on {res['data'].get('model')} ({res['data'].get('examples')} sums)",
-                  height=420)
+    return [_style(fig, title=f"beam width on {res['data'].get('model')} ({res['data'].get('examples')} sums)",
+                   height=420)]
 
 
 def _label_smoothing(res: dict) -> list[go.Figure]:

@@ -4,6 +4,7 @@ results/experiments/, new runs saved under runs/experiments/)."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from dashboard import state
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SHIPPED_DIR = ROOT / "results" / "experiments"     # git-tracked results of full-size runs
-USER_DIR = ROOT / "runs" / "experiments"           # runs started from this page (not tracked)
+# runs started from this page (not tracked); SEQSCOPE_LAB_RUNS moves them (the tests use a temporary folder)
+USER_DIR = Path(os.environ.get("SEQSCOPE_LAB_RUNS") or ROOT / "runs" / "experiments")
 N_CHOICES = [50, 100, 200, 500, 1000]
 PAIRS = {"addition-gru": "addition-gru-ss", "hmm-gpt": "hmm-gpt-ss"}
 VIEWS = ["Dataset analysis", "Experiments"]
@@ -34,7 +36,8 @@ def experiment_registry() -> dict:
 
 def result_paths(name: str) -> dict[str, Path]:
     out = {}
-    for label, folder in (("shipped", SHIPPED_DIR), ("your run", USER_DIR)):
+    user_dir = Path(os.environ.get("SEQSCOPE_LAB_RUNS") or USER_DIR)
+    for label, folder in (("shipped", SHIPPED_DIR), ("your run", user_dir)):
         p = folder / f"{name}.json"
         if p.exists():
             out[label] = p
@@ -49,6 +52,13 @@ def _read_result(path: str, mtime: float) -> dict:
 
 def read_result(path: Path) -> dict:
     return _read_result(str(path), path.stat().st_mtime)
+
+
+def _rel(p: Path) -> str:
+    try:
+        return str(p.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(p)
 
 
 def _pair(cols, figs_by_model: dict, name: str):
@@ -176,12 +186,13 @@ def overview_rows(reg: dict) -> list[dict]:
 def run_experiment(name: str, quick: bool, seed: int) -> Path:
     from engine import experiments
     t = time.time()
+    user_dir = Path(os.environ.get("SEQSCOPE_LAB_RUNS") or USER_DIR)
     with st.status(f"Running {name}{' (quick)' if quick else ''}… (full size: up to a few minutes on a 2-core CPU)",
                    expanded=True) as status:
         st.write("Training / decoding / analysing in this server process; the page updates when it finishes.")
         res = experiments.run(name, quick=quick, seed=seed)
-        path = experiments.save(res, USER_DIR / f"{name}.json")
-        status.update(label=f"{name} finished in {time.time() - t:.0f} s; saved to {path.relative_to(ROOT)}",
+        path = experiments.save(res, user_dir / f"{name}.json")
+        status.update(label=f"{name} finished in {time.time() - t:.0f} s; saved to {_rel(path)}",
                       state="complete", expanded=False)
     return path
 
@@ -196,7 +207,7 @@ def experiments_view() -> None:
     c = st.columns([3, 1, 1, 1])
     with c[0]:
         name = st.selectbox("Experiment", names, key="lab_exp", bind="query-params",
-                            format_func=lambda k: f"{names.index(k) + 1}. {k}")
+                            help="The eight experiments of engine/experiments.py, in the order of issue 5.")
     with c[1]:
         quick = st.toggle("Reduced size (quick)", value=False, key="lab_quick",
                           help="Seconds instead of minutes: for a smoke test, not for conclusions.")
@@ -223,7 +234,7 @@ def experiments_view() -> None:
     if not state.presenting():
         st.markdown(f"**What the literature predicts.** {res['caption']}")
     st.markdown(f"**This run:** {res['verdict']}")
-    st.caption(f"{_status_line(res)} · {src} result: `{paths[src].relative_to(ROOT)}`")
+    st.caption(f"{_status_line(res)} · {src} result: `{_rel(paths[src])}`")
     for i, fig in enumerate(lc.experiment_figures(res)):
         state.plot(fig, f"{name}-{i}", key=f"exp-{name}-{i}")
     st.download_button("Download the result (JSON)", paths[src].read_text(encoding="utf-8"),

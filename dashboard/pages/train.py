@@ -93,6 +93,7 @@ def start(config: dict, out_dir: Path) -> Job:
         job = Job(config["name"], config, out_dir)
         job.thread = threading.Thread(target=_run, args=(job,), name=f"train-{job.name}", daemon=True)
         reg["job"] = job
+        st.session_state["train_job"] = job
         job.thread.start()
     return job
 
