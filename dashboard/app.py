@@ -38,6 +38,7 @@ try:
 except Exception as e:  # noqa: BLE001 - e.g. no shipped models: say so, never a traceback
     st.error(f"The dashboard could not start: {state.one_line(e)}")
     st.stop()
+state.PAGE_OBJECTS.update({p.url_path or "compare": p for p in PAGES})
 page = st.navigation(PAGES, position="hidden")
 if not state.presenting():
     with nav_box:

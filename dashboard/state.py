@@ -313,9 +313,19 @@ def shared_controls() -> None:
 
 
 def shared(key: str) -> Any:
-    """A shared control's value: the canonical copy (kept by the callbacks and the URL sync)."""
-    d = st.session_state.get("_shared") or {}
-    return d[key] if key in d else st.session_state.get(key)
+    """A shared control's value: the canonical copy (kept by the callbacks and the URL sync).
+    When a run did not go through the sidebar (no canonical copy yet), the URL is read first."""
+    d = st.session_state.get("_shared")
+    if d is None:
+        try:
+            sync_from_url(model_names())
+        except Exception:  # noqa: BLE001 - fall back to the defaults below
+            pass
+        d = st.session_state.get("_shared") or {}
+    if key in d and d[key] is not None:
+        return d[key]
+    v = st.session_state.get(key)
+    return v if v is not None else _shared_defaults([DEFAULT_MODEL]).get(key)
 
 
 def current_model() -> str:
@@ -416,6 +426,45 @@ def guarded(fn: Callable[[], None]) -> None:
 # -- picking one run (for the inspector, attention, beam pages) --------------------------------
 
 UPLOADED = "uploaded trace"
+PAGE_OBJECTS: dict = {}   # url path -> st.Page, filled by app.py (links to Page objects stay in the session)
+
+
+def page_ref(path: str):
+    """The st.Page for 'pages/step.py' when app.py registered it, else the path itself."""
+    name = Path(path).stem
+    return PAGE_OBJECTS.get(name, path)
+
+
+@st.cache_resource
+def _upload_store() -> dict:
+    """Uploaded traces by content hash, for this server's lifetime (the last 16): a link with
+    ?trace=<hash> shows an uploaded trace on any page, in any session of this server."""
+    return {}
+
+
+def remember_upload(tr: dict) -> str:
+    import hashlib
+
+    key = hashlib.sha256(json.dumps(tr, sort_keys=True).encode()).hexdigest()[:16]
+    store = _upload_store()
+    store[key] = tr
+    while len(store) > 16:
+        store.pop(next(iter(store)))
+    st.session_state["uploaded_trace"] = tr
+    st.session_state["uploaded_key"] = key
+    return key
+
+
+def uploaded_trace() -> Optional[dict]:
+    tr = st.session_state.get("uploaded_trace")
+    if tr is not None:
+        return tr
+    key = st.query_params.get("trace")
+    if key and key in _upload_store():
+        st.session_state["uploaded_trace"] = _upload_store()[key]
+        st.session_state["uploaded_key"] = key
+        return st.session_state["uploaded_trace"]
+    return None
 
 
 def run_options() -> list[str]:
@@ -423,14 +472,14 @@ def run_options() -> list[str]:
     for p in PRESETS:
         if p not in opts:
             opts.append(p)
-    if st.session_state.get("uploaded_trace") is not None:
+    if uploaded_trace() is not None:
         opts.insert(0, UPLOADED)
     return opts
 
 
 def get_run(choice: str, *, record: Optional[dict] = None) -> dict:
     if choice == UPLOADED:
-        tr = st.session_state.get("uploaded_trace")
+        tr = uploaded_trace()
         if tr is None:
             raise ValueError("no trace uploaded: upload one on the Traces page")
         return tr

@@ -5,6 +5,7 @@ screenshots to docs/screenshots/ (the README's pictures).
 Needs Debian's `chromium` (never downloads a browser). Without it the test is skipped with a
 message saying how to install it, except when the CI environment variable is set: then it fails.
 """
+import json
 import os
 from pathlib import Path
 
@@ -121,3 +122,28 @@ def test_url_state_survives_page_switches_and_tours(app):
     page.goto(f"{base}/beam?present=true", wait_until="domcontentloaded")
     headless.wait_ready(page, timeout=120)
     assert not page.locator('[data-testid="stSidebar"]').is_visible()
+
+
+def test_upload_a_trace_then_a_bad_one(app):
+    """Upload a real trace (validated, then viewable without the model), then a broken file."""
+    import engine
+
+    base, b = app
+    good = json.dumps(engine.generate("dates-gru-attn", "25-Dec-2049").to_dict()).encode()
+    page = b.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{base}/traces", wait_until="domcontentloaded")
+    headless.wait_ready(page, timeout=120)
+    upload = page.locator('[data-testid="stFileUploader"] input[type=file]')
+    upload.set_input_files(files=[{"name": "good.json", "mimeType": "application/json", "buffer": good}])
+    page.get_by_text("Loaded good.json").wait_for(timeout=60_000)
+    assert page.get_by_text("2049-12-25").count() >= 1
+    page.get_by_text("Step inspector").last.click()
+    page.wait_for_url("**/step?**", timeout=60_000)
+    st = headless.wait_ready(page, timeout=120)
+    assert st["plotlyDrawn"] == 1 and not st["errors"] and page.get_by_text("25-Dec-2049").count() >= 1
+    page.goto(f"{base}/traces", wait_until="domcontentloaded")
+    headless.wait_ready(page, timeout=120)
+    upload = page.locator('[data-testid="stFileUploader"] input[type=file]')
+    upload.set_input_files(files=[{"name": "bad.json", "mimeType": "application/json", "buffer": b'{"format_version": 1}'}])
+    page.locator('[data-testid="stAlertContentError"]', has_text="bad.json").wait_for(timeout=60_000)
+    assert page.locator('[data-testid="stException"]').count() == 0

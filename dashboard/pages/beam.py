@@ -15,12 +15,12 @@ def main() -> None:
     if not state.presenting():
         st.title("Beam tree")
     sources = ["beam search set here"]
-    if st.session_state.get("uploaded_trace") is not None:
+    if state.uploaded_trace() is not None:
         sources.append(state.UPLOADED)
     c = st.columns([1, 1, 1, 1, 1])
     src = c[0].selectbox("Trace", sources, key="beam_src") if len(sources) > 1 else sources[0]
     if src == state.UPLOADED:
-        tr = st.session_state["uploaded_trace"]
+        tr = state.uploaded_trace()
         if not tr.get("beam"):
             st.error("The uploaded trace is not a beam search (its strategy is "
                      f"{tr.get('strategy')!r}); pick 'beam search set here'.")

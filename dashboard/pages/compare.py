@@ -142,7 +142,7 @@ def tours() -> None:
                 st.button(label, icon=":material/movie:", on_click=_start_tour, args=(params,), key=f"tour_{label}",
                           type="tertiary")
             else:
-                st.page_link(page, label=label, icon=":material/movie:", query_params=params)
+                st.page_link(state.page_ref(page), label=label, icon=":material/movie:", query_params=params)
             st.caption(blurb)
 
 

@@ -25,7 +25,7 @@ def _on_upload() -> None:
         st.session_state["uploaded_trace"] = None
         return
     st.session_state["upload_error"] = ""
-    st.session_state["uploaded_trace"] = tr.to_dict()
+    state.remember_upload(tr.to_dict())
     st.session_state["uploaded_name"] = f.name
 
 
@@ -35,7 +35,7 @@ def main() -> None:
 
     st.subheader("Download a run")
     c = st.columns([2, 1])
-    choice = c[0].selectbox("Run", [s for s in state.run_options() if s != state.UPLOADED], key="run",
+    choice = c[0].selectbox("Run", [s for s in state.run_options() if s != state.UPLOADED], key="dl_run",
                             bind="query-params")
     tr = state.get_run(choice)
     data = json.dumps(tr, ensure_ascii=False)
@@ -68,10 +68,11 @@ def main() -> None:
                    f"strategy {up.get('strategy')}, input `{up['input']['text']}` → "
                    f"`{hyps[0]['text'] if hyps else ''}`. It is now the run '{state.UPLOADED}' on these pages:")
         cols = st.columns(3)
-        cols[0].page_link("pages/step.py", label="Step inspector", icon=":material/biotech:", query_params=state.link_params(run=state.UPLOADED))
-        cols[1].page_link("pages/attention.py", label="Attention", icon=":material/visibility:", query_params=state.link_params(run=state.UPLOADED))
+        cols[0].page_link(state.page_ref("pages/step.py"), label="Step inspector", icon=":material/biotech:", query_params=state.link_params(run=state.UPLOADED, trace=st.session_state.get("uploaded_key")))
+        cols[1].page_link(state.page_ref("pages/attention.py"), label="Attention", icon=":material/visibility:",
+                          query_params=state.link_params(run=state.UPLOADED, trace=st.session_state.get("uploaded_key")))
         if up.get("beam"):
-            cols[2].page_link("pages/beam.py", label="Beam tree", icon=":material/account_tree:", query_params=state.link_params())
+            cols[2].page_link(state.page_ref("pages/beam.py"), label="Beam tree", icon=":material/account_tree:", query_params=state.link_params(trace=st.session_state.get("uploaded_key")))
         if st.button("Forget the uploaded trace"):
             st.session_state["uploaded_trace"] = None
             st.rerun()
