@@ -36,7 +36,7 @@ def _row(st: dict, seconds, payload: int) -> dict:
 
 def load(b, url: str) -> dict:
     """A full page load in a new tab (new session)."""
-    page = b.new_page(viewport={"width": 1400, "height": 1000})
+    page = headless.new_page(b)
     meter = headless.PayloadMeter(page)
     t0 = time.perf_counter()
     page.goto(url, wait_until="commit")

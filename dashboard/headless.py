@@ -224,3 +224,11 @@ def navigate(page, title: str, timeout: float = 120.0) -> dict:
     st = wait_ready(page, timeout=timeout)
     st["seconds"] = None if st.get("ready_at") is None else st["ready_at"] - t0
     return st
+
+
+def new_page(b, width: int = 1400, height: int = 1000, timeout_s: float = 180.0):
+    """A tab with generous timeouts: the machine may be busy (2 shared cores)."""
+    page = b.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(timeout_s * 1000)
+    page.set_default_navigation_timeout(timeout_s * 1000)
+    return page

@@ -15,6 +15,16 @@ from dashboard.charts import CHOSEN, GRID, INK, PALETTE, _style
 TF, FR = PALETTE[0], PALETTE[1]
 
 
+def _lstyle(fig: go.Figure, *, title: Optional[str] = None, height: Optional[int] = None) -> go.Figure:
+    """dashboard.charts._style plus a horizontal legend under the plot: the lab's charts often sit
+    two side by side, where a legend on the right would squeeze the plot area."""
+    _style(fig, title=title, height=(height + 60) if height else None)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0, xanchor="left",
+                                  bgcolor="rgba(255,255,255,0.85)", font=dict(color=INK, size=12)),
+                      margin=dict(b=130, r=20, l=60))
+    return fig
+
+
 def _rgba(hex_colour: str, alpha: float) -> str:
     h = hex_colour.lstrip("#")
     r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
@@ -45,7 +55,7 @@ def _band(fig, x, lo, hi, colour, name, row=None, col=None, showlegend=False):
     xs = [p[0] for p in pts] + [p[0] for p in reversed(pts)]
     ys = [p[2] for p in pts] + [p[1] for p in reversed(pts)]
     kw = {"row": row, "col": col} if row else {}
-    fig.add_trace(go.Scatter(x=xs, y=ys, fill="toself", fillcolor=_rgba(colour, 0.18), line=dict(width=0),
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", fill="toself", fillcolor=_rgba(colour, 0.18), line=dict(width=0),
                              hoverinfo="skip", name=name, showlegend=showlegend), **kw)
 
 
@@ -74,7 +84,7 @@ def per_position_figure(res: dict, *, title: Optional[str] = None) -> go.Figure:
     fig.update_xaxes(title_text="predicted position t" + (f" (after a {res.get('prompt_tokens')}-token prompt)"
                                                            if res.get("prompt_tokens") else ""), row=2, col=1)
     fig.update_yaxes(rangemode="tozero")
-    return _style(fig, title=title or f"{res.get('model', '')}: per position, TF vs FR "
+    return _lstyle(fig, title=title or f"{res.get('model', '')}: per position, TF vs FR "
                   f"({res.get('examples')} examples, 95% bootstrap bands)", height=520)
 
 
@@ -97,9 +107,9 @@ def reliability_figure(cal: dict, *, title: Optional[str] = None, label: str = "
             customdata=[[b["count"], b["lo"], b["hi"]] for b in bins],
             hovertemplate="bin %{customdata[1]:.1f}–%{customdata[2]:.1f}: %{customdata[0]} tokens<br>"
                           "confidence %{x:.3f}, accuracy %{y:.3f}<extra>" + name + "</extra>"))
-    fig.update_xaxes(title_text="confidence (probability of the top token)", range=[0, 1.02])
+    fig.update_xaxes(title_text="confidence (top-token probability)", range=[0, 1.02])
     fig.update_yaxes(title_text="accuracy", range=[0, 1.02])
-    return _style(fig, title=title or f"{label + ': ' if label else ''}reliability diagram", height=420)
+    return _lstyle(fig, title=title or f"{label + ': ' if label else ''}reliability diagram", height=420)
 
 
 def recovery_figure(rec: dict, *, title: Optional[str] = None, label: str = "") -> go.Figure:
@@ -113,11 +123,11 @@ def recovery_figure(rec: dict, *, title: Optional[str] = None, label: str = "") 
           hover="%{y:.3f}")
     _line(fig, x, [s.get("injected_matches_uninjected") for s in steps], PALETTE[2],
           "injected run = uninjected run", dash="dot", hover="%{y:.3f}")
-    fig.update_xaxes(title_text=f"steps since the injection (at step t0 = {rec.get('t0')})")
+    fig.update_xaxes(title_text=f"steps since the injection (t0 = {rec.get('t0')})")
     fig.update_yaxes(title_text="share of examples", range=[0, 1.03])
-    seq = (f" · rest of the sequence right: {fmt(rec.get('injected_sequence_correct'))} injected vs "
-           f"{fmt(rec.get('uninjected_sequence_correct'))} not") if rec.get("steps") else ""
-    return _style(fig, title=title or f"{label + ': ' if label else ''}recovery ({rec.get('examples', 0)} examples){seq}",
+    seq = (f"<br><sup>rest of the sequence right: {fmt(rec.get('injected_sequence_correct'))} injected vs "
+           f"{fmt(rec.get('uninjected_sequence_correct'))} not</sup>") if rec.get("steps") else ""
+    return _lstyle(fig, title=title or f"{label + ': ' if label else ''}recovery ({rec.get('examples', 0)} examples){seq}",
                   height=400)
 
 
@@ -133,7 +143,7 @@ def compounding_figure(comp: dict, *, title: Optional[str] = None, label: str = 
     fig.update_yaxes(title_text="Σ_{t≤T} NLL_FR − NLL_TF (nats)")
     sub = (f"c = {fmt(comp.get('c'), 4)}, d = {fmt(comp.get('d'), 4)}, e = {fmt(comp.get('e'), 4)}; "
            f"RMSE {fmt(comp.get('rmse'), 4)} (relative {fmt(comp.get('relative_rmse'), 3)})")
-    return _style(fig, title=title or f"{label + ': ' if label else ''}compounding model<br><sup>{sub}</sup>",
+    return _lstyle(fig, title=title or f"{label + ': ' if label else ''}compounding model<br><sup>{sub}</sup>",
                   height=420)
 
 
@@ -170,7 +180,7 @@ def drift_figure(drift: dict, *, title: Optional[str] = None, label: str = "") -
     fig.update_xaxes(title_text="steps s since the decoder inputs first differed")
     fig.update_yaxes(title_text="hidden-state distance (L2)", rangemode="tozero")
     sub = f"α = {fmt(drift.get('alpha'))}: {drift.get('regime', '')} ({drift.get('examples', 0)} examples drifted)"
-    return _style(fig, title=title or f"{label + ': ' if label else ''}hidden-state drift<br><sup>{sub}</sup>",
+    return _lstyle(fig, title=title or f"{label + ': ' if label else ''}hidden-state drift<br><sup>{sub}</sup>",
                   height=420)
 
 
@@ -190,7 +200,7 @@ def oracle_figure(orc: dict, *, title: Optional[str] = None, label: str = "") ->
     fig.update_xaxes(title_text="position l", row=2, col=1)
     sub = (f"AccErr({orc.get('length')}) = {fmt(orc.get('acc_err_at_length'), 4)}, "
            f"%ExAccErr = {fmt(orc.get('pct_ex_acc_err_at_length'), 2)} %")
-    return _style(fig, title=title or f"{label + ': ' if label else ''}oracle KL<br><sup>{sub}</sup>", height=520)
+    return _lstyle(fig, title=title or f"{label + ': ' if label else ''}oracle KL<br><sup>{sub}</sup>", height=520)
 
 
 def sequence_rows(results: dict[str, dict]) -> list[dict]:
@@ -234,7 +244,7 @@ def _per_position_error_lines(models: dict[str, dict], key_tf: str, key_fr: Opti
             _line(fig, list(range(len(fr))), fr, colour, f"{name} FR", dash="dot", symbol="x")
     fig.update_xaxes(title_text="predicted position t")
     fig.update_yaxes(title_text="token error rate", rangemode="tozero")
-    return _style(fig, title=title, height=420)
+    return _lstyle(fig, title=title, height=420)
 
 
 def _tf_vs_fr(res: dict) -> list[go.Figure]:
@@ -249,7 +259,7 @@ def _tf_vs_fr(res: dict) -> list[go.Figure]:
         _line(fig, x, p["fr_error"], colour, f"{name}: free running", dash="dot", symbol="x")
     fig.update_xaxes(title_text="predicted position t (answer digit)")
     fig.update_yaxes(title_text="token error rate", rangemode="tozero")
-    figs.append(_style(fig, title="per-position token error, TF vs FR (FR 95% band)", height=430))
+    figs.append(_lstyle(fig, title="per-position token error, TF vs FR (FR 95% band)", height=430))
     gap = go.Figure()
     for i, (name, r) in enumerate(d.items()):
         s = r["sequence"]
@@ -259,7 +269,7 @@ def _tf_vs_fr(res: dict) -> list[go.Figure]:
                              text=[fmt(v, 4) for v in (s["tf_token_error"], s["fr_token_error"], 1 - s["fr_exact_match"])],
                              textposition="outside"))
     gap.update_layout(barmode="group")
-    figs.append(_style(gap, title="whole-dataset error rates", height=380))
+    figs.append(_lstyle(gap, title="whole-dataset error rates", height=380))
     return figs
 
 
@@ -267,7 +277,7 @@ def _ss_like(res: dict, models_key: str = "models", title_em: str = "free-runnin
     models = res["data"][models_key]
     fig = go.Figure(_bars({k: v["fr_exact_match"] for k, v in models.items()}, name="exact match"))
     fig.update_yaxes(title_text="exact match (free running, greedy)", range=[0, 1.1])
-    figs = [_style(fig, title=f"{title_em} ({res['data'].get('steps')} training steps, "
+    figs = [_lstyle(fig, title=f"{title_em} ({res['data'].get('steps')} training steps, "
                               f"{res['data'].get('examples')} test sums)", height=380)]
     figs.append(_per_position_error_lines(models, "per_position_tf_error", "per_position_fr_error",
                                           "per-position token error (solid TF, dotted FR)"))
@@ -285,7 +295,7 @@ def _recovery(res: dict) -> list[go.Figure]:
                   PALETTE[i % len(PALETTE)], f"{name}, {t0}", dash=dashes[j % len(dashes)], hover="%{y:.3f}")
     fig.update_xaxes(title_text="steps since the injected wrong token")
     fig.update_yaxes(title_text="share of next tokens equal to the gold", range=[0, 1.03])
-    figs = [_style(fig, title="back on track after an injected error", height=430)]
+    figs = [_lstyle(fig, title="back on track after an injected error", height=430)]
     bar = go.Figure()
     for i, (name, by_t0) in enumerate(d.items()):
         bar.add_trace(go.Bar(x=list(by_t0), y=[r.get("injected_sequence_correct") for r in by_t0.values()],
@@ -295,7 +305,7 @@ def _recovery(res: dict) -> list[go.Figure]:
     bar.update_layout(barmode="group")
     bar.update_yaxes(title_text="rest of the sequence right after the injection", range=[0, 1.1])
     bar.update_xaxes(title_text="injection step")
-    figs.append(_style(bar, title="recovered sequences per injection step", height=380))
+    figs.append(_lstyle(bar, title="recovered sequences per injection step", height=380))
     return figs
 
 
@@ -309,7 +319,7 @@ def _beam_curse(res: dict) -> list[go.Figure]:
             _line(fig, [r["beam"] for r in rs], [r[key] for r in rs], PALETTE[i], name, row=1, col=col,
                   showlegend=col == 1, dash=None if lp == 0 else "dash")
     fig.update_xaxes(type="log", title_text="beam width", tickvals=sorted({r["beam"] for r in rows}))
-    return [_style(fig, title=f"beam width on {res['data'].get('model')} ({res['data'].get('examples')} sums)",
+    return [_lstyle(fig, title=f"beam width on {res['data'].get('model')} ({res['data'].get('examples')} sums)",
                    height=420)]
 
 
@@ -326,7 +336,7 @@ def _label_smoothing(res: dict) -> list[go.Figure]:
         fig.update_xaxes(title_text="confidence", range=[0, 1.02], row=1, col=c)
         fig.update_yaxes(range=[0, 1.02], row=1, col=c)
     fig.update_yaxes(title_text="accuracy", row=1, col=1)
-    figs = [_style(fig, title="reliability diagrams (marker size ~ tokens in the bin)", height=440)]
+    figs = [_lstyle(fig, title="reliability diagrams (marker size ~ tokens in the bin)", height=440)]
     ece = go.Figure()
     for i, mode in enumerate(("tf", "fr")):
         ece.add_trace(go.Bar(x=names, y=[d[n]["calibration"][f"{mode}_ece"] for n in names],
@@ -334,7 +344,7 @@ def _label_smoothing(res: dict) -> list[go.Figure]:
                              text=[fmt(d[n]["calibration"][f"{mode}_ece"], 4) for n in names], textposition="outside"))
     ece.update_layout(barmode="group")
     ece.update_yaxes(title_text="expected calibration error", rangemode="tozero")
-    figs.append(_style(ece, title="expected calibration error", height=360))
+    figs.append(_lstyle(ece, title="expected calibration error", height=360))
     return figs
 
 
@@ -353,7 +363,7 @@ def _decoding(res: dict) -> list[go.Figure]:
             fig.add_trace(go.Bar(x=strategies, y=vals, marker_color=[PALETTE[i % len(PALETTE)] for i in range(len(strategies))],
                                  showlegend=False, hovertemplate="%{x}: %{y:.4f}<extra></extra>"), row=1, col=c)
         fig.update_xaxes(tickangle=-50)
-        figs.append(_style(fig, title=f"{model}: decoding strategies", height=430))
+        figs.append(_lstyle(fig, title=f"{model}: decoding strategies", height=430))
     return figs
 
 
@@ -369,7 +379,7 @@ def _bpe(res: dict) -> list[go.Figure]:
                              text=[fmt(v) for v in vals], textposition="outside",
                              hovertemplate="%{x}: %{y:.4f}<extra></extra>"), row=1, col=c)
     fig.update_yaxes(rangemode="tozero")
-    return [_style(fig, title=f"vocabulary size ({res['data'].get('steps')} training steps, "
+    return [_lstyle(fig, title=f"vocabulary size ({res['data'].get('steps')} training steps, "
                              f"{res['data'].get('examples')} test sums)", height=420),
             _per_position_error_lines(models, "per_position_tf_error", "per_position_fr_error",
                                       "per-position token error (solid TF, dotted FR)")]
@@ -408,8 +418,9 @@ def training_figure(steps: list[dict], evals: list[dict], *, title: Optional[str
                                  marker=dict(size=9)), secondary_y=not _on_loss_axis(key))
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text="loss (nats)", secondary_y=False, rangemode="tozero")
-    fig.update_yaxes(title_text="ε / validation metric", secondary_y=True, range=[0, 1.05], gridcolor=GRID)
-    return _style(fig, title=title or "training", height=420)
+    fig.update_yaxes(title_text="ε / validation metric", secondary_y=True, range=[0, 1.05], gridcolor=GRID,
+                     tickmode="linear", tick0=0, dtick=0.2, showgrid=False)
+    return _lstyle(fig, title=title or "training", height=420)
 
 
 def _on_loss_axis(key: str) -> bool:
@@ -433,4 +444,4 @@ def schedule_figure(steps: list[int], eps: list[float], schedule: str, *, title:
                                hovertemplate="step %{x}: ε = %{y:.3f}<extra></extra>"))
     fig.update_xaxes(title_text="training step i")
     fig.update_yaxes(title_text="ε_i (gold-token probability)", range=[0, 1.05])
-    return _style(fig, title=title or f"scheduled sampling: {schedule} schedule", height=300)
+    return _lstyle(fig, title=title or f"scheduled sampling: {schedule} schedule", height=300)
