@@ -1,0 +1,112 @@
+"""Real-browser check of the Exposure lab and Train pages (headless Chromium via dashboard/headless.py):
+every chart drawn, no exception or error box; a short training run started from the page draws its
+live curve and saves its checkpoint. Saves docs/screenshots/lab*.png and train.png (< 300 KB each).
+
+Skipped without Debian's `chromium` unless the CI environment variable is set (then it fails)."""
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dashboard import headless
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "docs" / "screenshots"
+
+# (screenshot name, url path + query, plotly charts the page must draw at least)
+VIEWS = [
+    ("lab", "lab?lab_n=100", 10),
+    ("lab-hmm", "lab?lab_models=hmm-gpt&lab_models=hmm-gpt-ss&lab_n=100", 12),
+    ("lab-experiments", "lab?lab_view=Experiments&lab_exp=tf-vs-fr", 2),
+    ("lab-beam-curse", "lab?lab_view=Experiments&lab_exp=beam-curse", 1),
+    ("lab-decoding", "lab?lab_view=Experiments&lab_exp=decoding", 2),
+]
+
+
+def _need_browser():
+    if headless.chromium_path() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but chromium is missing. " + headless.INSTALL_HINT)
+        pytest.skip(headless.INSTALL_HINT)
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but playwright is not installed (pip install -r requirements.txt)")
+        pytest.skip("playwright is not installed: pip install -r requirements.txt")
+
+
+@pytest.fixture(scope="module")
+def app():
+    _need_browser()
+    with headless.server() as base, headless.browser() as b:
+        # Open the home page first: on a fresh server, a deep link to a page file is otherwise run
+        # without the entrypoint (Streamlit's pages/-folder mode: no shared sidebar, no wide layout).
+        page = b.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{base}/", wait_until="domcontentloaded")
+        page.wait_for_selector('[data-testid="stMain"] h1', timeout=180_000)
+        headless.wait_ready(page, timeout=180)
+        page.close()
+        yield base, b
+
+
+def _check(st, name, n_plotly):
+    problems = []
+    if st.get("timeout"):
+        problems.append(f"{name}: not idle after the timeout ({st})")
+    if st["exceptions"]:
+        problems.append(f"{name}: {st['exceptions']} exception box(es)")
+    if st["errors"]:
+        problems.append(f"{name}: error shown: {st['errors']}")
+    if st["plotly"] < n_plotly or st["plotlyDrawn"] < st["plotly"]:
+        problems.append(f"{name}: plotly charts {st['plotlyDrawn']}/{st['plotly']} drawn, want {n_plotly}")
+    return problems
+
+
+def test_lab_views_draw_their_charts(app):
+    base, b = app
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = b.new_page(viewport={"width": 1400, "height": 1000})
+    problems = []
+    for name, path, n_plotly in VIEWS:
+        page.goto(f"{base}/{path}", wait_until="domcontentloaded")
+        page.wait_for_selector('[data-testid="stMain"] h1', timeout=120_000)
+        st = headless.wait_ready(page, timeout=180)
+        problems += _check(st, name, n_plotly)
+        size = headless.screenshot(page, SHOTS / f"{name}.png")
+        assert size < 300_000, f"{name}.png is {size} bytes"
+    page.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_train_page_runs_a_short_training_in_the_browser(app):
+    base, b = app
+    name = "browser-lab-test"
+    out = ROOT / "runs" / "browser-test"
+    shutil.rmtree(out / name, ignore_errors=True)
+    page = b.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{base}/train", wait_until="domcontentloaded")
+    page.wait_for_selector('[data-testid="stMain"] h1', timeout=120_000)
+    headless.wait_ready(page, timeout=120)
+
+    def fill(label, value):
+        box = page.get_by_label(label, exact=True)
+        box.fill(str(value))
+        box.press("Enter")
+        headless.wait_ready(page, timeout=60)
+
+    fill("Name", name)
+    fill("Steps", 60)
+    fill("Evaluate every", 20)
+    fill("Output folder", str(out))
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_selector('[data-testid="stAlertContentSuccess"]', timeout=240_000)
+    st = headless.wait_ready(page, timeout=120)
+    problems = _check(st, "train", 1)
+    size = headless.screenshot(page, SHOTS / "train.png")
+    assert size < 300_000
+    assert (out / name / "model.safetensors").exists()
+    assert "Checkpoint saved to" in page.inner_text('[data-testid="stMain"]')
+    page.close()
+    assert not problems, "\n".join(problems)
