@@ -44,7 +44,7 @@ def app():
         # Open the home page first: on a fresh server, a deep link to a page file is otherwise run
         # without the entrypoint (Streamlit's pages/-folder mode: no shared sidebar, no wide layout).
         page = b.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{base}/", wait_until="domcontentloaded")
+        page.goto(f"{base}/", wait_until="domcontentloaded", timeout=180_000)
         page.wait_for_selector('[data-testid="stMain"] h1', timeout=180_000)
         headless.wait_ready(page, timeout=180)
         page.close()
@@ -70,7 +70,7 @@ def test_lab_views_draw_their_charts(app):
     page = b.new_page(viewport={"width": 1400, "height": 1000})
     problems = []
     for name, path, n_plotly in VIEWS:
-        page.goto(f"{base}/{path}", wait_until="domcontentloaded")
+        page.goto(f"{base}/{path}", wait_until="domcontentloaded", timeout=180_000)
         page.wait_for_selector('[data-testid="stMain"] h1', timeout=120_000)
         st = headless.wait_ready(page, timeout=180)
         problems += _check(st, name, n_plotly)
@@ -86,7 +86,7 @@ def test_train_page_runs_a_short_training_in_the_browser(app):
     out = ROOT / "runs" / "browser-test"
     shutil.rmtree(out / name, ignore_errors=True)
     page = b.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{base}/train", wait_until="domcontentloaded")
+    page.goto(f"{base}/train", wait_until="domcontentloaded", timeout=180_000)
     page.wait_for_selector('[data-testid="stMain"] h1', timeout=120_000)
     headless.wait_ready(page, timeout=120)
 

@@ -160,7 +160,7 @@ def dataset_view() -> None:
 # -- experiments -------------------------------------------------------------------------------
 
 def _status_line(res: dict) -> str:
-    mark = {True: "✅ agrees", False: "❌ does not agree", None: "➖ inconclusive"}[res.get("agrees")]
+    mark = {True: "agrees", False: "does not agree", None: "inconclusive"}[res.get("agrees")]
     size = "reduced size (--quick)" if res.get("quick") else "full size"
     return f"{mark} · {size}, seed {res.get('seed')}, {res.get('seconds')} s"
 
