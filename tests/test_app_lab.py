@@ -154,3 +154,21 @@ def test_train_page_cancel_and_bad_input(root, tmp_path):
     assert job.card is not None and job.card["stopped"].startswith("cancelled at step")
     assert job.card["steps"] < 5000
     assert (tmp_path / "lab-test-cancel" / "model.safetensors").exists()
+
+
+def test_lab_lists_and_analyses_a_model_trained_on_the_train_page(root):
+    import shutil
+    import uuid
+    name = f"lab-test-{uuid.uuid4().hex[:6]}"
+    folder = root / "runs" / "dashboard" / name
+    shutil.copytree(root / "checkpoints" / "addition-gru", folder)   # stands in for a trained checkpoint
+    try:
+        at = _ok(_app(root, "pages/lab.py", lab_n="50"))
+        ms = at.multiselect(key="lab_models")
+        assert f"runs/dashboard/{name}" in ms.options
+        ms.set_value([f"runs/dashboard/{name}"]).run()
+        _ok(at)
+        assert list(at.dataframe[0].value["model"]) == [f"runs/dashboard/{name}"]
+        assert any(t.startswith(f"runs/dashboard/{name}: per position") for t in _titles(at))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -231,6 +231,8 @@ def job_view(job: Job) -> None:
                    f"Checkpoint saved to `{_rel(folder)}`.")
         if metrics:
             st.markdown("Test metrics: " + ", ".join(f"**{k}** {v}" for k, v in metrics.items()))
+        if folder.parent.resolve() == (ROOT / DEFAULT_OUT).resolve():
+            st.markdown(f"Analyse it on the **Exposure lab** page (listed as `{_rel(folder)}`).")
         st.markdown("Open it elsewhere: `python -m engine generate --model " + _rel(folder) + " ...`, "
                     "`python -m engine exposure --model " + _rel(folder) + " --n 200`, or pass the folder to "
                     "`engine.load()`.")
