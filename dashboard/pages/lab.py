@@ -225,8 +225,8 @@ def experiments_view() -> None:
         name = st.selectbox("Experiment", names, key="lab_exp", bind="query-params",
                             help="The eight experiments of engine/experiments.py, in the order of issue 5.")
     with c[1]:
-        quick = st.toggle("Reduced size (quick)", value=False, key="lab_quick",
-                          help="Seconds instead of minutes: for a smoke test, not for conclusions.")
+        quick = st.toggle("Quick", value=False, key="lab_quick",
+                          help="Reduced size (--quick): seconds instead of minutes; a smoke test, not for conclusions.")
     with c[2]:
         seed = st.number_input("Seed", 0, 10_000, 0, key="lab_exp_seed")
     with c[3]:
