@@ -20,14 +20,14 @@ from dashboard import state  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PAGES = [
-    st.Page(HERE / "pages" / "compare.py", title="Compare decoders", icon=":material/balance:", url_path="compare", default=True),
-    st.Page(HERE / "pages" / "step.py", title="Step inspector", icon=":material/biotech:", url_path="step"),
-    st.Page(HERE / "pages" / "attention.py", title="Attention", icon=":material/visibility:", url_path="attention"),
-    st.Page(HERE / "pages" / "beam.py", title="Beam tree", icon=":material/account_tree:", url_path="beam"),
-    st.Page(HERE / "pages" / "tffr.py", title="Teacher forcing vs free running", icon=":material/school:", url_path="tffr"),
-    st.Page(HERE / "pages" / "traces.py", title="Traces", icon=":material/inventory_2:", url_path="traces"),
-    st.Page(HERE / "pages" / "lab.py", title="Exposure lab", icon=":material/science:", url_path="lab"),
-    st.Page(HERE / "pages" / "train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page(HERE / "views" / "compare.py", title="Compare decoders", icon=":material/balance:", url_path="compare", default=True),
+    st.Page(HERE / "views" / "step.py", title="Step inspector", icon=":material/biotech:", url_path="step"),
+    st.Page(HERE / "views" / "attention.py", title="Attention", icon=":material/visibility:", url_path="attention"),
+    st.Page(HERE / "views" / "beam.py", title="Beam tree", icon=":material/account_tree:", url_path="beam"),
+    st.Page(HERE / "views" / "tffr.py", title="Teacher forcing vs free running", icon=":material/school:", url_path="tffr"),
+    st.Page(HERE / "views" / "traces.py", title="Traces", icon=":material/inventory_2:", url_path="traces"),
+    st.Page(HERE / "views" / "lab.py", title="Exposure lab", icon=":material/science:", url_path="lab"),
+    st.Page(HERE / "views" / "train.py", title="Train", icon=":material/model_training:", url_path="train"),
 ]
 
 # The page links are drawn by hand (st.navigation's own menu is hidden) so that every link

@@ -430,7 +430,7 @@ PAGE_OBJECTS: dict = {}   # url path -> st.Page, filled by app.py (links to Page
 
 
 def page_ref(path: str):
-    """The st.Page for 'pages/step.py' when app.py registered it, else the path itself."""
+    """The st.Page for 'views/step.py' when app.py registered it, else the path itself."""
     name = Path(path).stem
     return PAGE_OBJECTS.get(name, path)
 

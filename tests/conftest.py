@@ -13,3 +13,19 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def need_browser():
+    """Skip a browser test without chromium or playwright, with how to install them (fail when CI is set)."""
+    from dashboard import headless
+    if headless.chromium_path() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but chromium is missing. " + headless.INSTALL_HINT)
+        pytest.skip(headless.INSTALL_HINT)
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but playwright is not installed (pip install -r requirements.txt)")
+        pytest.skip("playwright is not installed: pip install -r requirements.txt")

@@ -89,7 +89,7 @@ def test_custom_editor_applies_every_field(root):
 
 
 def test_step_inspector_slider_and_buttons(root):
-    at = _ok(_app(root, "pages/step.py"))
+    at = _ok(_app(root, "views/step.py"))
     assert at.title[0].value == "Step inspector"
     first = _plotly(at)[0]
     at.slider(key="step").set_value(3).run()
@@ -107,7 +107,7 @@ def test_step_inspector_slider_and_buttons(root):
 
 
 def test_attention_page_heatmap_head_and_language_model(root):
-    at = _ok(_app(root, "pages/attention.py", model="dates-transformer"))
+    at = _ok(_app(root, "views/attention.py", model="dates-transformer"))
     assert at.title[0].value == "Attention"
     charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
     assert charts
@@ -122,18 +122,18 @@ def test_attention_page_heatmap_head_and_language_model(root):
     at.toggle(key="enc").set_value(True).run()             # the Transformer encoder's self-attention
     _ok(at)
     assert len(at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")) == 3
-    lm = _ok(_app(root, "pages/attention.py", model="text-gpt", input="The following"))
+    lm = _ok(_app(root, "views/attention.py", model="text-gpt", input="The following"))
     assert not lm.error, [e.value for e in lm.error]
     assert lm.radio(key="kind").options == ["decoder self-attention"]
 
 
 def test_attention_page_no_attention_model(root):
-    at = _ok(_app(root, "pages/attention.py", model="dates-gru-noattn"))
+    at = _ok(_app(root, "views/attention.py", model="dates-gru-noattn"))
     assert any("thought vector" in i.value for i in at.info)
 
 
 def test_beam_tree_page_beams_and_reveal(root):
-    at = _ok(_app(root, "pages/beam.py"))
+    at = _ok(_app(root, "views/beam.py"))
     assert at.title[0].value == "Beam tree"
     fig = _plotly(at)[0]
     assert {t.get("name") for t in fig["data"]} >= {"kept", "pruned", "finished", "chosen hypothesis"}
@@ -149,7 +149,7 @@ def test_beam_tree_page_beams_and_reveal(root):
 
 
 def test_tffr_page_and_injection(root):
-    at = _ok(_app(root, "pages/tffr.py", input="the third of march, two thousand twenty-one"))
+    at = _ok(_app(root, "views/tffr.py", input="the third of march, two thousand twenty-one"))
     assert not at.error, [e.value for e in at.error]
     assert len(_plotly(at)) == 1
     at.selectbox(key="inject").set_value("3").run()
@@ -163,12 +163,12 @@ def test_tffr_page_and_injection(root):
 
 
 def test_traces_page_download_and_uploaded_trace_view(root):
-    at = _ok(_app(root, "pages/traces.py"))
+    at = _ok(_app(root, "views/traces.py"))
     assert at.title[0].value == "Traces"
     assert not at.error, [e.value for e in at.error]
     from test_charts import make_greedy_trace
     at.session_state["uploaded_trace"] = make_greedy_trace(out="1999")
-    at.switch_page("pages/step.py").run()
+    at.switch_page("views/step.py").run()
     _ok(at)
     at.selectbox(key="run").set_value("uploaded trace").run()
     _ok(at)
@@ -184,7 +184,7 @@ def test_presentation_mode_hides_titles(root):
 def test_bad_input_is_an_error_not_a_traceback(root):
     at = _ok(_app(root, input="x" * 3000))
     assert at.error and all("at most" in e.value for e in at.error)
-    at = _ok(_app(root, "pages/attention.py", input="x" * 3000))
+    at = _ok(_app(root, "views/attention.py", input="x" * 3000))
     assert at.error
     at = _ok(_app(root, input="日本 ☃"))
     assert len(at.warning) == 1 and "<unk>" in at.warning[0].value    # once, not once per strategy

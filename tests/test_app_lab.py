@@ -43,7 +43,7 @@ def _md(at):
 
 
 def test_lab_dataset_two_models_then_oracle_model(root):
-    at = _ok(_app(root, "pages/lab.py", lab_n="50"))
+    at = _ok(_app(root, "views/lab.py", lab_n="50"))
     assert at.title[0].value == "Exposure lab"
     titles = _titles(at)
     # two models side by side: one per-position chart each
@@ -66,7 +66,7 @@ def test_lab_dataset_two_models_then_oracle_model(root):
 
 
 def test_lab_experiments_render_shipped_results(root):
-    at = _ok(_app(root, "pages/lab.py", lab_view="Experiments"))
+    at = _ok(_app(root, "views/lab.py", lab_view="Experiments"))
     overview = at.dataframe[0].value
     assert len(overview) == 8
     seen = set()
@@ -83,7 +83,7 @@ def test_lab_experiments_render_shipped_results(root):
 
 def test_lab_experiment_button_runs_and_saves(root, tmp_path, monkeypatch):
     monkeypatch.setenv("SEQSCOPE_LAB_RUNS", str(tmp_path))
-    at = _ok(_app(root, "pages/lab.py", lab_view="Experiments", lab_exp="label-smoothing"))
+    at = _ok(_app(root, "views/lab.py", lab_view="Experiments", lab_exp="label-smoothing"))
     at.toggle(key="lab_quick").set_value(True).run()
     at.button(key="run_label-smoothing").click().run()
     _ok(at)
@@ -104,7 +104,7 @@ def _wait(at, job_done, limit=240):
 
 
 def test_train_page_trains_and_saves_checkpoint(root, tmp_path):
-    at = _ok(_app(root, "pages/train.py"))
+    at = _ok(_app(root, "views/train.py"))
     assert at.title[0].value == "Train"
     at.text_input(key="tr_name").set_value("lab-test-tiny").run()
     at.number_input(key="tr_steps").set_value(6).run()
@@ -130,7 +130,7 @@ def test_train_page_trains_and_saves_checkpoint(root, tmp_path):
 
 
 def test_train_page_cancel_and_bad_input(root, tmp_path):
-    at = _ok(_app(root, "pages/train.py"))
+    at = _ok(_app(root, "views/train.py"))
     at.text_input(key="tr_name").set_value("bad name!").run()
     assert at.error and "invalid name" in at.error[0].value
     assert not at.exception
@@ -163,7 +163,7 @@ def test_lab_lists_and_analyses_a_model_trained_on_the_train_page(root):
     folder = root / "runs" / "dashboard" / name
     shutil.copytree(root / "checkpoints" / "addition-gru", folder)   # stands in for a trained checkpoint
     try:
-        at = _ok(_app(root, "pages/lab.py", lab_n="50"))
+        at = _ok(_app(root, "views/lab.py", lab_n="50"))
         ms = at.multiselect(key="lab_models")
         assert f"runs/dashboard/{name}" in ms.options
         ms.set_value([f"runs/dashboard/{name}"]).run()

@@ -6,7 +6,6 @@ Needs Debian's `chromium` (never downloads a browser). Without it the test is sk
 message saying how to install it, except when the CI environment variable is set: then it fails.
 """
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -30,23 +29,9 @@ VIEWS = [
 ]
 
 
-def _need_browser():
-    if headless.chromium_path() is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI is set but chromium is missing. " + headless.INSTALL_HINT)
-        pytest.skip(headless.INSTALL_HINT)
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("CI is set but playwright is not installed (pip install -r requirements.txt)")
-        pytest.skip("playwright is not installed: pip install -r requirements.txt")
-
-
 @pytest.fixture(scope="module")
-def app():
+def app(need_browser):
     """One server and one browser for the module: (base URL, browser)."""
-    _need_browser()
     with headless.server() as base, headless.browser() as b:
         yield base, b
 

@@ -3,7 +3,6 @@ every chart drawn, no exception or error box; a short training run started from 
 live curve and saves its checkpoint. Saves docs/screenshots/lab*.png and train.png (< 300 KB each).
 
 Skipped without Debian's `chromium` unless the CI environment variable is set (then it fails)."""
-import os
 import shutil
 from pathlib import Path
 
@@ -24,31 +23,10 @@ VIEWS = [
 ]
 
 
-def _need_browser():
-    if headless.chromium_path() is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI is set but chromium is missing. " + headless.INSTALL_HINT)
-        pytest.skip(headless.INSTALL_HINT)
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("CI is set but playwright is not installed (pip install -r requirements.txt)")
-        pytest.skip("playwright is not installed: pip install -r requirements.txt")
-
-
 @pytest.fixture(scope="module")
-def app():
-    _need_browser()
+def app(need_browser):
     with headless.server() as base, headless.browser() as b:
-        # Open the home page first: on a fresh server, a deep link to a page file is otherwise run
-        # without the entrypoint (Streamlit's pages/-folder mode: no shared sidebar, no wide layout).
-        page = b.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{base}/", wait_until="domcontentloaded", timeout=180_000)
-        page.wait_for_selector('[data-testid="stMain"] h1', timeout=180_000)
-        headless.wait_ready(page, timeout=180)
-        page.close()
-        yield base, b
+        yield base, b     # the first visit is a deep link: it must run the entrypoint (sidebar, layout)
 
 
 def _check(st, name, n_plotly):

@@ -35,16 +35,16 @@ FIELDS = [
 ]
 
 TOURS = [
-    ("One wrong note", "pages/tffr.py",
+    ("One wrong note", "views/tffr.py",
      {"model": "dates-gru-attn", "input": "the third of march, two thousand twenty-one", "inject": "3", "wrong": "9"},
      "Inject a wrong digit into a date and watch the model recover or derail."),
-    ("Greedy loops vs nucleus sampling", "pages/compare.py",
+    ("Greedy loops vs nucleus sampling", "views/compare.py",
      {"model": "text-gpt", "input": "The default value of", "s": ["greedy", "top-p 0.9", "repetition penalty 1.3"]},
      "Greedy decoding repeats itself on a language model; top-p and a repetition penalty do not."),
-    ("The beam grows a tree", "pages/beam.py",
+    ("The beam grows a tree", "views/beam.py",
      {"model": "dates-transformer", "input": "Wed 3 Mar 21", "beams": "8", "reveal": "3"},
      "Eight beams, every candidate kept, finished or pruned; move the step slider to grow it."),
-    ("Where the model looks", "pages/attention.py",
+    ("Where the model looks", "views/attention.py",
      {"model": "dates-gru-attn", "input": "the third of march, two thousand twenty-one"},
      "Cross-attention jumps to the year first, then the month, then the day."),
 ]
@@ -138,7 +138,7 @@ def tours() -> None:
     cols = st.columns(len(TOURS))
     for col, (label, page, params, blurb) in zip(cols, TOURS):
         with col:
-            if page == "pages/compare.py":
+            if page == "views/compare.py":
                 st.button(label, icon=":material/movie:", on_click=_start_tour, args=(params,), key=f"tour_{label}",
                           type="tertiary")
             else:

@@ -68,11 +68,11 @@ def main() -> None:
                    f"strategy {up.get('strategy')}, input `{up['input']['text']}` → "
                    f"`{hyps[0]['text'] if hyps else ''}`. It is now the run '{state.UPLOADED}' on these pages:")
         cols = st.columns(3)
-        cols[0].page_link(state.page_ref("pages/step.py"), label="Step inspector", icon=":material/biotech:", query_params=state.link_params(run=state.UPLOADED, trace=st.session_state.get("uploaded_key")))
-        cols[1].page_link(state.page_ref("pages/attention.py"), label="Attention", icon=":material/visibility:",
+        cols[0].page_link(state.page_ref("views/step.py"), label="Step inspector", icon=":material/biotech:", query_params=state.link_params(run=state.UPLOADED, trace=st.session_state.get("uploaded_key")))
+        cols[1].page_link(state.page_ref("views/attention.py"), label="Attention", icon=":material/visibility:",
                           query_params=state.link_params(run=state.UPLOADED, trace=st.session_state.get("uploaded_key")))
         if up.get("beam"):
-            cols[2].page_link(state.page_ref("pages/beam.py"), label="Beam tree", icon=":material/account_tree:", query_params=state.link_params(trace=st.session_state.get("uploaded_key")))
+            cols[2].page_link(state.page_ref("views/beam.py"), label="Beam tree", icon=":material/account_tree:", query_params=state.link_params(trace=st.session_state.get("uploaded_key")))
         if st.button("Forget the uploaded trace"):
             st.session_state["uploaded_trace"] = None
             st.rerun()

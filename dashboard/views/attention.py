@@ -61,7 +61,7 @@ def main() -> None:
         row = rows[picked]
         st.markdown(f"**Selected step {picked}: {row['token']!r}** (p = {state.fmt_score(row['prob'])})")
         params = state.link_params(run=choice, step=picked, hyp=hyp or None)
-        st.page_link(state.page_ref("pages/step.py"), label=f"Open step {picked} in the step inspector", icon=":material/biotech:",
+        st.page_link(state.page_ref("views/step.py"), label=f"Open step {picked} in the step inspector", icon=":material/biotech:",
                      query_params=params)
         state.plot(charts.step_figure(row["entry"], row["token_id"], title=f"step {picked}: top tokens"),
                    "attention-step")
