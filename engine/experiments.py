@@ -217,11 +217,15 @@ def beam_curse(quick: bool, seed: int):
     drop_raw = raw[0]["exact_match"] - raw[-1]["exact_match"]
     drop_norm = norm[0]["exact_match"] - norm[-1]["exact_match"]
     shorter = raw[-1]["length_ratio"] <= raw[0]["length_ratio"]
-    agrees = shorter and drop_raw >= drop_norm
+    unchanged = all(r["exact_match"] == raw[0]["exact_match"] and r["length_ratio"] == raw[0]["length_ratio"]
+                    for r in rows)
+    agrees = None if unchanged else (shorter and drop_raw >= drop_norm)
     verdict = (f"widest beam vs greedy without normalisation: exact match {raw[-1]['exact_match']:.3f} vs "
                f"{raw[0]['exact_match']:.3f}, length ratio {raw[-1]['length_ratio']:.3f} vs {raw[0]['length_ratio']:.3f}; "
                f"with normalisation {norm[-1]['exact_match']:.3f}: "
-               + ("agrees (wide unnormalised beams are shorter and lose at least as much)." if agrees
+               + ("inconclusive (nothing changes with the beam width: this task has one right length and a "
+                  "confident model, so it shows no beam curse)." if agrees is None else
+                  "agrees (wide unnormalised beams are shorter and lose at least as much)." if agrees
                   else "does not agree (this small task shows no beam curse)."))
     return {"model": name, "examples": n, "rows": rows}, agrees, verdict
 
