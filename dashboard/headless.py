@@ -232,3 +232,20 @@ def new_page(b, width: int = 1400, height: int = 1000, timeout_s: float = 180.0)
     page.set_default_timeout(timeout_s * 1000)
     page.set_default_navigation_timeout(timeout_s * 1000)
     return page
+
+
+def chart_problems(st: dict, name: str, n_plotly: int, n_vega: int = 0) -> list[str]:
+    """What is wrong with a page after `wait_ready`: not idle, exception boxes, errors shown, or fewer
+    charts drawn than expected (the browser tests' one definition of "the page is drawn")."""
+    problems = []
+    if st.get("timeout"):
+        problems.append(f"{name}: not idle after the timeout ({st})")
+    if st["exceptions"]:
+        problems.append(f"{name}: {st['exceptions']} exception box(es)")
+    if st["errors"]:
+        problems.append(f"{name}: error shown: {st['errors']}")
+    if st["plotly"] < n_plotly or st["plotlyDrawn"] < st["plotly"]:
+        problems.append(f"{name}: plotly charts {st['plotlyDrawn']}/{st['plotly']} drawn, want {n_plotly}")
+    if st["vega"] < n_vega or st["vegaDrawn"] < st["vega"]:
+        problems.append(f"{name}: vega charts {st['vegaDrawn']}/{st['vega']} drawn, want {n_vega}")
+    return problems

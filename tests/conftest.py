@@ -15,6 +15,16 @@ def root() -> Path:
     return ROOT
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module, restored afterwards: on a busy 2-core machine two threads made
+    the many small decoding steps of the tests several times slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def need_browser():
     """Skip a browser test without chromium or playwright, with how to install them (fail when CI is set)."""

@@ -44,16 +44,7 @@ def test_every_page_draws_its_charts_in_chromium(app):
     for name, path, (n_plotly, n_vega) in VIEWS:
         page.goto(f"{base}/{path}", wait_until="domcontentloaded")
         st = headless.wait_ready(page, timeout=180)
-        if st.get("timeout"):
-            problems.append(f"{name}: not idle after 120 s ({st})")
-        if st["exceptions"]:
-            problems.append(f"{name}: {st['exceptions']} exception box(es)")
-        if st["errors"]:
-            problems.append(f"{name}: error shown: {st['errors']}")
-        if st["plotly"] < n_plotly or st["plotlyDrawn"] < st["plotly"]:
-            problems.append(f"{name}: plotly charts {st['plotlyDrawn']}/{st['plotly']} drawn, want {n_plotly}")
-        if st["vega"] < n_vega or st["vegaDrawn"] < st["vega"]:
-            problems.append(f"{name}: vega charts {st['vegaDrawn']}/{st['vega']} drawn, want {n_vega}")
+        problems += headless.chart_problems(st, name, n_plotly, n_vega)
         shot = SHOTS / f"{name}.png"
         size = headless.screenshot(page, shot)
         assert size < 300_000, f"{shot} is {size} bytes"

@@ -30,16 +30,7 @@ def app(need_browser):
 
 
 def _check(st, name, n_plotly):
-    problems = []
-    if st.get("timeout"):
-        problems.append(f"{name}: not idle after the timeout ({st})")
-    if st["exceptions"]:
-        problems.append(f"{name}: {st['exceptions']} exception box(es)")
-    if st["errors"]:
-        problems.append(f"{name}: error shown: {st['errors']}")
-    if st["plotly"] < n_plotly or st["plotlyDrawn"] < st["plotly"]:
-        problems.append(f"{name}: plotly charts {st['plotlyDrawn']}/{st['plotly']} drawn, want {n_plotly}")
-    return problems
+    return headless.chart_problems(st, name, n_plotly)
 
 
 def test_lab_views_draw_their_charts(app):

@@ -19,12 +19,8 @@ from engine.tokenizer import EOS, Tokenizer
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The machine is shared: one torch thread for these tests, restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def one_thread(one_torch_thread):
+    """These tests run with one torch thread (see conftest.one_torch_thread)."""
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def one_thread(one_torch_thread):
+    """These tests run with one torch thread (see conftest.one_torch_thread)."""
 
 
 def test_decode_json_and_out(tmp_path, capsys):
