@@ -29,6 +29,18 @@ def _bad(name: str, value: Any, allowed: str) -> ValueError:
     return ValueError(f"{name}={value!r} is not allowed: {allowed}")
 
 
+def _from_dict(cls, d: Any, what: str, keys: str, list_allowed: bool = False):
+    """Build a config dataclass from a dict, refusing a non-dict and unknown keys with one line."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{what} must be a dict, got {type(d).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        allowed = f" (allowed: {', '.join(sorted(names))})" if list_allowed else ""
+        raise ValueError(f"unknown {keys}: {', '.join(unknown)}{allowed}")
+    return cls(**d)
+
+
 @dataclass
 class GenerationConfig:
     max_new_tokens: int = 32
@@ -158,14 +170,7 @@ class GenerationConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "GenerationConfig":
-        if not isinstance(d, dict):
-            raise ValueError(f"a generation config must be a dict, got {type(d).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown generation parameter(s): {', '.join(unknown)} "
-                             f"(allowed: {', '.join(sorted(names))})")
-        return cls(**d)
+        return _from_dict(cls, d, "a generation config", "generation parameter(s)", list_allowed=True)
 
     def replace(self, **changes) -> "GenerationConfig":
         return dataclasses.replace(self, **changes)
@@ -202,13 +207,7 @@ class RecordOptions:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RecordOptions":
-        if not isinstance(d, dict):
-            raise ValueError(f"recording options must be a dict, got {type(d).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown recording option(s): {', '.join(unknown)}")
-        return cls(**d)
+        return _from_dict(cls, d, "recording options", "recording option(s)")
 
 
 def as_record(record) -> RecordOptions:
