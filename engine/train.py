@@ -84,6 +84,8 @@ class TrainConfig:
     scst_reward: str = "exact"                       # "exact" (exact match) | "chrf" (sacrebleu chrF / 100)
     scst_samples: int = 4                            # sampled rollouts per source
     select_best: bool = True                         # keep the best validation weights (False: the last)
+    length_buckets: int = 1                          # seq2seq: split each batch into this many micro-batches
+                                                     # of similar source length (less padding, same loss)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -116,6 +118,10 @@ class TrainConfig:
             raise ValueError("scst_samples must be >= 1")
         if self.stage == "scst" and not self.init_from:
             raise ValueError("SCST is a fine-tuning stage: give init_from (--init-from NAME)")
+        if self.length_buckets < 1:
+            raise ValueError(f"length_buckets must be >= 1, got {self.length_buckets}")
+        if self.length_buckets > 1 and self.stage == "scst":
+            raise ValueError("length_buckets applies to cross-entropy training, not to the SCST stage")
         if self.tokenizer == "bpe" and self.bpe_vocab_size < 8:
             raise ValueError(f"bpe_vocab_size must be >= 8, got {self.bpe_vocab_size}")
 
@@ -182,7 +188,13 @@ class Data:
         limit = self.max_length(step)
         if self.seq2seq:
             idx = self._indices(g, step, len(self.pairs["train"]))
-            return seq2seq_tensors(self.tok, [self.pairs["train"][i] for i in idx])
+            pairs = [self.pairs["train"][i] for i in idx]
+            if self.cfg.length_buckets > 1:               # micro-batches of similar source length
+                pairs.sort(key=lambda p: len(p[0]))
+                k = self.cfg.length_buckets
+                cuts = [round(j * len(pairs) / k) for j in range(k + 1)]
+                return [seq2seq_tensors(self.tok, pairs[a:b]) for a, b in zip(cuts, cuts[1:]) if b > a]
+            return seq2seq_tensors(self.tok, pairs)
         if self.cfg.lm_mode == "stream":
             n = (limit or self.cfg.block_size) + 1
             starts = torch.randint(len(self.stream) - n, (b,), generator=g)
@@ -252,7 +264,15 @@ def recurrent_logits(model: SeqModel, tin: torch.Tensor, state, eps: float, samp
 
 def seq2seq_loss(model: SeqModel, batch, cfg: TrainConfig, gen: torch.Generator,
                  eps: Optional[float] = None) -> torch.Tensor:
-    """Cross-entropy of the targets; the decoder input is mixed by scheduled sampling when eps < 1."""
+    """Cross-entropy of the targets; the decoder input is mixed by scheduled sampling when eps < 1.
+
+    `batch` is one (src, src_mask, decoder_in, decoder_out) tuple or a list of them (length buckets):
+    the micro-batches' mean losses are weighted by their target-token counts, which gives the mean
+    over the whole batch."""
+    if isinstance(batch, list):
+        counts = [int((b[3] != PAD).sum()) for b in batch]
+        total = sum(counts)
+        return sum(seq2seq_loss(model, b, cfg, gen, eps) * (n / total) for b, n in zip(batch, counts))
     src, smask, tin, tout = batch
     eps = cfg.gold_prob(0) if eps is None else eps
     state, _ = model.start(src, smask)

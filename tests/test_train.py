@@ -146,11 +146,32 @@ def test_truncated_bptt_cuts_the_gradient():
     assert float(g_early.abs().max()) > 0.0
 
 
+def test_length_buckets_give_the_same_loss_with_less_padding():
+    """A batch split into micro-batches of similar source length: same loss and gradient, fewer pads."""
+    whole = Data(cfg(task="dates", batch_size=32)).batch(5)
+    data = Data(cfg(task="dates", batch_size=32, length_buckets=4))
+    parts = data.batch(5)
+    assert isinstance(parts, list) and len(parts) == 4 and sum(p[0].shape[0] for p in parts) == 32
+    assert sum(p[0].numel() for p in parts) < whole[0].numel()          # less source padding
+    for arch, model_cfg in (("gru-attn", {**TINY, "max_len": 64}), ("transformer", {**TINY_TF, "max_len": 64})):
+        torch.manual_seed(0)
+        model = engine.models.build_model(arch, {**model_cfg, "vocab_size": data.tok.vocab_size}).eval()
+        losses, grads = [], []
+        for batch in (whole, parts):
+            model.zero_grad()
+            loss = seq2seq_loss(model, batch, cfg(), torch.Generator().manual_seed(0))
+            loss.backward()
+            losses.append(loss.item())
+            grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+        assert abs(losses[0] - losses[1]) < 1e-5
+        assert torch.allclose(grads[0], grads[1], atol=1e-5)
+
+
 def test_bad_options_are_refused():
     import pytest
     for bad in (dict(ss_schedule="nope"), dict(ss_schedule="inverse_sigmoid", ss_k=0.5),
                 dict(feed_model_prob=0.5, ss_schedule="linear"), dict(stage="scst"),
-                dict(arch="transformer", tbptt=3), dict(label_smoothing=1.5)):
+                dict(arch="transformer", tbptt=3), dict(label_smoothing=1.5), dict(length_buckets=0)):
         with pytest.raises(ValueError):
             TrainConfig.from_dict({**dict(name="x", task="addition", arch="gru-attn"), **bad})
 
