@@ -61,18 +61,51 @@ TEXT_REFS = {
 
 # -- cached resources --------------------------------------------------------------------------
 
+TRAINED_DIR = "runs/dashboard"                      # where the Train page saves checkpoints
+
+
+def trained_models() -> list[str]:
+    """Checkpoints saved by the Train page (runs/dashboard/<name>), as repository-relative paths."""
+    folder = ROOT / TRAINED_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(f"{TRAINED_DIR}/{p.parent.name}" for p in folder.glob("*/config.json")
+                  if (p.parent / "model.safetensors").exists())
+
+
+def model_path(name: str) -> str:
+    """What engine.load takes for a model name: a shipped name as it is, a trained checkpoint
+    (runs/dashboard/NAME) as an absolute path, whatever the working directory."""
+    return str(ROOT / name) if name.startswith(TRAINED_DIR + "/") else name
+
+
 @st.cache_resource(show_spinner="Loading the model…")
 def load_model(name: str):
     """engine.Bundle, loaded once per process; never mutated by the dashboard."""
-    b = engine.load(name)
+    b = engine.load(model_path(name))
     b.model.eval()
     return b
 
 
 @st.cache_data(show_spinner=False)
-def model_names() -> list[str]:
+def shipped_names() -> list[str]:
     names = [m["name"] if isinstance(m, dict) else getattr(m, "name", str(m)) for m in engine.list_models()]
     return names or [DEFAULT_MODEL]
+
+
+def model_names(trained: bool = True) -> list[str]:
+    """The shipped models, then (unless trained=False) the checkpoints saved by the Train page
+    (looked up on every call, so a model trained a moment ago is listed)."""
+    return shipped_names() + (trained_models() if trained else [])
+
+
+def forget_model(name: str) -> None:
+    """Drop what is cached for a model whose checkpoint was just (re)written by the Train page."""
+    load_model.clear(name)
+    model_info.clear(name)
+    examples.clear(name)
+    run_generate.clear()
+    run_tffr.clear()
 
 
 @st.cache_data(show_spinner=False)
@@ -292,7 +325,8 @@ def shared_controls() -> None:
     sync_from_url(names)
     with st.sidebar:
         st.selectbox("Model", names, key="model", persist_state="session", on_change=_on_model_change,
-                     help="A shipped model: seq2seq (dates-*, addition-gru) or language model (text-gpt, hmm-gpt).")
+                     help="A shipped model: seq2seq (dates-*, addition-gru) or language model (text-gpt, hmm-gpt); "
+                          "models trained on the Train page follow as runs/dashboard/NAME.")
         model = shared("model")
         exs = examples(model)
         st.text_input("Input", key="input", on_change=_changed, args=("input",), persist_state="session", placeholder=exs[0],

@@ -170,5 +170,13 @@ def test_lab_lists_and_analyses_a_model_trained_on_the_train_page(root):
         _ok(at)
         assert list(at.dataframe[0].value["model"]) == [f"runs/dashboard/{name}"]
         assert any(t.startswith(f"runs/dashboard/{name}: per position") for t in _titles(at))
+        # the sidebar's model picker lists it too, and the decoding pages open it
+        at = _ok(_app(root, "views/compare.py"))
+        picker = at.selectbox(key="model")
+        assert f"runs/dashboard/{name}" in picker.options
+        picker.set_value(f"runs/dashboard/{name}").run()
+        _ok(at)
+        assert not at.error, [e.value for e in at.error]
+        assert "#### greedy" in "\n".join(m.value for m in at.markdown)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

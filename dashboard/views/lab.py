@@ -22,25 +22,12 @@ PAIRS = {"addition-gru": "addition-gru-ss", "hmm-gpt": "hmm-gpt-ss"}
 VIEWS = ["Dataset analysis", "Experiments"]
 
 
-TRAINED_DIR = "runs/dashboard"                      # where the Train page saves checkpoints
-
-
-def trained_models() -> list[str]:
-    """Checkpoints saved by the Train page (runs/dashboard/<name>), as repository-relative paths."""
-    folder = ROOT / TRAINED_DIR
-    if not folder.is_dir():
-        return []
-    return sorted(f"{TRAINED_DIR}/{p.parent.name}" for p in folder.glob("*/config.json")
-                  if (p.parent / "model.safetensors").exists())
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
 def analysis(model: str, n: int, seed: int, t0: int, stamp: float = 0.0) -> dict:
     """engine.exposure.analyze, cached by (model, n, seed, t0, checkpoint time): the same view
     never recomputes. A trained checkpoint (runs/dashboard/NAME) is loaded by its absolute path."""
     from engine import exposure
-    path = str(ROOT / model) if model.startswith(TRAINED_DIR + "/") else model
-    return exposure.analyze(path, n=n, seed=seed, t0=t0, n_boot=200, bundle=state.load_model(path))
+    return exposure.analyze(state.model_path(model), n=n, seed=seed, t0=t0, n_boot=200, bundle=state.load_model(model))
 
 
 def experiment_registry() -> dict:
@@ -84,7 +71,7 @@ def _pair(cols, figs_by_model: dict, name: str):
 # -- dataset analysis --------------------------------------------------------------------------
 
 def dataset_view() -> None:
-    names = state.model_names() + trained_models()
+    names = state.model_names()
     default = [m for m in ("addition-gru", "addition-gru-ss") if m in names] or names[:1]
     c = st.columns([3, 1, 1, 1])
     with c[0]:
@@ -112,7 +99,7 @@ def dataset_view() -> None:
     for i, m in enumerate(models):
         bar.progress(i / len(models), text=f"Analysing {m} on {n} examples (teacher forcing, free running, "
                                            f"recovery, bootstrap)…")
-        stamp = (ROOT / m / "model.safetensors").stat().st_mtime if m.startswith(TRAINED_DIR + "/") else 0.0
+        stamp = (ROOT / m / "model.safetensors").stat().st_mtime if m.startswith(state.TRAINED_DIR + "/") else 0.0
         results[m] = analysis(m, int(n), int(seed), int(t0), stamp)
     bar.empty()
     tasks = {r["task"] for r in results.values()}

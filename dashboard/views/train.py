@@ -192,7 +192,7 @@ def form(cfg: dict) -> tuple[dict, str]:
                            help="scst: self-critical sequence training (REINFORCE, greedy baseline) from init_from.")
     cfg["stage"] = stage
     if stage == "scst":
-        same = [m for m in state.model_names() if state.model_info(m)["task"] == cfg["task"]
+        same = [m for m in state.model_names(trained=False) if state.model_info(m)["task"] == cfg["task"]
                 and state.model_info(m)["arch"] == cfg["arch"]]
         if not same:
             raise ValueError(f"SCST fine-tunes a trained model: no shipped {cfg['arch']} model for the {cfg['task']} task")
@@ -233,14 +233,15 @@ def job_view(job: Job) -> None:
             st.markdown("Test metrics: " + ", ".join(f"**{k}** {v}" for k, v in metrics.items()))
         if folder.parent.resolve() == (ROOT / DEFAULT_OUT).resolve():
             st.markdown(f"Analyse it on the **Exposure lab** page (listed as `{_rel(folder)}`).")
-        st.markdown("Open it elsewhere: `python -m engine generate --model " + _rel(folder) + " ...`, "
+        st.markdown("Open it from the sidebar's model picker, or elsewhere: `python -m engine decode --model " + _rel(folder) + " ...`, "
                     "`python -m engine exposure --model " + _rel(folder) + " --n 200`, or pass the folder to "
                     "`engine.load()`.")
 
 
 CLI_KEYS = ("steps", "batch_size", "lr", "seed", "max_minutes", "label_smoothing", "eval_every", "patience",
             "tokenizer", "bpe_vocab_size", "threads", "warmup", "ss_schedule", "ss_k", "ss_c", "ss_eps_min", "tbptt",
-            "curriculum_steps", "curriculum_start", "init_from", "stage", "scst_reward", "scst_samples")
+            "curriculum_steps", "curriculum_start", "init_from", "stage", "scst_reward", "scst_samples",
+            "length_buckets")
 
 
 def cli_command(cfg: dict, out: str) -> str:
@@ -273,6 +274,8 @@ def live() -> None:
     job_view(job)
     if job.done and not st.session_state.get(f"_tr_done_{id(job)}"):
         st.session_state[f"_tr_done_{id(job)}"] = True
+        if not job.error and (job.out_dir / job.name).parent.resolve() == (ROOT / DEFAULT_OUT).resolve():
+            state.forget_model(f"{DEFAULT_OUT}/{job.name}")   # a retrained name must not show the old model
         st.rerun(scope="app")
 
 
