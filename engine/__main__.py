@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--ss-eps-min", type=float, help="the linear schedule's floor")
     t.add_argument("--ss-sample", action="store_true", help="sample the model's token instead of its argmax")
     t.add_argument("--tbptt", type=int, help="truncated-BPTT window L of a GRU decoder")
+    t.add_argument("--length-buckets", type=int,
+                   help="seq2seq: split each batch into this many micro-batches of similar source length")
     t.add_argument("--curriculum-steps", type=int, help="length curriculum: steps until full length")
     t.add_argument("--curriculum-start", type=int, help="length curriculum: longest length at step 0")
     t.add_argument("--init-from", help="start from this checkpoint (shipped name or folder)")

@@ -342,6 +342,17 @@ def load_resume(folder: Path, model, opt) -> tuple[dict, dict]:
     return info, best.state_dict()
 
 
+def resume_dir(name: str, out_dir: Path = CHECKPOINT_DIR) -> Path:
+    """Where a run keeps its resume state: runs/<name>/resume for the shipped checkpoints/ folder, and
+    runs/<name>/resume-<hash of the output folder> for any other --out, so that runs of one name
+    written to different places never share (or overwrite) each other's state."""
+    out = Path(out_dir).resolve()
+    if out == Path(CHECKPOINT_DIR).resolve():
+        return RUNS_DIR / name / "resume"
+    import hashlib
+    return RUNS_DIR / name / f"resume-{hashlib.blake2b(str(out).encode(), digest_size=4).hexdigest()}"
+
+
 # -- the loop --------------------------------------------------------------------------------------
 
 def train(cfg: TrainConfig, out_dir: Path = CHECKPOINT_DIR, resume: bool = False, command: str = "",
@@ -355,7 +366,7 @@ def train(cfg: TrainConfig, out_dir: Path = CHECKPOINT_DIR, resume: bool = False
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     t0 = time.time()
-    run_dir = RUNS_DIR / cfg.name / "resume"
+    run_dir = resume_dir(cfg.name, out_dir)
     cfg.check()
     tok = Tokenizer.load(run_dir / "tokenizer.json") if resume and (run_dir / "tokenizer.json").exists() else None
     init = None
@@ -439,11 +450,13 @@ def train(cfg: TrainConfig, out_dir: Path = CHECKPOINT_DIR, resume: bool = False
             if cancelled:
                 stopped = f"cancelled at step {step}"
                 break
-            if bad >= cfg.patience:
-                stopped = f"early stopping at step {step} (no improvement in {cfg.patience} evaluations)"
-                break
             if elapsed > cfg.max_minutes * 60:
                 stopped = f"time budget of {cfg.max_minutes} min reached at step {step}"
+                break
+            # early stopping follows the validation metric; a run that keeps its last weights
+            # (select_best False, e.g. scheduled sampling judged by a teacher-forced metric) runs on
+            if cfg.select_best and bad >= cfg.patience:
+                stopped = f"early stopping at step {step} (no improvement in {cfg.patience} evaluations)"
                 break
     bar.close()
     if not cfg.select_best:     # e.g. scheduled sampling of an LM: the TF validation NLL favours early weights
@@ -505,7 +518,7 @@ def main_train(args) -> None:
     for key in ("name", "steps", "batch_size", "lr", "seed", "max_minutes", "label_smoothing",
                 "feed_model_prob", "eval_every", "patience", "tokenizer", "bpe_vocab_size", "threads",
                 "warmup", "ss_schedule", "ss_k", "ss_c", "ss_eps_min", "tbptt", "curriculum_steps",
-                "curriculum_start", "init_from", "stage", "scst_reward", "scst_samples"):
+                "curriculum_start", "init_from", "stage", "scst_reward", "scst_samples", "length_buckets"):
         v = getattr(args, key, None)
         if v is not None:
             d[key] = v

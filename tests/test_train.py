@@ -23,7 +23,10 @@ def test_train_writes_loadable_checkpoint_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setattr(train_mod, "RUNS_DIR", tmp_path / "runs")
     card = train_mod.train(cfg(steps=6), tmp_path / "ckpt", progress=False)
     assert card["steps"] == 6 and len(card["history"]) == 1
-    assert (tmp_path / "runs/tiny-add/resume/state.json").exists()
+    assert (train_mod.resume_dir("tiny-add", tmp_path / "ckpt") / "state.json").exists()
+    # runs of one name written to other folders keep their resume state apart
+    assert train_mod.resume_dir("tiny-add", tmp_path / "other") != train_mod.resume_dir("tiny-add", tmp_path / "ckpt")
+    assert train_mod.resume_dir("x") == tmp_path / "runs/x/resume"            # the shipped checkpoints/
     # resume to 12 steps continues from step 6
     card2 = train_mod.train(cfg(steps=12), tmp_path / "ckpt", resume=True, progress=False)
     assert card2["steps"] == 12 and [h["step"] for h in card2["history"]] == [6, 12]
@@ -167,6 +170,16 @@ def test_length_buckets_give_the_same_loss_with_less_padding():
         assert torch.allclose(grads[0], grads[1], atol=1e-5)
 
 
+def test_keeping_the_last_weights_turns_off_early_stopping(tmp_path, monkeypatch):
+    monkeypatch.setattr(train_mod, "RUNS_DIR", tmp_path / "runs")
+    card = train_mod.train(cfg(steps=12, eval_every=2, patience=1, lr=0.0, select_best=False), tmp_path / "ckpt",
+                           progress=False)                 # lr 0: nothing improves, patience 1 would stop at 4
+    assert card["steps"] == 12 and card["stopped"] == "reached 12 steps"
+    card = train_mod.train(cfg(name="t2", steps=12, eval_every=2, patience=1, lr=0.0), tmp_path / "ckpt",
+                           progress=False)
+    assert card["steps"] == 4 and card["stopped"].startswith("early stopping")
+
+
 def test_bad_options_are_refused():
     import pytest
     for bad in (dict(ss_schedule="nope"), dict(ss_schedule="inverse_sigmoid", ss_k=0.5),
@@ -182,6 +195,9 @@ def test_train_cli_flags_reach_the_config(tmp_path):
                           "gru-attn", "--ss-schedule", "inverse_sigmoid", "--ss-k", "0.5"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "k >= 1" in out.stderr and "Traceback" not in out.stderr
+    out = subprocess.run([sys.executable, "-m", "engine", "train", "--recipe", "dates-transformer",
+                          "--length-buckets", "0"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "length_buckets must be >= 1" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_callback_reports_and_can_cancel(tmp_path, monkeypatch):
