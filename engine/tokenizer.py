@@ -94,8 +94,11 @@ class Tokenizer:
         unknown = [text[a:b] for i, (a, b) in zip(enc.ids, enc.offsets) if i == UNK]
         return Encoding(list(enc.ids), list(enc.tokens), unknown)
 
-    def decode(self, ids: Iterable[int]) -> str:
-        """Text of the ids, stopping at <eos>; <pad>/<bos> dropped, <unk> kept visible as '\ufffd'."""
+    def decode(self, ids: Iterable[int], keep_leading_space: bool = False) -> str:
+        """Text of the ids, stopping at <eos>; <pad>/<bos> dropped, <unk> kept visible as '\ufffd'.
+
+        BPE (Metaspace) strips the space in front of the first word; `keep_leading_space` keeps it, so
+        that a language model's continuation appended to its prompt reads as one text."""
         out: list[int] = []
         for i in ids:
             i = int(i)
@@ -108,15 +111,19 @@ class Tokenizer:
             return ""
         # decode pieces between unknowns so <unk> stays visible
         parts, run = [], []
+
+        def piece(run: list[int]) -> str:
+            return self.hf.decode(run) if parts == [] and not keep_leading_space else self._decode_continuation(run)
+
         for i in out:
             if i == UNK:
-                parts.append(self.hf.decode(run) if run else "")
+                parts.append(piece(run) if run else "")
                 parts.append("\ufffd")
                 run = []
             else:
                 run.append(i)
         if run:
-            parts.append(self.hf.decode(run) if parts == [] else self._decode_continuation(run))
+            parts.append(piece(run))
         return "".join(parts)
 
     def _decode_continuation(self, run: list[int]) -> str:

@@ -25,6 +25,9 @@ def test_bpe_round_trip_and_json():
     assert again.kind == "bpe"
     assert again.encode("The lazy dog").ids == tok.encode("The lazy dog").ids
     assert "".join(tok.token_str(i) for i in tok.encode(" the dog").ids) == " the dog"
+    ids = tok.encode(" the dog").ids
+    assert tok.decode(ids) == "the dog" and tok.decode(ids, keep_leading_space=True) == " the dog"
+    assert tok.decode(ids + [UNK] + ids, keep_leading_space=True) == " the dog\ufffd the dog"
 
 
 def test_bad_tokenizer_json():

@@ -253,20 +253,9 @@ class Recorder:
 
 
 def continuation_text(bundle: Bundle, ids: Sequence[int]) -> str:
-    """Text of generated ids. For a BPE language model the leading space is kept, so that
-    prompt + text reads as one text (the tokenizer's decode strips it at the start)."""
-    tok = bundle.tokenizer
-    if bundle.model.is_encoder_decoder or tok.kind != "bpe":
-        return tok.decode(ids)
-    out = []
-    for i in ids:
-        i = int(i)
-        if i == EOS:
-            break
-        if i in (PAD, BOS):
-            continue
-        out.append("\ufffd" if i == tok.unk_id else tok.token_str(i))
-    return "".join(out)
+    """Text of generated ids. For a language model the leading space is kept, so that prompt + text
+    reads as one text (the BPE tokenizer's decode strips it at the start)."""
+    return bundle.tokenizer.decode(ids, keep_leading_space=not bundle.model.is_encoder_decoder)
 
 
 def hypothesis(bundle: Bundle, ids: Sequence[int], raw_logprobs: Sequence[float], length_penalty: float,
