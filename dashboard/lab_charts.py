@@ -277,8 +277,10 @@ def _ss_like(res: dict, models_key: str = "models", title_em: str = "free-runnin
     models = res["data"][models_key]
     fig = go.Figure(_bars({k: v["fr_exact_match"] for k, v in models.items()}, name="exact match"))
     fig.update_yaxes(title_text="exact match (free running, greedy)", range=[0, 1.1])
+    task = res["data"].get("task", "addition")
+    sums = "test sums" if task == "addition" else f"test sums of 1–{task[len('addition'):]} digits"
     figs = [_lstyle(fig, title=f"{title_em} ({res['data'].get('steps')} training steps, "
-                              f"{res['data'].get('examples')} test sums)", height=380)]
+                              f"{res['data'].get('examples')} {sums})", height=380)]
     figs.append(_per_position_error_lines(models, "per_position_tf_error", "per_position_fr_error",
                                           "per-position token error (solid TF, dotted FR)"))
     return figs
@@ -310,17 +312,23 @@ def _recovery(res: dict) -> list[go.Figure]:
 
 
 def _beam_curse(res: dict) -> list[go.Figure]:
-    rows = res["data"]["rows"]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("exact match", "output length / reference length"))
+    d = res["data"]
+    rows = d["rows"]
+    quality = d.get("quality", "exact match")
+    qkey = "quality" if "quality" in rows[0] else "exact_match"          # results saved before the text-gpt run
+    panels = [(qkey, quality), ("length_ratio", "output length / reference length")]
+    if "mean_log_prob" in rows[0]:
+        panels.append(("mean_log_prob", "model log-probability of the output"))
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for _, t in panels])
     for i, lp in enumerate(sorted({r["length_penalty"] for r in rows})):
         rs = sorted([r for r in rows if r["length_penalty"] == lp], key=lambda r: r["beam"])
         name = "sum of log-probs (length_penalty 0)" if lp == 0 else f"length-normalised (length_penalty {lp:g})"
-        for col, key in ((1, "exact_match"), (2, "length_ratio")):
+        for col, (key, _) in enumerate(panels, start=1):
             _line(fig, [r["beam"] for r in rs], [r[key] for r in rs], PALETTE[i], name, row=1, col=col,
                   showlegend=col == 1, dash=None if lp == 0 else "dash")
     fig.update_xaxes(type="log", title_text="beam width", tickvals=sorted({r["beam"] for r in rows}))
-    return [_lstyle(fig, title=f"beam width on {res['data'].get('model')} ({res['data'].get('examples')} sums)",
-                   height=420)]
+    what = "sums" if d.get("model", "").startswith("addition") else "prompts"
+    return [_lstyle(fig, title=f"beam width on {d.get('model')} ({d.get('examples')} {what})", height=420)]
 
 
 def _label_smoothing(res: dict) -> list[go.Figure]:

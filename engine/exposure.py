@@ -60,7 +60,7 @@ def make_inputs(bundle, n: int = 1000, split: str = "test", prompt_len: int = 8,
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     sizes = None
-    if task.name in ("addition", "dates", "hmm"):
+    if task.name in ("dates", "hmm") or task.name.startswith("addition"):
         sizes = {"train": 0, "valid": n if split == "valid" else 0, "test": n if split == "test" else 0}
     examples = task.splits(seed=seed, sizes=sizes)[split][:n]
     tok, model = bundle.tokenizer, bundle.model

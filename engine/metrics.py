@@ -56,7 +56,7 @@ def evaluate(model: SeqModel, data) -> tuple[dict, list[str]]:
             m["handwritten_examples"] = len(hw)
             m["handwritten_errors"] = "; ".join(f"{s} -> {p}" for (s, t), p in zip(hw, hpreds) if p != t)[:600]
             m["test_exact_match_by_source_length"] = bucketed(test, preds, length_bucket)
-        if task.name == "addition":
+        if task.name.startswith("addition"):
             m["test_exact_match_by_operand_digits"] = bucketed(test, preds, digits_bucket)
         samples = [f"{s} -> {p} {'(ok)' if p == t else f'(wrong; gold {t})'}" for (s, t), p in zip(test[:10], preds[:10])]
         return m, samples

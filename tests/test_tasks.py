@@ -194,6 +194,21 @@ def test_addition():
     assert "0" in {e.src.split("+")[0] for e in s["train"]}
 
 
+def test_shorter_addition_variants():
+    t = get_task("addition4")
+    assert t.name == "addition4" and t.kind == "seq2seq" and "1 to 4 digits" in t.description
+    s = t.splits(seed=1, sizes={"train": 3000, "valid": 200, "test": 200})
+    _disjoint(s)
+    ops = [x for ex in itertools.chain(*s.values()) for x in ex.src.split("+")]
+    assert max(len(x) for x in ops) == 4 and {len(x) for x in ops} == {1, 2, 3, 4}
+    assert all(ex.tgt == add_mod.solve(ex.src) for ex in s["test"])
+    assert s == get_task("addition4").splits(seed=1, sizes={"train": 3000, "valid": 200, "test": 200})
+    assert "addition4" not in TASKS                      # not a CLI / Train-page task, only the lab's
+    for bad in ("addition0", "addition7", "addition9", "addition44"):
+        with pytest.raises(ValueError):
+            get_task(bad)
+
+
 # ------------------------------------------------------------------ text
 @pytest.fixture(scope="module")
 def text_splits():

@@ -21,9 +21,9 @@ def random_operand(rng: random.Random, max_digits: int = MAX_DIGITS) -> int:
     return rng.randint(lo, 10**n - 1)
 
 
-def make_example(rng: random.Random) -> Example:
-    a = random_operand(rng)
-    b = random_operand(rng)
+def make_example(rng: random.Random, max_digits: int = MAX_DIGITS) -> Example:
+    a = random_operand(rng, max_digits)
+    b = random_operand(rng, max_digits)
     return Example(f"{a}+{b}", str(a + b))
 
 
@@ -34,12 +34,21 @@ def solve(src: str) -> str:
 
 
 class AdditionTask:
-    name = "addition"
+    """`addition` (1 to 7 digits); `addition4` etc. (1 to N digits, N < 7): the smaller versions let the
+    lab's experiments train small models that learn within a minute (engine/experiments.py)."""
     kind = "seq2seq"
-    description = "Add two non-negative integers of 1 to 7 digits each, e.g. '48213+9375' -> '57588'."
+
+    def __init__(self, max_digits: int = MAX_DIGITS):
+        if not 1 <= max_digits <= MAX_DIGITS:
+            raise ValueError(f"max_digits must be in 1..{MAX_DIGITS}, got {max_digits}")
+        self.max_digits = max_digits
+        self.name = "addition" if max_digits == MAX_DIGITS else f"addition{max_digits}"
+        self.description = (f"Add two non-negative integers of 1 to {max_digits} digits each, e.g. "
+                            + ("'48213+9375' -> '57588'." if max_digits == MAX_DIGITS else "'482+93' -> '575'."))
 
     def splits(self, seed: int = 0, sizes: dict[str, int] | None = None) -> dict[str, list[Example]]:
-        return _seq2seq_splits(self.name, make_example, seed, _resolve_sizes(DEFAULT_SIZES, sizes))
+        return _seq2seq_splits(self.name, lambda rng: make_example(rng, self.max_digits), seed,
+                               _resolve_sizes(DEFAULT_SIZES, sizes))
 
     def examples(self) -> list[str]:
         return ["48213+9375", "7+5", "99+1", "999+1", "12345+67890", "99999+99999", "506+494", "3+70021"]
