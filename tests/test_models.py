@@ -10,6 +10,8 @@ ARCH_CONFIGS = {
     "transformer": {"d_model": 32, "n_layers": 2, "n_dec_layers": 2, "n_heads": 4, "d_ff": 64},
     "transformer-untied": {"d_model": 32, "n_layers": 1, "n_dec_layers": 2, "n_heads": 2, "d_ff": 64,
                            "tie_embeddings": False},
+    "transformer-rope": {"d_model": 32, "n_layers": 2, "n_dec_layers": 1, "n_heads": 4, "d_ff": 64,
+                         "src_positions": "rope"},
     "gpt": {"d_model": 32, "n_layers": 2, "n_heads": 4, "d_ff": 64, "max_len": 32},
 }
 V = 17
@@ -17,7 +19,7 @@ V = 17
 
 def make(name):
     torch.manual_seed(0)
-    arch = name.replace("-untied", "")
+    arch = name.replace("-untied", "").replace("-rope", "")
     return build_model(arch, {"vocab_size": V, **ARCH_CONFIGS[name]}).eval()
 
 
@@ -126,8 +128,21 @@ def test_too_long_inputs_are_refused():
         t.start(torch.ones(1, 100, dtype=torch.long))
 
 
+def test_rope_encoder_depends_on_offsets_not_on_where_the_source_starts():
+    src = torch.tensor([[5, 9, 4, 11, 7]])
+    shifted = torch.cat([torch.full((1, 3), 6), src], 1)            # 3 masked tokens in front
+    mask = torch.tensor([[False] * 3 + [True] * 5])
+    for name, same in (("transformer-rope", True), ("transformer", False)):
+        m = make(name)
+        a = m.start(src)[0]["ck0"]
+        b = m.start(shifted, mask)[0]["ck0"][:, :, 3:]
+        assert torch.allclose(a, b, atol=1e-5) == same, name
+
+
 def test_unknown_arch_and_bad_config():
     with pytest.raises(ValueError, match="unknown architecture"):
         build_model("lstm", {"vocab_size": 5})
+    with pytest.raises(ValueError, match="src_positions"):
+        build_model("transformer", {"vocab_size": 5, "src_positions": "alibi"})
     with pytest.raises(ValueError, match="bad config"):
         build_model("gpt", {"vocab_size": 5, "n_layerz": 2})

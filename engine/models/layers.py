@@ -34,9 +34,13 @@ class MultiHeadAttention(nn.Module):
         return self.split(self.k(source)), self.split(self.v(source))
 
     def forward(self, x: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor],
-                need_weights: bool = False) -> tuple[Tensor, Optional[Tensor]]:
-        """x: queries [B, T, D]; k, v: [B, H, K, Dh] already projected; mask broadcastable to [B, H, T, K]."""
+                need_weights: bool = False, rope: Optional[tuple[Tensor, Tensor]] = None
+                ) -> tuple[Tensor, Optional[Tensor]]:
+        """x: queries [B, T, D]; k, v: [B, H, K, Dh] already projected; mask broadcastable to [B, H, T, K].
+        `rope`: the (cos, sin) tables of rotary positions, applied to the queries (the caller rotates k)."""
         q = self.split(self.q(x))
+        if rope is not None:
+            q = apply_rope(q, *rope)
         p = self.dropout if self.training else 0.0
         if need_weights:
             scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.d_head)
@@ -49,6 +53,20 @@ class MultiHeadAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         b, h, t, dh = y.shape
         return self.out(y.transpose(1, 2).reshape(b, t, h * dh)), weights
+
+
+def rope_tables(t: int, d_head: int, device=None, base: float = 10000.0) -> tuple[Tensor, Tensor]:
+    """cos and sin [T, Dh/2] of rotary position embeddings (Su et al., 2021) for positions 0..T-1."""
+    inv = 1.0 / base ** (torch.arange(0, d_head, 2, device=device).float() / d_head)
+    angles = torch.arange(t, device=device).float()[:, None] * inv[None, :]
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate each pair of channels of x [B, H, T, Dh] by its position's angle: the dot product of a
+    rotated query and key then depends on their offset only, not on where they are."""
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
 
 
 class MLP(nn.Module):
@@ -90,10 +108,13 @@ class EncoderBlock(nn.Module):
         self.mlp = MLP(d_model, d_ff, dropout)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, mask: Tensor, need_weights: bool) -> tuple[Tensor, Optional[Tensor]]:
+    def forward(self, x: Tensor, mask: Tensor, need_weights: bool,
+                rope: Optional[tuple[Tensor, Tensor]] = None) -> tuple[Tensor, Optional[Tensor]]:
         h = self.ln1(x)
         k, v = self.attn.project_kv(h)
-        a, w = self.attn(h, k, v, mask, need_weights)
+        if rope is not None:
+            k = apply_rope(k, *rope)
+        a, w = self.attn(h, k, v, mask, need_weights, rope)
         x = x + self.drop(a)
         return x + self.mlp(self.ln2(x)), w
 

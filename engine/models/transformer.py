@@ -1,6 +1,11 @@
 """Transformer encoder-decoder: encoder self-attention, causal decoder self-attention with a KV
 cache, cross-attention over the encoder states, optional tied embeddings (one shared vocabulary:
-source embedding = target embedding = output projection)."""
+source embedding = target embedding = output projection).
+
+Source positions are learned embeddings (`src_positions="learned"`) or rotary embeddings in the
+encoder's self-attention (`"rope"`): attention between source characters then depends on their
+offset, not on where the date starts, which helps on formats whose parts sit at unseen positions.
+Target positions are always learned."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -11,7 +16,7 @@ from torch import Tensor, nn
 
 from .base import SeqModel, State, StepOutput
 from .gpt import _init
-from .layers import DecoderBlock, EncoderBlock, empty_cache, positions, run_decoder_stack
+from .layers import DecoderBlock, EncoderBlock, empty_cache, positions, rope_tables, run_decoder_stack
 
 
 @dataclass
@@ -25,6 +30,7 @@ class TransformerConfig:
     dropout: float = 0.1
     max_len: int = 64
     tie_embeddings: bool = True
+    src_positions: str = "learned"   # "learned" | "rope"
 
 
 class TransformerSeq2Seq(SeqModel):
@@ -33,11 +39,13 @@ class TransformerSeq2Seq(SeqModel):
 
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
+        if cfg.src_positions not in ("learned", "rope"):
+            raise ValueError(f"src_positions must be 'learned' or 'rope', got {cfg.src_positions!r}")
         self.cfg = cfg
         d = cfg.d_model
         self.src_tok = nn.Embedding(cfg.vocab_size, d)
         self.tgt_tok = self.src_tok if cfg.tie_embeddings else nn.Embedding(cfg.vocab_size, d)
-        self.src_pos = nn.Embedding(cfg.max_len, d)
+        self.src_pos = nn.Embedding(cfg.max_len, d) if cfg.src_positions == "learned" else None
         self.tgt_pos = nn.Embedding(cfg.max_len, d)
         self.drop = nn.Dropout(cfg.dropout)
         self.encoder = nn.ModuleList(EncoderBlock(d, cfg.n_heads, cfg.d_ff, cfg.dropout) for _ in range(cfg.n_layers))
@@ -68,11 +76,17 @@ class TransformerSeq2Seq(SeqModel):
         if src_mask is None:
             src_mask = torch.ones(b, s, dtype=torch.bool, device=src_ids.device)
         src_mask = src_mask.bool()
-        x = self.drop(self.src_tok(src_ids) + self.src_pos(torch.arange(s, device=src_ids.device)))
+        x = self.src_tok(src_ids)
+        rope = None
+        if self.src_pos is not None:
+            x = x + self.src_pos(torch.arange(s, device=src_ids.device))
+        else:
+            rope = rope_tables(s, self.cfg.d_model // self.cfg.n_heads, src_ids.device)
+        x = self.drop(x)
         attn_mask = src_mask[:, None, None, :]
         enc_attn = []
         for block in self.encoder:
-            x, w = block(x, attn_mask, output_attentions)
+            x, w = block(x, attn_mask, output_attentions, rope)
             enc_attn.append(w)
         memory = self.ln_enc(x)
         state = empty_cache(self.blocks, b, src_ids.device)
