@@ -22,6 +22,8 @@ def _lstyle(fig: go.Figure, *, title: Optional[str] = None, height: Optional[int
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0, xanchor="left",
                                   bgcolor="rgba(255,255,255,0.85)", font=dict(color=INK, size=12)),
                       margin=dict(b=130, r=20, l=60))
+    if title and fig.layout.annotations:       # subplot titles: keep the figure title above them
+        fig.update_layout(margin=dict(t=110), title=dict(y=0.98, yanchor="top"))
     return fig
 
 
@@ -273,12 +275,17 @@ def _tf_vs_fr(res: dict) -> list[go.Figure]:
     return figs
 
 
+def _sums(data: dict) -> str:
+    """'test sums', or 'test sums of 1–4 digits' for the lab's shorter addition task (addition4)."""
+    task = data.get("task", "addition")
+    return "test sums" if task == "addition" else f"test sums of 1–{task[len('addition'):]} digits"
+
+
 def _ss_like(res: dict, models_key: str = "models", title_em: str = "free-running exact match") -> list[go.Figure]:
     models = res["data"][models_key]
     fig = go.Figure(_bars({k: v["fr_exact_match"] for k, v in models.items()}, name="exact match"))
     fig.update_yaxes(title_text="exact match (free running, greedy)", range=[0, 1.1])
-    task = res["data"].get("task", "addition")
-    sums = "test sums" if task == "addition" else f"test sums of 1–{task[len('addition'):]} digits"
+    sums = _sums(res["data"])
     figs = [_lstyle(fig, title=f"{title_em} ({res['data'].get('steps')} training steps, "
                               f"{res['data'].get('examples')} {sums})", height=380)]
     figs.append(_per_position_error_lines(models, "per_position_tf_error", "per_position_fr_error",
@@ -328,7 +335,9 @@ def _beam_curse(res: dict) -> list[go.Figure]:
                   showlegend=col == 1, dash=None if lp == 0 else "dash")
     fig.update_xaxes(type="log", title_text="beam width", tickvals=sorted({r["beam"] for r in rows}))
     what = "sums" if d.get("model", "").startswith("addition") else "prompts"
-    return [_lstyle(fig, title=f"beam width on {d.get('model')} ({d.get('examples')} {what})", height=420)]
+    fig = _lstyle(fig, title=f"beam width on {d.get('model')} ({d.get('examples')} {what})", height=420)
+    fig.update_layout(legend=dict(y=-0.3))            # below the x-axis titles
+    return [fig]
 
 
 def _label_smoothing(res: dict) -> list[go.Figure]:
@@ -387,8 +396,9 @@ def _bpe(res: dict) -> list[go.Figure]:
                              text=[fmt(v) for v in vals], textposition="outside",
                              hovertemplate="%{x}: %{y:.4f}<extra></extra>"), row=1, col=c)
     fig.update_yaxes(rangemode="tozero")
+    sums = _sums(res["data"])
     return [_lstyle(fig, title=f"vocabulary size ({res['data'].get('steps')} training steps, "
-                             f"{res['data'].get('examples')} test sums)", height=420),
+                             f"{res['data'].get('examples')} {sums})", height=420),
             _per_position_error_lines(models, "per_position_tf_error", "per_position_fr_error",
                                       "per-position token error (solid TF, dotted FR)")]
 
