@@ -1,8 +1,64 @@
-"""seqscope engine: models, tokenizers, tasks, training, decoding and recording."""
-from .checkpoint import Bundle, CheckpointError, list_models, load
-from .decoding import (GenerationConfig, RecordOptions, TFFRComparison, Trace, TraceError, compare_tf_fr,
-                       generate, generate_batch, load_trace, rerank, teacher_forced)
+"""seqscope engine: the one public face of models, tokenizers, tasks, decoding, traces, training and the lab.
 
-__all__ = ["load", "list_models", "Bundle", "CheckpointError",
-           "GenerationConfig", "RecordOptions", "Trace", "TraceError", "generate", "generate_batch", "load_trace",
-           "teacher_forced", "compare_tf_fr", "TFFRComparison", "rerank"]
+Everything a page, a script or a notebook needs is importable from here (`engine.generate`,
+`engine.Trace`, `engine.PRESETS`, ...). Names are resolved lazily (PEP 562), so `import engine` and
+`import engine.trace` do not import torch: a torch-free reader of traces (the charts, the HTML report)
+pays only for what it uses. docs/architecture.md shows where each concept lives.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# public name -> module that defines it (one line per name; a helper moving a name updates its line)
+_FACE = {
+    # models and checkpoints
+    "load": "engine.checkpoint",
+    "list_models": "engine.checkpoint",
+    "Bundle": "engine.checkpoint",
+    "CheckpointError": "engine.checkpoint",
+    # traces (torch-free)
+    "Trace": "engine.decoding.trace",
+    "TraceError": "engine.decoding.trace",
+    "load_trace": "engine.decoding.trace",
+    "FORMAT_VERSION": "engine.decoding.trace",
+    # decoding
+    "GenerationConfig": "engine.decoding.config",
+    "RecordOptions": "engine.decoding.config",
+    "GENERATION_FIELDS": "engine.decoding.fields",
+    "PRESETS": "engine.decoding.presets",
+    "generate": "engine.decoding.api",
+    "generate_batch": "engine.decoding.api",
+    "teacher_forced": "engine.decoding.tf_fr",
+    "compare_tf_fr": "engine.decoding.tf_fr",
+    "TFFRComparison": "engine.decoding.tf_fr",
+    "rerank": "engine.decoding.mbr",
+    "rollout": "engine.rollout",
+    # tasks
+    "get_task": "engine.tasks",
+    # the exposure-bias lab
+    "analyze": "engine.exposure",
+    "EXPERIMENTS": "engine.experiments",
+    "ExperimentStore": "engine.experiments",
+    "run_experiment": "engine.experiments",
+    # training
+    "TrainConfig": "engine.training",
+    "TrainJob": "engine.training",
+    "RECIPES": "engine.training",
+    "train": "engine.training",
+}
+
+__all__ = sorted(_FACE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _FACE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value                      # cache: the next access is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_FACE))
