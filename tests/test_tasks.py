@@ -57,6 +57,31 @@ def test_registry_and_interface():
         e.src = "c"  # type: ignore[misc]
 
 
+# ------------------------------------------------------------------ reference / max_new_tokens
+def test_max_new_tokens():
+    assert {n: t.max_new_tokens for n, t in TASKS.items()} == {"dates": 16, "addition": 12, "text": 40, "hmm": 40}
+    assert get_task("addition4").max_new_tokens == 12
+
+
+def test_reference():
+    add, dates, text, hmm = (get_task(n) for n in ("addition", "dates", "text", "hmm"))
+    assert add.reference("48213+9375") == "57588" and get_task("addition4").reference("7+5") == "12"
+    assert add.reference("hello") is None and add.reference("1+2+3") is None
+    for src in dates.examples():                                   # every example has its ISO date
+        assert dt.date.fromisoformat(dates.reference(src)).isoformat() == dates.reference(src)
+    assert dates.reference("3rd of March 2021") == "2021-03-03"
+    hw = dates_mod.handwritten()[0]
+    assert dates.reference(hw.src) == hw.tgt
+    assert dates.reference("not a date") is None
+    assert text.reference("A function is").startswith(" a callable object")
+    assert text.reference("Return a new") is None and text.reference("zzz") is None
+    for prompt in hmm.examples():                                  # the oracle sample it was cut from
+        rest = hmm.reference(prompt)
+        assert len(prompt + rest) == hmm.oracle.length
+        assert prompt + rest in hmm.oracle.sample(8, seed=2024)
+    assert hmm.reference("not a prefix") is None
+
+
 @pytest.mark.parametrize("name", ["dates", "addition", "hmm"])
 def test_determinism_and_disjointness_small(name):
     task = get_task(name)

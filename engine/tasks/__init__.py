@@ -8,8 +8,10 @@ Four tasks, all offline, deterministic for a seed and pure Python / numpy:
 * ``hmm``      (lm)      strings from a random hidden Markov model whose exact
   next-symbol distributions are known (see :class:`engine.tasks.hmm.HMMOracle`)
 
-Each task exposes ``name``, ``kind``, ``description``, ``splits(seed, sizes)``
-(keys ``"train"``, ``"valid"``, ``"test"``; disjoint) and ``examples()``.
+Each task exposes ``name``, ``kind``, ``description``, ``max_new_tokens`` (a generation budget
+long enough for the task's outputs), ``splits(seed, sizes)`` (keys ``"train"``, ``"valid"``,
+``"test"``; disjoint), ``examples()`` and ``reference(text)`` (the expected output for an input,
+or None where none is known).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
-from typing import Callable, Protocol, runtime_checkable
+from typing import Callable, Optional, Protocol, runtime_checkable
 
 SPLIT_NAMES = ("train", "valid", "test")
 
@@ -33,10 +35,13 @@ class Task(Protocol):
     name: str  # "dates" | "addition" | "text" | "hmm"
     kind: str  # "seq2seq" | "lm"
     description: str  # one sentence for model cards
+    max_new_tokens: int  # generation budget long enough for the task's outputs
 
     def splits(self, seed: int = 0, sizes: dict[str, int] | None = None) -> dict[str, list[Example]]: ...
 
     def examples(self) -> list[str]: ...
+
+    def reference(self, text: str) -> Optional[str]: ...
 
 
 def _resolve_sizes(defaults: dict[str, int], sizes: dict[str, int] | None) -> dict[str, int]:

@@ -8,6 +8,7 @@ leading zeros; 0 is allowed as a 1-digit number).  No spaces.
 from __future__ import annotations
 
 import random
+from typing import Optional
 
 from . import Example, _resolve_sizes, _seq2seq_splits
 
@@ -37,6 +38,7 @@ class AdditionTask:
     """`addition` (1 to 7 digits); `addition4` etc. (1 to N digits, N < 7): the smaller versions let the
     lab's experiments train small models that learn within a minute (engine/experiments.py)."""
     kind = "seq2seq"
+    max_new_tokens = 12
 
     def __init__(self, max_digits: int = MAX_DIGITS):
         if not 1 <= max_digits <= MAX_DIGITS:
@@ -52,3 +54,10 @@ class AdditionTask:
 
     def examples(self) -> list[str]:
         return ["48213+9375", "7+5", "99+1", "999+1", "12345+67890", "99999+99999", "506+494", "3+70021"]
+
+    def reference(self, text: str) -> Optional[str]:
+        """The sum, or None when the text is not two integers joined by '+'."""
+        try:
+            return solve(text)
+        except ValueError:
+            return None

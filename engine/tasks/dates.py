@@ -27,7 +27,7 @@ import datetime as _dt
 import os
 import random
 import string
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 from . import Example, _resolve_sizes, _seq2seq_splits
 
@@ -344,6 +344,15 @@ def handwritten(path: str = HANDWRITTEN_PATH) -> list[Example]:
 
 
 # --------------------------------------------------------------------------- task
+# the ISO dates of DatesTask.examples() (the reference of an input without a computable gold)
+DATE_REFS = {
+    "3rd of March 2021": "2021-03-03", "Wednesday, March 3, 2021": "2021-03-03",
+    "the third of march, two thousand twenty-one": "2021-03-03", "03/04/1999": "1999-03-04",
+    "04.03.1999": "1999-03-04", "Wed 3 Mar 21": "2021-03-03", "July fourth, nineteen seventy-six": "1976-07-04",
+    "25-Dec-2049": "2049-12-25", "19500101": "1950-01-01",
+}
+
+
 class DatesTask:
     name = "dates"
     kind = "seq2seq"
@@ -351,6 +360,7 @@ class DatesTask:
         "Convert a free-form English date (e.g. 'the third of march, two thousand twenty-one' "
         "or '03/03/21') into ISO format YYYY-MM-DD."
     )
+    max_new_tokens = 16
 
     def splits(self, seed: int = 0, sizes: dict[str, int] | None = None) -> dict[str, list[Example]]:
         return _seq2seq_splits(self.name, make_example, seed, _resolve_sizes(DEFAULT_SIZES, sizes))
@@ -370,3 +380,9 @@ class DatesTask:
 
     def handwritten(self) -> list[Example]:
         return handwritten()
+
+    def reference(self, text: str) -> Optional[str]:
+        """The ISO date of an example or of a hand-written date string; None for other inputs."""
+        if text in DATE_REFS:
+            return DATE_REFS[text]
+        return next((ex.tgt for ex in handwritten() if ex.src == text), None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import string
+from typing import Optional
 
 import numpy as np
 
@@ -174,6 +175,9 @@ class HMMOracle:
 
 
 # ---------------------------------------------------------------------------- task
+EXAMPLE_COUNT, EXAMPLE_SEED = 8, 2024   # the oracle samples whose first 8 symbols are examples()
+
+
 def _split_seed(seed: int, split: str) -> int:
     h = hashlib.sha256(f"seqscope/hmm/{seed}/{split}".encode()).digest()
     return int.from_bytes(h[:8], "big")
@@ -186,6 +190,7 @@ class HMMTask:
         "Strings of 48 letters a-t from a fixed random 12-state hidden Markov model "
         "whose exact next-symbol distributions are known."
     )
+    max_new_tokens = 40
 
     def __init__(self) -> None:
         self._oracle: HMMOracle | None = None
@@ -218,4 +223,11 @@ class HMMTask:
         return {k: out[k] for k in ("train", "valid", "test")}
 
     def examples(self) -> list[str]:
-        return [s[:8] for s in self.oracle.sample(8, seed=2024)]
+        return [s[:8] for s in self.oracle.sample(EXAMPLE_COUNT, seed=EXAMPLE_SEED)]
+
+    def reference(self, text: str) -> Optional[str]:
+        """The rest of the oracle sample an example was cut from (None if no example starts the text)."""
+        for s in self.oracle.sample(EXAMPLE_COUNT, seed=EXAMPLE_SEED):
+            if s.startswith(text):
+                return s[len(text):]
+        return None

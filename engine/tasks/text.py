@@ -41,6 +41,7 @@ import re
 import sys
 import sysconfig
 from functools import lru_cache
+from typing import Optional
 
 from . import Example
 
@@ -342,6 +343,15 @@ def corpus_stats() -> dict[str, dict[str, int]]:
 
 
 # ----------------------------------------------------------------- task
+# hand-written continuations of four of TextTask.examples() (prose has no computable gold)
+TEXT_REFS = {
+    "The default value of": " the *key* argument is None, which means that the function is called with no arguments.",
+    "A function is": " a callable object that returns a value when it is called with the given arguments.",
+    "When the": " iterator is exhausted, the loop terminates and the *else* clause is executed.",
+    "This module provides": " functions for working with files and directories in a portable way.",
+}
+
+
 class TextTask:
     name = "text"
     kind = "lm"
@@ -349,6 +359,7 @@ class TextTask:
         "English technical prose (Python help topics and standard-library docstrings), "
         "one paragraph per example, for character-level language modelling."
     )
+    max_new_tokens = 40
 
     def splits(self, seed: int = 0, sizes: dict[str, int] | None = None) -> dict[str, list[Example]]:
         sizes = dict(sizes or {})
@@ -376,3 +387,7 @@ class TextTask:
             "The following",
             "An exception is raised if",
         ]
+
+    def reference(self, text: str) -> Optional[str]:
+        """A hand-written continuation of a known prompt; None for other prompts."""
+        return TEXT_REFS.get(text)
