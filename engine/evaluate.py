@@ -2,33 +2,15 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .batching import batches, pad_batch, seq2seq_tensors  # noqa: F401  shim: removed at integration (import from engine.batching)
 from .models import SeqModel
 from .tokenizer import BOS, EOS, PAD, Tokenizer
-
-
-def pad_batch(seqs: Sequence[Sequence[int]], side: str = "right", value: int = PAD) -> tuple[Tensor, Tensor]:
-    """Pad id lists into [B, T] ids and a boolean mask (True = real token)."""
-    t = max(1, max((len(s) for s in seqs), default=1))
-    ids = torch.full((len(seqs), t), value, dtype=torch.long)
-    mask = torch.zeros(len(seqs), t, dtype=torch.bool)
-    for i, s in enumerate(seqs):
-        if not s:
-            continue
-        sl = slice(0, len(s)) if side == "right" else slice(t - len(s), t)
-        ids[i, sl] = torch.tensor(list(s), dtype=torch.long)
-        mask[i, sl] = True
-    return ids, mask
-
-
-def batches(items: Sequence, size: int) -> Iterable[Sequence]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
 
 
 @torch.no_grad()
@@ -62,15 +44,6 @@ def greedy_batch(model: SeqModel, tokenizer: Tokenizer, inputs: Sequence[str], m
         ids = torch.stack(generated, 1).tolist() if generated else [[] for _ in chunk]
         out.extend(tokenizer.decode(row) for row in ids)
     return out
-
-
-def seq2seq_tensors(tokenizer: Tokenizer, pairs: Sequence[tuple[str, str]]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Source ids/mask, decoder input ([BOS] + target) and decoder output (target + [EOS])."""
-    src, smask = pad_batch([tokenizer.encode(s).ids for s, _ in pairs])
-    tgt = [tokenizer.encode(t).ids for _, t in pairs]
-    tin, _ = pad_batch([[BOS] + t for t in tgt])
-    tout, _ = pad_batch([t + [EOS] for t in tgt])
-    return src, smask, tin, tout
 
 
 @torch.no_grad()
