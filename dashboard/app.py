@@ -16,7 +16,7 @@ import streamlit as st  # noqa: E402
 
 st.set_page_config(page_title="seqscope", page_icon=":material/search_insights:", layout="wide")
 
-from dashboard import state  # noqa: E402
+from dashboard import display, sidebar, url_state  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PAGES = [
@@ -34,17 +34,17 @@ PAGES = [
 # carries the shared URL state: switching pages keeps the model, input and strategies.
 nav_box = st.sidebar.container()
 try:
-    state.shared_controls()
+    sidebar.shared_controls()
 except Exception as e:  # noqa: BLE001 - e.g. no shipped models: say so, never a traceback
-    st.error(f"The dashboard could not start: {state.one_line(e)}")
+    st.error(f"The dashboard could not start: {display.one_line(e)}")
     st.stop()
-state.PAGE_OBJECTS.update({p.url_path or "compare": p for p in PAGES})
+display.PAGE_OBJECTS.update({p.url_path or "compare": p for p in PAGES})
 page = st.navigation(PAGES, position="hidden")
-if not state.presenting():
+if not url_state.presenting():
     with nav_box:
-        params = state.link_params()
+        params = url_state.link_params()
         for p in PAGES:
             st.page_link(p, query_params=params)
         st.divider()
-state.apply_presentation_css()
+display.apply_presentation_css()
 page.run()

@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from dashboard.state import DEFAULT_STRATEGIES  # noqa: E402
+from dashboard.url_state import DEFAULT_STRATEGIES  # noqa: E402
 
 APP = "dashboard/app.py"
 TIMEOUT = 180

@@ -6,7 +6,7 @@ import pytest
 import engine
 from dashboard import charts
 from dashboard.report import comparison_report
-from dashboard.state import PRESETS
+from dashboard._interim import PRESETS
 
 MODELS = ["dates-gru-attn", "dates-gru-noattn", "dates-transformer", "addition-gru", "text-gpt", "hmm-gpt"]
 INPUTS = {"dates-gru-attn": "Wed 3 Mar 21", "dates-gru-noattn": "Wed 3 Mar 21", "dates-transformer": "Wed 3 Mar 21",
@@ -41,7 +41,7 @@ def test_every_preset_renders_on_every_model(bundles, model):
         assert len(fig.data[0].x) >= 1
         for kind in ("cross", "self"):
             if charts.has_attention(tr, kind):
-                labels, cols, mat = charts.attention_matrix(tr, kind, 0, "avg")
+                labels, cols, mat = view.attention_matrix(tr, kind, 0, "avg")
                 assert len(labels) == len(rows) and all(len(r) == len(cols) for r in mat)
                 for row in mat:   # attention weights of one query sum to 1
                     assert sum(w for w in row if w is not None) == pytest.approx(1.0, abs=2e-3)
@@ -51,7 +51,7 @@ def test_every_preset_renders_on_every_model(bundles, model):
             fig = charts.beam_tree_figure(tr)
             counts = charts.beam_counts(tr)
             assert sum(counts.values()) == len(tr["beam"]["nodes"]) - 1
-            assert charts.winner_path(tr)[0] == 0
+            assert view.winner_path(tr)[0] == 0
         if tr.get("mbr"):
             assert charts.mbr_figure(tr) is not None
     fig = charts.compare_figure(traces)

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, state
+from dashboard import charts, display, sidebar, url_state
 
 KINDS = {"cross": "cross-attention (source × generated)", "self": "decoder self-attention"}
 
 
 def main() -> None:
-    opts = state.run_options()
-    if not state.presenting():
+    opts = sidebar.run_options()
+    if not url_state.presenting():
         st.title("Attention")
     c = st.columns([2, 2, 1, 1])
     with c[0]:
         choice = st.selectbox("Run", opts, key="run", bind="query-params")
-    tr = state.get_run(choice)
+    tr = sidebar.get_run(choice)
     kinds = [k for k in KINDS if charts.has_attention(tr, k)]
     if not kinds:
         arch = (tr.get("model") or {}).get("arch", "")
@@ -42,13 +42,13 @@ def main() -> None:
     if len(hyps) > 1:
         hyp = st.selectbox("Hypothesis (beam search: whose attention)", list(range(len(hyps))), key="hyp",
                            bind="query-params", format_func=lambda i: f"#{i + 1}: {hyps[i]['text'][:40]!r} "
-                           f"(score {state.fmt_score(hyps[i].get('score'))})")
+                           f"(score {display.fmt_score(hyps[i].get('score'))})")
     head_arg = head if head == "avg" else int(head)
     title = (f"{KINDS[kind]}, layer {layer}, " + ("head average" if head == "avg" else f"head {head}")
              + f" · {tr['model'].get('name')} · {choice}")
     chart = charts.attention_heatmap(tr, kind, layer or 0, head_arg, hyp, title=title,
-                                     cell=34 if state.presenting() else 24)
-    event = state.altair(chart, on_select="rerun", key="att_heatmap", selection_mode="pick")
+                                     cell=34 if url_state.presenting() else 24)
+    event = display.altair(chart, on_select="rerun", key="att_heatmap", selection_mode="pick")
     picked = None
     try:
         sel = (event or {}).get("selection", {}).get("pick") or []
@@ -59,28 +59,28 @@ def main() -> None:
     rows = charts.hypothesis_steps(tr, hyp)
     if picked is not None and picked < len(rows):
         row = rows[picked]
-        st.markdown(f"**Selected step {picked}: {row['token']!r}** (p = {state.fmt_score(row['prob'])})")
-        params = state.link_params(run=choice, step=picked, hyp=hyp or None)
-        st.page_link(state.page_ref("views/step.py"), label=f"Open step {picked} in the step inspector", icon=":material/biotech:",
+        st.markdown(f"**Selected step {picked}: {row['token']!r}** (p = {display.fmt_score(row['prob'])})")
+        params = url_state.link_params(run=choice, step=picked, hyp=hyp or None)
+        st.page_link(display.page_ref("views/step.py"), label=f"Open step {picked} in the step inspector", icon=":material/biotech:",
                      query_params=params)
-        state.plot(charts.step_figure(row["entry"], row["token_id"], title=f"step {picked}: top tokens"),
+        display.plot(charts.step_figure(row["entry"], row["token_id"], title=f"step {picked}: top tokens"),
                    "attention-step")
-    elif not state.presenting():
+    elif not url_state.presenting():
         st.caption("Click a cell to select its generated token (double-click clears): the step's distribution "
                    "appears here, with a link to the step inspector.")
-    state.plot(charts.attention_entropy_figure(tr, kind, hyp, title="attention entropy per step "
+    display.plot(charts.attention_entropy_figure(tr, kind, hyp, title="attention entropy per step "
                                                "(low = focused, high = spread out)"), "attention-entropy")
-    if not state.presenting():
+    if not url_state.presenting():
         if st.toggle("Show the grid of all layers × heads", key="grid", bind="query-params"):
-            state.altair(charts.attention_grid(tr, kind, hyp))
+            display.altair(charts.attention_grid(tr, kind, hyp))
         enc = tr.get("encoder_attention")
         if enc and st.toggle("Show the encoder's self-attention over the source", key="enc", bind="query-params"):
             ec = st.columns([1, 1, 4])
             el = ec[0].selectbox("Encoder layer", list(range(len(enc))), key="enc_layer")
             eh = ec[1].selectbox("Encoder head", ["avg"] + [str(h) for h in range(len(enc[0]))], key="enc_head",
                                  format_func=lambda h: "average" if h == "avg" else f"head {h}")
-            state.altair(charts.encoder_attention_heatmap(
+            display.altair(charts.encoder_attention_heatmap(
                 tr, el, eh if eh == "avg" else int(eh), title=f"encoder self-attention, layer {el}"))
 
 
-state.guarded(main)
+display.guarded(main)

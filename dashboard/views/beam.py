@@ -5,22 +5,22 @@ import json
 
 import streamlit as st
 
-from dashboard import charts, state
+from dashboard import charts, display, runs, sidebar, url_state
 
 RECORD = {"top_k": 5, "layers": "all", "hidden_states": False, "attention": False}
 
 
 def main() -> None:
-    model, text = state.current_model(), state.current_input()
-    if not state.presenting():
+    model, text = sidebar.current_model(), sidebar.current_input()
+    if not url_state.presenting():
         st.title("Beam tree")
     sources = ["beam search set here"]
-    if state.uploaded_trace() is not None:
-        sources.append(state.UPLOADED)
+    if runs.uploaded_trace() is not None:
+        sources.append(runs.UPLOADED)
     c = st.columns([1, 1, 1, 1, 1])
     src = c[0].selectbox("Trace", sources, key="beam_src") if len(sources) > 1 else sources[0]
-    if src == state.UPLOADED:
-        tr = state.uploaded_trace()
+    if src == runs.UPLOADED:
+        tr = runs.uploaded_trace()
         if not tr.get("beam"):
             st.error("The uploaded trace is not a beam search (its strategy is "
                      f"{tr.get('strategy')!r}); pick 'beam search set here'.")
@@ -31,16 +31,16 @@ def main() -> None:
                                 key="groups", bind="query-params")
         lp = c[2].number_input("Length penalty", -2.0, 4.0, 1.0, 0.25, key="lp", bind="query-params",
                                help="score = sum log p / length^length_penalty (Hugging Face); > 1 favours longer outputs")
-        max_new = c[3].number_input("Max new tokens", 1, 64, state.task_max_new(model), key="maxlen",
+        max_new = c[3].number_input("Max new tokens", 1, 64, runs.task_max_new(model), key="maxlen",
                                     bind="query-params")
         early = c[4].toggle("early_stopping", key="early", bind="query-params")
         cfg = {"max_new_tokens": int(max_new), "num_beams": int(beams), "length_penalty": float(lp),
                "early_stopping": bool(early), "num_return_sequences": int(beams)}
         if groups and groups > 1:
             cfg.update({"num_beam_groups": int(groups), "diversity_penalty": 1.0})
-        state.validated_config(cfg)
+        sidebar.validated_config(cfg)
         with st.spinner(f"Beam search with {beams} beams…"):
-            tr = state.run_generate(model, text, state.cfg_json(cfg), json.dumps(RECORD, sort_keys=True))
+            tr = runs.run_generate(model, text, runs.cfg_json(cfg), json.dumps(RECORD, sort_keys=True))
     nodes = (tr.get("beam") or {}).get("nodes") or []
     last = max((n["step"] for n in nodes), default=0)
     hyps = tr.get("hypotheses") or []
@@ -52,7 +52,7 @@ def main() -> None:
             if last > 0 else 0
     with cc[1]:
         hyp = st.selectbox("Highlight hypothesis", list(range(len(hyps))), key="bhyp", bind="query-params",
-                           format_func=lambda i: f"#{i + 1}: {hyps[i]['text'][:28]!r} ({state.fmt_score(hyps[i].get('normalized_score'))})"
+                           format_func=lambda i: f"#{i + 1}: {hyps[i]['text'][:28]!r} ({display.fmt_score(hyps[i].get('normalized_score'))})"
                            ) if len(hyps) > 1 else 0
     with cc[2]:
         show_pruned = st.toggle("pruned", value=True, key="pruned", bind="query-params",
@@ -62,8 +62,8 @@ def main() -> None:
                 f"{counts['kept']} kept, {counts['finished']} finished, {counts['pruned']} pruned")
     fig = charts.beam_tree_figure(tr, upto, hyp=hyp or 0, show_pruned=show_pruned,
                                   title=f"beam search ({tr['beam']['num_beams']} beams) · {tr['model'].get('name')}")
-    state.plot(fig, "beam-tree")
-    if not state.presenting():
+    display.plot(fig, "beam-tree")
+    if not url_state.presenting():
         st.caption("Each column is a step; each dot a candidate token (hover: token, log-prob, cumulative and "
                    "normalised score). Blue = kept, green diamonds = finished with <eos>, grey rings = pruned; "
                    "the red path is the highlighted hypothesis.")
@@ -73,4 +73,4 @@ def main() -> None:
                           for i, h in enumerate(hyps)], hide_index=True)
 
 
-state.guarded(main)
+display.guarded(main)

@@ -5,7 +5,8 @@ import json
 
 import streamlit as st
 
-from dashboard import charts, state
+import engine
+from dashboard import charts, display, runs, sidebar, url_state
 
 # Every GenerationConfig field, with the widget that edits it: (name, kind, help)
 FIELDS = [
@@ -52,13 +53,13 @@ TOURS = [
 
 def _defaults() -> dict:
     try:
-        return state.engine.GenerationConfig().to_dict()
+        return engine.GenerationConfig().to_dict()
     except Exception:  # noqa: BLE001 - a required field without default: use the presets' base
         return {"max_new_tokens": 32}
 
 
 def _apply_custom(slot: str, model: str) -> None:
-    key = state.CUSTOM_KEYS[slot]
+    key = url_state.CUSTOM_KEYS[slot]
     defaults = _defaults()
     out = {}
     for name, kind, _ in FIELDS:
@@ -76,28 +77,28 @@ def _apply_custom(slot: str, model: str) -> None:
         if name == "max_new_tokens" or v != defaults.get(name):
             out[name] = v
     try:
-        state.engine.GenerationConfig.from_dict(out)
+        engine.GenerationConfig.from_dict(out)
     except (ValueError, TypeError) as e:
-        st.session_state[f"_edit_err_{key}"] = state.one_line(e)
+        st.session_state[f"_edit_err_{key}"] = display.one_line(e)
         return
     st.session_state[f"_edit_err_{key}"] = ""
-    state.set_shared(key, json.dumps(out, separators=(",", ":")))
-    chosen = list(state.shared("s") or [])
+    url_state.set_shared(key, json.dumps(out, separators=(",", ":")))
+    chosen = list(url_state.shared("s") or [])
     if slot not in chosen and len(chosen) < 4:
-        state.set_shared("s", chosen + [slot])
+        url_state.set_shared("s", chosen + [slot])
 
 
 def custom_editor(model: str) -> None:
     defaults = _defaults()
-    tabs = st.tabs(state.CUSTOM)
-    for slot, tab in zip(state.CUSTOM, tabs):
-        key = state.CUSTOM_KEYS[slot]
+    tabs = st.tabs(url_state.CUSTOM)
+    for slot, tab in zip(url_state.CUSTOM, tabs):
+        key = url_state.CUSTOM_KEYS[slot]
         with tab:
             try:
-                current = state.config_for(slot, model)
+                current = sidebar.config_for(slot, model)
             except ValueError as e:
-                st.error(state.one_line(e))
-                current = {"max_new_tokens": state.task_max_new(model)}
+                st.error(display.one_line(e))
+                current = {"max_new_tokens": runs.task_max_new(model)}
             with st.form(f"form_{key}"):
                 cols = st.columns(4)
                 for i, (name, kind, help_) in enumerate(FIELDS):
@@ -128,10 +129,10 @@ def custom_editor(model: str) -> None:
 
 def _start_tour(params: dict) -> None:
     """A tour on this page: set the shared (URL-bound) controls; the URL follows."""
-    state.set_shared("model", params["model"])
-    state.set_shared("input", params.get("input", ""))
+    url_state.set_shared("model", params["model"])
+    url_state.set_shared("input", params.get("input", ""))
     if "s" in params:
-        state.set_shared("s", list(params["s"]))
+        url_state.set_shared("s", list(params["s"]))
 
 
 def tours() -> None:
@@ -142,7 +143,7 @@ def tours() -> None:
                 st.button(label, icon=":material/movie:", on_click=_start_tour, args=(params,), key=f"tour_{label}",
                           type="tertiary")
             else:
-                st.page_link(state.page_ref(page), label=label, icon=":material/movie:", query_params=params)
+                st.page_link(display.page_ref(page), label=label, icon=":material/movie:", query_params=params)
             st.caption(blurb)
 
 
@@ -157,8 +158,8 @@ def render_outputs(traces: dict[str, dict], big: bool) -> None:
                 continue
             h = hyps[0]
             st.html(charts.tokens_html(charts.token_probs(tr), font_size=24 if big else 18))
-            st.caption(f"score (sum log p) **{state.fmt_score(h.get('score'))}** · normalised "
-                       f"**{state.fmt_score(h.get('normalized_score'))}** · {len(h.get('token_ids') or [])} tokens"
+            st.caption(f"score (sum log p) **{display.fmt_score(h.get('score'))}** · normalised "
+                       f"**{display.fmt_score(h.get('normalized_score'))}** · {len(h.get('token_ids') or [])} tokens"
                        + (" · finished" if h.get("finished") else " · not finished (length cap)")
                        + f" · {tr.get('timing', {}).get('total_s', 0) * 1000:.0f} ms")
             if len(hyps) > 1:
@@ -169,9 +170,9 @@ def render_outputs(traces: dict[str, dict], big: bool) -> None:
 
 
 def main() -> None:
-    model, text, strategies = state.current_model(), state.current_input(), state.current_strategies()
-    info = state.model_info(model)
-    big = state.presenting()
+    model, text, strategies = sidebar.current_model(), sidebar.current_input(), sidebar.current_strategies()
+    info = runs.model_info(model)
+    big = url_state.presenting()
     if not big:
         st.title("Compare decoders")
         st.caption(f"**{model}** ({info['kind']}, {info['arch']}) · {info['card'].get('task_description') or ''}")
@@ -183,7 +184,7 @@ def main() -> None:
     if len(strategies) < 1:
         st.info("Pick two to four strategies in the sidebar.")
         return
-    traces, errors = state.run_strategies(model, text, strategies)
+    traces, errors = sidebar.run_strategies(model, text, strategies)
     for s, msg in errors.items():
         st.error(f"{s}: {msg}")
     if not traces:
@@ -199,11 +200,11 @@ def main() -> None:
     if len(traces) > 1:
         st.markdown("**The strategies agree on every token.**" if div is None else
                     f"**The strategies first part ways at step {div}.**")
-    state.plot(charts.compare_figure(traces, title="Per step: chosen token's probability and entropy"), "compare")
+    display.plot(charts.compare_figure(traces, title="Per step: chosen token's probability and entropy"), "compare")
     for name, tr in traces.items():
         fig = charts.mbr_figure(tr, title=f"{name}: MBR utility matrix (chosen candidate outlined)")
         if fig is not None:
-            state.plot(fig, f"mbr-{name}")
+            display.plot(fig, f"mbr-{name}")
 
 
-state.guarded(main)
+display.guarded(main)

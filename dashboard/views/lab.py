@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import lab_charts as lc
-from dashboard import state
+from dashboard import display, runs, url_state
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SHIPPED_DIR = ROOT / "results" / "experiments"     # git-tracked results of full-size runs
@@ -20,14 +20,6 @@ USER_DIR = Path(os.environ.get("SEQSCOPE_LAB_RUNS") or ROOT / "runs" / "experime
 N_CHOICES = [50, 100, 200, 500, 1000]
 PAIRS = {"addition-gru": "addition-gru-ss", "hmm-gpt": "hmm-gpt-ss"}
 VIEWS = ["Dataset analysis", "Experiments"]
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def analysis(model: str, n: int, seed: int, t0: int, stamp: float = 0.0) -> dict:
-    """engine.exposure.analyze, cached by (model, n, seed, t0, checkpoint time): the same view
-    never recomputes. A trained checkpoint (runs/dashboard/NAME) is loaded by its absolute path."""
-    from engine import exposure
-    return exposure.analyze(state.model_path(model), n=n, seed=seed, t0=t0, n_boot=200, bundle=state.load_model(model))
 
 
 def experiment_registry() -> dict:
@@ -45,16 +37,6 @@ def result_paths(name: str) -> dict[str, Path]:
     return out
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _read_result(path: str, mtime: float) -> dict:
-    from engine import experiments
-    return experiments.load_result(path)
-
-
-def read_result(path: Path) -> dict:
-    return _read_result(str(path), path.stat().st_mtime)
-
-
 def _rel(p: Path) -> str:
     try:
         return str(p.resolve().relative_to(ROOT))
@@ -65,13 +47,13 @@ def _rel(p: Path) -> str:
 def _pair(cols, figs_by_model: dict, name: str):
     for col, (model, fig) in zip(cols, figs_by_model.items()):
         with col:
-            state.plot(fig, f"{name}-{model}", key=f"{name}-{model}")
+            display.plot(fig, f"{name}-{model}", key=f"{name}-{model}")
 
 
 # -- dataset analysis --------------------------------------------------------------------------
 
 def dataset_view() -> None:
-    names = state.model_names()
+    names = runs.model_names()
     default = [m for m in ("addition-gru", "addition-gru-ss") if m in names] or names[:1]
     c = st.columns([3, 1, 1, 1])
     with c[0]:
@@ -92,15 +74,14 @@ def dataset_view() -> None:
     if not models:
         st.info("Pick one model, or two to compare them side by side.")
         return
-    if len(models) == 1 and models[0] in PAIRS and PAIRS[models[0]] in names and not state.presenting():
+    if len(models) == 1 and models[0] in PAIRS and PAIRS[models[0]] in names and not url_state.presenting():
         st.caption(f"Tip: add **{PAIRS[models[0]]}** to compare with its scheduled-sampling variant.")
     results = {}
     bar = st.progress(0.0, text="Analysing…")
     for i, m in enumerate(models):
         bar.progress(i / len(models), text=f"Analysing {m} on {n} examples (teacher forcing, free running, "
                                            f"recovery, bootstrap)…")
-        stamp = (ROOT / m / "model.safetensors").stat().st_mtime if m.startswith(state.TRAINED_DIR + "/") else 0.0
-        results[m] = analysis(m, int(n), int(seed), int(t0), stamp)
+        results[m] = runs.analysis(m, int(n), int(seed), int(t0))
     bar.empty()
     tasks = {r["task"] for r in results.values()}
     if len(tasks) > 1:
@@ -115,7 +96,7 @@ def dataset_view() -> None:
     st.subheader("Per position: teacher forcing vs free running")
     _pair(st.columns(ncol), {m: lc.per_position_figure(r, title=f"{m}: per position ({r['examples']} examples)")
                              for m, r in results.items()}, "per-position")
-    if not state.presenting():
+    if not url_state.presenting():
         st.caption("Teacher forcing feeds the gold prefix; free running feeds the model's own greedy tokens. "
                    "A free-running curve that climbs above the teacher-forced one is exposure bias at work.")
 
@@ -129,7 +110,7 @@ def dataset_view() -> None:
     st.subheader("The compounding model")
     _pair(st.columns(ncol), {m: lc.compounding_figure(r["compounding"], label=m) for m, r in results.items()},
           "compounding")
-    if not state.presenting():
+    if not url_state.presenting():
         st.caption("c: NLL per step on the gold path, d: NLL per step once off it, e: probability of leaving the "
                    "path per step (all measured). Predicted ΔNLL(T) = (d − c)·Σ_{t=1..T}[1 − (1 − e)^(t−1)] against "
                    "the measured Σ_{t≤T} (NLL_FR − NLL_TF).")
@@ -149,7 +130,7 @@ def dataset_view() -> None:
         st.subheader("Oracle language: exact KL on data vs own prefixes")
         _pair(st.columns(len(with_oracle)), {m: lc.oracle_figure(r["oracle"], label=m) for m, r in with_oracle.items()},
               "oracle")
-        if not state.presenting():
+        if not url_state.presenting():
             st.caption("Arora et al. (2022): AccErr(l) = Σ_{t≤l} KL on the model's own prefixes − Σ_{t≤l} KL on data "
                        "prefixes; %ExAccErr(l) = 100·AccErr(l) / Σ_{t≤l} KL on data prefixes.")
     with st.expander("Samples (first 8 examples)"):
@@ -177,9 +158,9 @@ def overview_rows(reg: dict) -> list[dict]:
             continue
         label = "your run" if "your run" in paths else "shipped"
         try:
-            res = read_result(paths[label])
+            res = runs.read_result(paths[label])
         except ValueError as e:
-            rows.append({"experiment": name, "result": f"unreadable: {state.one_line(e)}", "agrees": None, "verdict": ""})
+            rows.append({"experiment": name, "result": f"unreadable: {display.one_line(e)}", "agrees": None, "verdict": ""})
             continue
         rows.append({"experiment": name, "result": f"{label}{' (quick)' if res.get('quick') else ''}, {res.get('seconds')} s",
                      "agrees": res.get("agrees"), "verdict": res.get("verdict")})
@@ -203,7 +184,7 @@ def run_experiment(name: str, quick: bool, seed: int) -> Path:
 def experiments_view() -> None:
     reg = experiment_registry()
     names = list(reg)
-    if not state.presenting():
+    if not url_state.presenting():
         st.dataframe(overview_rows(reg), hide_index=True, width="stretch",
                      column_config={"agrees": st.column_config.CheckboxColumn("agrees"),
                                     "verdict": st.column_config.TextColumn("verdict", width="large")})
@@ -232,20 +213,20 @@ def experiments_view() -> None:
         if st.session_state.get("lab_src") not in labels:
             st.session_state["lab_src"] = "your run"
         src = st.radio("Result", labels, horizontal=True, key="lab_src")
-    res = read_result(paths[src])
+    res = runs.read_result(paths[src])
     st.subheader(res["title"])
-    if not state.presenting():
+    if not url_state.presenting():
         st.markdown(f"**What the literature predicts.** {res['caption']}")
     st.markdown(f"**This run:** {res['verdict']}")
     st.caption(f"{_status_line(res)} · {src} result: `{_rel(paths[src])}`")
     for i, fig in enumerate(lc.experiment_figures(res)):
-        state.plot(fig, f"{name}-{i}", key=f"exp-{name}-{i}")
+        display.plot(fig, f"{name}-{i}", key=f"exp-{name}-{i}")
     st.download_button("Download the result (JSON)", paths[src].read_text(encoding="utf-8"),
                        file_name=f"{name}.json", mime="application/json")
 
 
 def main() -> None:
-    if not state.presenting():
+    if not url_state.presenting():
         st.title("Exposure lab")
         st.caption("Exposure bias on whole held-out sets: teacher forcing vs free running, calibration, recovery, "
                    "the compounding and drift models of the sources, and eight experiments. See docs/lab.md.")
@@ -257,4 +238,4 @@ def main() -> None:
         experiments_view()
 
 
-state.guarded(main)
+display.guarded(main)

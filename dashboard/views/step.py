@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, state
+from dashboard import charts, display, sidebar, url_state
 
 
 def _move(delta: int, n: int) -> None:
@@ -11,14 +11,14 @@ def _move(delta: int, n: int) -> None:
 
 
 def main() -> None:
-    opts = state.run_options()
-    if not state.presenting():
+    opts = sidebar.run_options()
+    if not url_state.presenting():
         st.title("Step inspector")
     c1, c2 = st.columns([2, 1])
     with c1:
         choice = st.selectbox("Run", opts, key="run", bind="query-params",
                               help="One of the strategies from the sidebar, any preset, or an uploaded trace.")
-    tr = state.get_run(choice)
+    tr = sidebar.get_run(choice)
     hyps = tr.get("hypotheses") or []
     with c2:
         hyp = st.selectbox("Hypothesis", list(range(len(hyps))), key="hyp", bind="query-params",
@@ -44,24 +44,24 @@ def main() -> None:
     entry = row["entry"]
     prefix = "".join(r["token"] for r in rows[:t])
     st.markdown(f"**{tr['input']['text']}** → `{prefix or ' '}` + **`{row['token']}`** "
-                f"(step {t} of {n - 1}; chosen token {row['token']!r}, p = {state.fmt_score(row['prob'])})")
+                f"(step {t} of {n - 1}; chosen token {row['token']!r}, p = {display.fmt_score(row['prob'])})")
     m = st.columns(4)
-    m[0].metric("entropy before the rules", state.fmt_score(entry.get("entropy_raw")))
-    m[1].metric("entropy after the rules", state.fmt_score(entry.get("entropy")))
+    m[0].metric("entropy before the rules", display.fmt_score(entry.get("entropy_raw")))
+    m[1].metric("entropy after the rules", display.fmt_score(entry.get("entropy")))
     srows = charts.step_rows(entry, row["token_id"])
     m[2].metric("tokens cut (in the top list)", sum(r["cut"] for r in srows))
-    m[3].metric("log-prob of the chosen token (raw)", state.fmt_score(entry.get("raw_logprob")
+    m[3].metric("log-prob of the chosen token (raw)", display.fmt_score(entry.get("raw_logprob")
                                                                        if entry.get("raw_logprob") is not None
                                                                        else row.get("logprob")))
     log = st.toggle("log scale", key="log", bind="query-params",
                     help="show the small probabilities too (a confident model puts almost all mass on one token)")
-    state.plot(charts.step_figure(entry, row["token_id"], log=log,
+    display.plot(charts.step_figure(entry, row["token_id"], log=log,
                                   title=f"step {t}: top-{len(entry.get('top_before') or [])} before and after "
                                         f"the decoding rules ({tr.get('strategy')})"), "step")
-    if not state.presenting():
+    if not url_state.presenting():
         st.caption("Light bars: the model's raw softmax. Dark bars: the distribution after temperature, "
                    "top-k/top-p/min-p/typical, penalties and bans, which the token is drawn from. Grey = cut "
                    "by the rules; orange with a red outline = the chosen token.")
 
 
-state.guarded(main)
+display.guarded(main)

@@ -5,7 +5,7 @@ import json
 
 import streamlit as st
 
-from dashboard import charts, state
+from dashboard import charts, display, runs, sidebar, url_state
 
 
 def _runner_up(cmp: dict, t: int) -> tuple[str, str]:
@@ -27,10 +27,10 @@ def _output(cmp: dict) -> str:
 
 
 def main() -> None:
-    model, text = state.current_model(), state.current_input()
-    if not state.presenting():
+    model, text = sidebar.current_model(), sidebar.current_input()
+    if not url_state.presenting():
         st.title("Teacher forcing vs free running")
-    default_ref = state.default_reference(model, text)
+    default_ref = runs.default_reference(model, text)
     c = st.columns([3, 1, 1])
     with c[0]:
         ref = st.text_input("Reference (the target / the continuation)", key="ref", bind="query-params",
@@ -39,9 +39,9 @@ def main() -> None:
     if not ref:
         st.info("Type a reference: the output the model should produce for this input.")
         return
-    cfg = {"max_new_tokens": max(state.task_max_new(model), 4)}
+    cfg = {"max_new_tokens": max(runs.task_max_new(model), 4)}
     with st.spinner("Teacher forcing and free running…"):
-        base = state.run_tffr(model, text, ref, state.cfg_json(cfg))
+        base = runs.run_tffr(model, text, ref, runs.cfg_json(cfg))
     for w in dict.fromkeys(((base.get("tf") or {}).get("warnings") or []) + ((base.get("fr") or {}).get("warnings") or [])):
         st.warning(w)
     n = len(base["rows"])
@@ -59,8 +59,8 @@ def main() -> None:
     st.markdown("Free running reproduces the reference." if div is None
                 else f"Free running first leaves the reference at **t = {div}**.")
     if inject == "none":
-        state.plot(charts.tffr_figure(base, title="per reference position: TF vs FR"), "tffr")
-        if not state.presenting():
+        display.plot(charts.tffr_figure(base, title="per reference position: TF vs FR"), "tffr")
+        if not url_state.presenting():
             st.caption("Top: log-prob of the reference token when the decoder is fed the reference (teacher forcing) "
                        "and when it is fed its own outputs (free running; × = already off the reference). Middle: KL "
                        "between the two next-token distributions. Bottom: distance between the decoder's hidden states.")
@@ -74,7 +74,7 @@ def main() -> None:
         token = int(tid)
     forced = json.dumps({str(t): token})
     with st.spinner(f"Free running with {label!r} injected at step {t}…"):
-        hit = state.run_tffr(model, text, ref, state.cfg_json(cfg), forced)
+        hit = runs.run_tffr(model, text, ref, runs.cfg_json(cfg), forced)
     hit = dict(hit, injected_step=t)
     recovered = all(r.get("fr_token") == r.get("ref_token") for r in hit["rows"][t + 1:])
     cols = st.columns(2)
@@ -84,16 +84,16 @@ def main() -> None:
         st.markdown(f"##### with {label!r} at step {t}\n`{_output(hit)}` — "
                     + ("**recovers**: every later token matches the reference" if recovered else
                        "**derails**: later tokens differ from the reference"))
-    state.plot(charts.recovery_figure(base, hit, t, title="one wrong note: recovering or derailing?"), "recovery")
+    display.plot(charts.recovery_figure(base, hit, t, title="one wrong note: recovering or derailing?"), "recovery")
     cols = st.columns(2)
     with cols[0]:
-        state.plot(charts.tffr_figure(base, title="undisturbed"), "tffr-base")
+        display.plot(charts.tffr_figure(base, title="undisturbed"), "tffr-base")
     with cols[1]:
-        state.plot(charts.tffr_figure(hit, title=f"{label!r} injected at step {t}"), "tffr-injected")
+        display.plot(charts.tffr_figure(hit, title=f"{label!r} injected at step {t}"), "tffr-injected")
 
 
 def model_kind_is_lm(model: str) -> bool:
-    return state.model_info(model)["kind"] == "lm"
+    return runs.model_info(model)["kind"] == "lm"
 
 
-state.guarded(main)
+display.guarded(main)

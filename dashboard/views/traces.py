@@ -6,7 +6,8 @@ import json
 
 import streamlit as st
 
-from dashboard import report, state
+import engine
+from dashboard import display, report, runs, sidebar, url_state
 
 MAX_UPLOAD_MB = 50
 
@@ -19,25 +20,25 @@ def _on_upload() -> None:
     try:
         if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
             raise ValueError(f"{f.name}: {len(data) / 1e6:.1f} MB is over the {MAX_UPLOAD_MB} MB limit")
-        tr = state.engine.load_trace(data)
+        tr = engine.load_trace(data)
     except ValueError as e:
-        st.session_state["upload_error"] = f"{f.name}: {state.one_line(e)}"
+        st.session_state["upload_error"] = f"{f.name}: {display.one_line(e)}"
         st.session_state["uploaded_trace"] = None
         return
     st.session_state["upload_error"] = ""
-    state.remember_upload(tr.to_dict())
+    runs.remember_upload(tr.to_dict())
     st.session_state["uploaded_name"] = f.name
 
 
 def main() -> None:
     st.title("Traces")
-    model, text, strategies = state.current_model(), state.current_input(), state.current_strategies()
+    model, text, strategies = sidebar.current_model(), sidebar.current_input(), sidebar.current_strategies()
 
     st.subheader("Download a run")
     c = st.columns([2, 1])
-    choice = c[0].selectbox("Run", [s for s in state.run_options() if s != state.UPLOADED], key="dl_run",
+    choice = c[0].selectbox("Run", [s for s in sidebar.run_options() if s != runs.UPLOADED], key="dl_run",
                             bind="query-params")
-    tr = state.get_run(choice)
+    tr = sidebar.get_run(choice)
     data = json.dumps(tr, ensure_ascii=False)
     c[1].download_button("Download the trace (JSON)", data, file_name=f"trace-{model}-{choice.replace(' ', '_')}.json",
                          mime="application/json", type="primary", on_click="ignore")
@@ -45,7 +46,7 @@ def main() -> None:
                "Read it back with `engine.load_trace(path)`; format: docs/trace-format.md.")
 
     st.subheader("Download the comparison as a report")
-    traces, errors = state.run_strategies(model, text, strategies)
+    traces, errors = sidebar.run_strategies(model, text, strategies)
     for s, msg in errors.items():
         st.error(f"{s}: {msg}")
     if traces:
@@ -66,16 +67,16 @@ def main() -> None:
         hyps = up.get("hypotheses") or []
         st.success(f"Loaded {st.session_state.get('uploaded_name', 'trace')}: model {up['model'].get('name')}, "
                    f"strategy {up.get('strategy')}, input `{up['input']['text']}` → "
-                   f"`{hyps[0]['text'] if hyps else ''}`. It is now the run '{state.UPLOADED}' on these pages:")
+                   f"`{hyps[0]['text'] if hyps else ''}`. It is now the run '{runs.UPLOADED}' on these pages:")
         cols = st.columns(3)
-        cols[0].page_link(state.page_ref("views/step.py"), label="Step inspector", icon=":material/biotech:", query_params=state.link_params(run=state.UPLOADED, trace=st.session_state.get("uploaded_key")))
-        cols[1].page_link(state.page_ref("views/attention.py"), label="Attention", icon=":material/visibility:",
-                          query_params=state.link_params(run=state.UPLOADED, trace=st.session_state.get("uploaded_key")))
+        cols[0].page_link(display.page_ref("views/step.py"), label="Step inspector", icon=":material/biotech:", query_params=url_state.link_params(run=runs.UPLOADED, trace=st.session_state.get("uploaded_key")))
+        cols[1].page_link(display.page_ref("views/attention.py"), label="Attention", icon=":material/visibility:",
+                          query_params=url_state.link_params(run=runs.UPLOADED, trace=st.session_state.get("uploaded_key")))
         if up.get("beam"):
-            cols[2].page_link(state.page_ref("views/beam.py"), label="Beam tree", icon=":material/account_tree:", query_params=state.link_params(trace=st.session_state.get("uploaded_key")))
+            cols[2].page_link(display.page_ref("views/beam.py"), label="Beam tree", icon=":material/account_tree:", query_params=url_state.link_params(trace=st.session_state.get("uploaded_key")))
         if st.button("Forget the uploaded trace"):
             st.session_state["uploaded_trace"] = None
             st.rerun()
 
 
-state.guarded(main)
+display.guarded(main)

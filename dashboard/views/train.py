@@ -16,7 +16,7 @@ from typing import Optional
 import streamlit as st
 
 from dashboard import lab_charts as lc
-from dashboard import state
+from dashboard import display, runs, url_state
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_OUT = "runs/dashboard"
@@ -75,7 +75,7 @@ def _run(job: Job) -> None:
         job.card = train(cfg, out_dir=job.out_dir, progress=False, callback=job.callback,
                          command="dashboard Train page: " + json.dumps(job.config, sort_keys=True))
     except Exception as e:  # noqa: BLE001 - shown on the page as one line
-        job.error = state.one_line(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {state.one_line(e)}"
+        job.error = display.one_line(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {display.one_line(e)}"
         import logging
         logging.getLogger("seqscope.dashboard").error("training failed\n%s", traceback.format_exc())
     finally:
@@ -192,8 +192,8 @@ def form(cfg: dict) -> tuple[dict, str]:
                            help="scst: self-critical sequence training (REINFORCE, greedy baseline) from init_from.")
     cfg["stage"] = stage
     if stage == "scst":
-        same = [m for m in state.model_names(trained=False) if state.model_info(m)["task"] == cfg["task"]
-                and state.model_info(m)["arch"] == cfg["arch"]]
+        same = [m for m in runs.model_names(trained=False) if runs.model_info(m)["task"] == cfg["task"]
+                and runs.model_info(m)["arch"] == cfg["arch"]]
         if not same:
             raise ValueError(f"SCST fine-tunes a trained model: no shipped {cfg['arch']} model for the {cfg['task']} task")
         cfg["init_from"] = c[3].selectbox("init_from", same, key="tr_init")
@@ -216,7 +216,7 @@ def job_view(job: Job) -> None:
         st.progress(frac, text=f"{job.name}: step {step} / {total} · loss {lc.fmt(last.get('loss'))} · "
                                f"ε {lc.fmt(last.get('eps'))} · {lc.fmt(last.get('elapsed'), 0)} s"
                                + (" · cancelling…" if job.cancel.is_set() else ""))
-    state.plot(lc.training_figure(list(job.steps), list(job.evals), title=f"{job.name}: training"), "training",
+    display.plot(lc.training_figure(list(job.steps), list(job.evals), title=f"{job.name}: training"), "training",
                key="training-curve")
     if job.evals:
         st.dataframe(list(job.evals), hide_index=True, width="stretch")
@@ -275,12 +275,12 @@ def live() -> None:
     if job.done and not st.session_state.get(f"_tr_done_{id(job)}"):
         st.session_state[f"_tr_done_{id(job)}"] = True
         if not job.error and (job.out_dir / job.name).parent.resolve() == (ROOT / DEFAULT_OUT).resolve():
-            state.forget_model(f"{DEFAULT_OUT}/{job.name}")   # a retrained name must not show the old model
+            runs.forget_model(f"{DEFAULT_OUT}/{job.name}")   # a retrained name must not show the old model
         st.rerun(scope="app")
 
 
 def main() -> None:
-    if not state.presenting():
+    if not url_state.presenting():
         st.title("Train")
         st.caption("Retrain a small model with the exposure-bias remedies and watch it learn. One run at a time "
                    "on this server; the CPU is shared, so keep the steps modest.")
@@ -295,7 +295,7 @@ def main() -> None:
     if cfg["ss_schedule"] != "none":
         xs = list(range(0, cfg["steps"] + 1, max(1, cfg["steps"] // 200)))
         st.plotly_chart(lc.schedule_figure(xs, [tc.gold_prob(i) for i in xs], cfg["ss_schedule"]), theme=None,
-                        config=state.chart_config("schedule"), key="schedule")
+                        config=display.chart_config("schedule"), key="schedule")
     with st.expander("Training config (JSON) and the equivalent command"):
         st.code(json.dumps(cfg, indent=1), language="json")
         st.code(cli_command(cfg, out_raw), language="bash")
@@ -309,4 +309,4 @@ def main() -> None:
     live()
 
 
-state.guarded(main)
+display.guarded(main)

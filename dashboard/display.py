@@ -1,0 +1,81 @@
+"""How the dashboard shows things: charts with explicit colours and the chosen download format,
+presentation mode's CSS, errors as one line (never a traceback on a page), scores, links to pages."""
+from __future__ import annotations
+
+import logging
+import math
+import traceback
+from pathlib import Path
+from typing import Callable, Optional
+
+import streamlit as st
+
+from dashboard import charts
+from dashboard.url_state import presenting, shared
+
+PAGE_OBJECTS: dict = {}   # url path -> st.Page, filled by app.py (links to Page objects stay in the session)
+_log = logging.getLogger("seqscope.dashboard")
+
+
+def page_ref(path: str):
+    """The st.Page for 'views/step.py' when app.py registered it, else the path itself."""
+    return PAGE_OBJECTS.get(Path(path).stem, path)
+
+
+def apply_presentation_css() -> None:
+    if presenting():
+        st.html("""<style>
+        section[data-testid="stSidebar"], div[data-testid="stSidebarCollapsedControl"],
+        header[data-testid="stHeader"] {display: none !important;}
+        .block-container {max-width: 100% !important; padding-top: 1rem !important;}
+        html, body, [class*="st-"], p, li, label {font-size: 1.35rem !important;}
+        h1 {font-size: 2.6rem !important;} h2, h3 {font-size: 2rem !important;}
+        </style>""")
+
+
+def chart_config(name: str) -> dict:
+    return charts.plotly_config(f"seqscope-{name}", shared("fmt") or "png")
+
+
+def plot(fig, name: str, **kw) -> None:
+    """st.plotly_chart with explicit colours (theme=None) and the chosen download format."""
+    if presenting() and "height" not in kw:
+        fig.update_layout(height=max(fig.layout.height or 450, 650), font=dict(size=20),
+                          title_font=dict(size=26))
+        fig.update_traces(textfont_size=16, selector=dict(type="scatter"))
+    st.plotly_chart(fig, theme=None, config=chart_config(name), key=kw.pop("key", None), **kw)
+
+
+def altair(chart, **kw):
+    """Show an Altair chart with explicit colours (theme=None). The spec is produced without
+    re-validating the inline data record by record (the builders are validated in the unit tests),
+    which keeps a page with a large heatmap fast."""
+    spec = chart.to_dict(validate=False)
+    return st.vega_lite_chart(spec, theme=None, **kw)
+
+
+def one_line(e: BaseException) -> str:
+    msg = str(e).strip().splitlines()
+    return (msg[0] if msg else type(e).__name__)[:400]
+
+
+def guarded(fn: Callable[[], None]) -> None:
+    """Run a page body: a user error shows st.error; an unexpected error shows a one-line
+    st.error too (never a traceback on the page)."""
+    try:
+        fn()
+    except (ValueError, TypeError, KeyError) as e:
+        if not isinstance(e, ValueError):   # a user error is a ValueError; anything else is logged
+            _log.error("page error\n%s", traceback.format_exc())
+        st.error(f"{one_line(e)}")
+    except Exception as e:  # noqa: BLE001 - the page must keep working
+        if type(e).__name__ in ("RerunException", "StopException", "RerunData"):
+            raise
+        _log.error("page error\n%s", traceback.format_exc())
+        st.error(f"Something went wrong: {type(e).__name__}: {one_line(e)}")
+
+
+def fmt_score(x: Optional[float]) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return f"{x:.3f}"

@@ -1,0 +1,201 @@
+"""Cached engine calls of the dashboard: the model loaded once per process, decoding runs and
+teacher-forcing comparisons cached by (model, input, config as JSON), the lab's analyses and
+experiment results, and the store of uploaded traces.
+
+Every function here is a thin st.cache_* wrapper over the engine's public face (`engine.X`); the
+knowledge (models, tasks, references, presets) lives in the engine. Changing a view control (a step,
+a layer, a head) never re-decodes: the run is cached by the arguments that define it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Optional
+
+import streamlit as st
+
+import engine
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = "dates-gru-attn"
+DEFAULT_RECORD = {"top_k": 20, "layers": "all", "hidden_states": True, "attention": True}
+UPLOADED = "uploaded trace"
+
+
+def cfg_json(d: dict) -> str:
+    return json.dumps(d, sort_keys=True)
+
+
+# -- models ------------------------------------------------------------------------------------
+
+TRAINED_DIR = "runs/dashboard"                      # where the Train page saves checkpoints
+
+
+def trained_models() -> list[str]:
+    """Checkpoints saved by the Train page (runs/dashboard/<name>), as repository-relative paths."""
+    folder = ROOT / TRAINED_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(f"{TRAINED_DIR}/{p.parent.name}" for p in folder.glob("*/config.json")
+                  if (p.parent / "model.safetensors").exists())
+
+
+def is_trained(name: str) -> bool:
+    return name.startswith(TRAINED_DIR + "/")
+
+
+def model_path(name: str) -> str:
+    """What engine.load takes for a model name: a shipped name as it is, a trained checkpoint
+    (runs/dashboard/NAME) as an absolute path, whatever the working directory."""
+    return str(ROOT / name) if is_trained(name) else name
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def load_model(name: str):
+    """engine.Bundle, loaded once per process; never mutated by the dashboard."""
+    b = engine.load(model_path(name))
+    b.model.eval()
+    return b
+
+
+@st.cache_data(show_spinner=False)
+def shipped_names() -> list[str]:
+    names = [m["name"] if isinstance(m, dict) else getattr(m, "name", str(m)) for m in engine.list_models()]
+    return names or [DEFAULT_MODEL]
+
+
+def model_names(trained: bool = True) -> list[str]:
+    """The shipped models, then (unless trained=False) the checkpoints saved by the Train page
+    (looked up on every call, so a model trained a moment ago is listed)."""
+    return shipped_names() + (trained_models() if trained else [])
+
+
+def forget_model(name: str) -> None:
+    """Drop what is cached for a model whose checkpoint was just (re)written by the Train page."""
+    load_model.clear(name)
+    model_info.clear(name)
+    examples.clear(name)
+    run_generate.clear()
+    run_tffr.clear()
+
+
+@st.cache_data(show_spinner=False)
+def model_info(name: str) -> dict:
+    b = load_model(name)
+    return {"name": name, "kind": b.kind, "task": b.task, "arch": b.config.get("arch"),
+            "card": {k: b.card.get(k) for k in ("summary", "task_description", "parameters", "metrics")}}
+
+
+def _task(name: str):
+    """The engine's Task of a model, or None for a task this build does not know."""
+    try:
+        return engine.get_task(model_info(name)["task"])
+    except ValueError:
+        return None
+
+
+@st.cache_data(show_spinner=False)
+def examples(name: str) -> list[str]:
+    try:
+        return list(_task(name).examples())
+    except Exception:  # noqa: BLE001 - a task this build does not know: fall back to the card
+        pass
+    samples = load_model(name).card.get("samples") or []
+    return [s.split(" -> ")[0].split("|")[0] for s in samples][:8] or ["hello"]
+
+
+@st.cache_data(show_spinner=False)
+def default_reference(name: str, text: str) -> str:
+    """The task's reference output for an input (engine Task.reference), or "" when it has none."""
+    task = _task(name)
+    return (task.reference(text) if task is not None else None) or ""
+
+
+def task_max_new(name: str) -> int:
+    """max_new_tokens when a strategy does not say: long enough for the task's outputs."""
+    task = _task(name)
+    return task.max_new_tokens if task is not None else 32
+
+
+# -- decoding runs -----------------------------------------------------------------------------
+
+def _forced(forced_json: str) -> Optional[dict]:
+    """The forced tokens of a run ({step: token}) from their JSON, or None."""
+    forced = json.loads(forced_json) if forced_json else None
+    return {int(k): v for k, v in forced.items()} if forced else None
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def run_generate(model: str, text: str, config_json: str, record_json: str = "",
+                 forced_json: str = "") -> dict:
+    """One decoding run as a trace dict; cached by (model, input, config, recording, forcing)."""
+    cfg = engine.GenerationConfig.from_dict(json.loads(config_json))
+    record = json.loads(record_json) if record_json else DEFAULT_RECORD
+    tr = engine.generate(load_model(model), text, cfg, record=engine.RecordOptions(**record),
+                         forced_tokens=_forced(forced_json))
+    return tr.to_dict()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def run_tffr(model: str, source: str, reference: str, config_json: str, forced_json: str = "") -> dict:
+    """engine.compare_tf_fr as a dict; cached like run_generate."""
+    cfg = engine.GenerationConfig.from_dict(json.loads(config_json))
+    cmp = engine.compare_tf_fr(load_model(model), source, reference, cfg, forced_tokens=_forced(forced_json))
+    return cmp.to_dict()
+
+
+# -- the exposure-bias lab ---------------------------------------------------------------------
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _analysis(model: str, n: int, seed: int, t0: int, stamp: float) -> dict:
+    return engine.analyze(model_path(model), n=n, seed=seed, t0=t0, n_boot=200, bundle=load_model(model))
+
+
+def analysis(model: str, n: int, seed: int, t0: int) -> dict:
+    """engine.analyze, cached by (model, n, seed, t0, checkpoint time): the same view never
+    recomputes, and a checkpoint retrained on the Train page is analysed afresh."""
+    stamp = (ROOT / model / "model.safetensors").stat().st_mtime if is_trained(model) else 0.0
+    return _analysis(model, n, seed, t0, stamp)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _read_result(path: str, mtime: float) -> dict:
+    from engine import experiments        # until engine.ExperimentStore lands
+    return experiments.load_result(path)
+
+
+def read_result(path: Path) -> dict:
+    return _read_result(str(path), path.stat().st_mtime)
+
+
+# -- uploaded traces ---------------------------------------------------------------------------
+
+@st.cache_resource
+def _upload_store() -> dict:
+    """Uploaded traces by content hash, for this server's lifetime (the last 16): a link with
+    ?trace=<hash> shows an uploaded trace on any page, in any session of this server."""
+    return {}
+
+
+def remember_upload(tr: dict) -> str:
+    key = hashlib.sha256(json.dumps(tr, sort_keys=True).encode()).hexdigest()[:16]
+    store = _upload_store()
+    store[key] = tr
+    while len(store) > 16:
+        store.pop(next(iter(store)))
+    st.session_state["uploaded_trace"] = tr
+    st.session_state["uploaded_key"] = key
+    return key
+
+
+def uploaded_trace() -> Optional[dict]:
+    tr = st.session_state.get("uploaded_trace")
+    if tr is not None:
+        return tr
+    key = st.query_params.get("trace")
+    if key and key in _upload_store():
+        st.session_state["uploaded_trace"] = _upload_store()[key]
+        st.session_state["uploaded_key"] = key
+        return st.session_state["uploaded_trace"]
+    return None

@@ -1,0 +1,151 @@
+"""The shared controls in the sidebar (model, input, strategies, custom configs, presentation mode,
+chart format; drawn by app.py so they persist across pages, kept in the URL by url_state), what
+they currently say, and the runs they define: a strategy name resolved to a GenerationConfig dict
+(an engine preset or a custom JSON config), decoded through the cached runs."""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import streamlit as st
+
+import engine
+from dashboard import runs, url_state
+from dashboard._interim import PRESETS
+from dashboard.display import one_line
+from dashboard.url_state import CUSTOM, CUSTOM_KEYS, changed, set_shared, shared
+
+
+def _on_model_change() -> None:
+    changed("model")
+    set_shared("input", "")
+
+
+def _use_example() -> None:
+    ex = st.session_state.get("_example")
+    if ex:
+        set_shared("input", ex)
+
+
+def shared_controls() -> None:
+    """Model, input, strategies, custom configs, presentation mode: in the sidebar, in the URL."""
+    names = runs.model_names()
+    url_state.sync_from_url(names)
+    with st.sidebar:
+        st.selectbox("Model", names, key="model", persist_state="session", on_change=_on_model_change,
+                     help="A shipped model: seq2seq (dates-*, addition-gru) or language model (text-gpt, hmm-gpt); "
+                          "models trained on the Train page follow as runs/dashboard/NAME.")
+        exs = runs.examples(shared("model"))
+        st.text_input("Input", key="input", on_change=changed, args=("input",), persist_state="session",
+                      placeholder=exs[0], help="The source (seq2seq) or the prompt (language model). "
+                                               "Empty: the first example.")
+        st.selectbox("Examples for this model", exs, index=None, key="_example", on_change=_use_example,
+                     placeholder="pick an example…")
+        st.multiselect("Strategies (2–4)", url_state.strategy_names(), key="s", on_change=changed, args=("s",),
+                       persist_state="session", max_selections=4,
+                       help="Presets, or 'custom A/B' set by hand on the Compare page (every GenerationConfig field).")
+        with st.expander("Custom strategies (JSON)", expanded=False):
+            st.caption("Set by the editor on the Compare page, or paste GenerationConfig fields as JSON.")
+            st.text_input("custom A", key="ca", on_change=changed, args=("ca",), persist_state="session",
+                          placeholder='{"num_beams": 3}')
+            st.text_input("custom B", key="cb", on_change=changed, args=("cb",), persist_state="session",
+                          placeholder='{"do_sample": true, "top_k": 5}')
+        st.toggle("Presentation mode", key="present", on_change=changed, args=("present",), persist_state="session",
+                  help="Large fonts, no sidebar, one chart fills the screen. Add ?present=true to a link.")
+        st.selectbox("Chart download format", ["png", "svg"], key="fmt", on_change=changed, args=("fmt",),
+                     persist_state="session", help="What the camera button in each chart's toolbar saves.")
+    url_state.sync_to_url()
+
+
+def current_model() -> str:
+    return shared("model") or runs.DEFAULT_MODEL
+
+
+def current_input() -> str:
+    text = shared("input") or ""
+    return text if text.strip() else runs.examples(current_model())[0]
+
+
+def current_strategies() -> list[str]:
+    s = shared("s")
+    return list(s) if s else list(url_state.DEFAULT_STRATEGIES)
+
+
+# -- strategies -> configs -> runs -------------------------------------------------------------
+
+def config_for(strategy: str, model: str) -> dict:
+    """The GenerationConfig dict of a preset or a custom strategy (from the URL)."""
+    d = {"max_new_tokens": runs.task_max_new(model)}
+    if strategy in PRESETS:
+        d.update(PRESETS[strategy])
+        return d
+    if strategy in CUSTOM:
+        raw = shared(CUSTOM_KEYS[strategy]) or ""
+        if raw.strip():
+            try:
+                user = json.loads(raw)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{strategy}: the config is not valid JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(user, dict):
+                raise ValueError(f"{strategy}: the config must be a JSON object of GenerationConfig fields")
+            d.update(user)
+        return d
+    raise ValueError(f"unknown strategy {strategy!r}; choose one of {url_state.strategy_names()}")
+
+
+def validated_config(d: dict):
+    """engine.GenerationConfig of a config dict: a one-line ValueError when it is invalid."""
+    return engine.GenerationConfig.from_dict(d)
+
+
+def _record_json(record: Optional[dict]) -> str:
+    return json.dumps(record or runs.DEFAULT_RECORD, sort_keys=True)
+
+
+def run_strategies(model: str, text: str, strategies: list[str], *, record: Optional[dict] = None
+                   ) -> tuple[dict[str, dict], dict[str, str]]:
+    """Decode `text` with each strategy (cached); progress while running; errors per strategy."""
+    traces, errors = {}, {}
+    bar = None
+    for i, s in enumerate(strategies):
+        try:
+            cfg = config_for(s, model)
+            validated_config(cfg)
+        except (ValueError, TypeError) as e:
+            errors[s] = one_line(e)
+            continue
+        if bar is None and len(strategies) > 1:
+            bar = st.progress(0.0, text="Decoding…")
+        if bar is not None:
+            bar.progress(i / len(strategies), text=f"Decoding with {s}…")
+        try:
+            traces[s] = runs.run_generate(model, text, runs.cfg_json(cfg), _record_json(record))
+        except (ValueError, TypeError, KeyError) as e:
+            errors[s] = one_line(e)
+    if bar is not None:
+        bar.empty()
+    return traces, errors
+
+
+def run_options() -> list[str]:
+    """The runs a single-run page offers: the sidebar's strategies, the other presets, and the
+    uploaded trace first when there is one."""
+    opts = list(current_strategies())
+    opts += [p for p in PRESETS if p not in opts]
+    if runs.uploaded_trace() is not None:
+        opts.insert(0, runs.UPLOADED)
+    return opts
+
+
+def get_run(choice: str, *, record: Optional[dict] = None) -> dict:
+    """The trace dict of one of run_options() on the current model and input."""
+    if choice == runs.UPLOADED:
+        tr = runs.uploaded_trace()
+        if tr is None:
+            raise ValueError("no trace uploaded: upload one on the Traces page")
+        return tr
+    model, text = current_model(), current_input()
+    cfg = config_for(choice, model)
+    validated_config(cfg)
+    with st.spinner(f"Decoding with {choice}…"):
+        return runs.run_generate(model, text, runs.cfg_json(cfg), _record_json(record))
