@@ -1,28 +1,14 @@
-"""`python -m engine decode` and `python -m engine tf-fr`: every GenerationConfig field as a --flag."""
+"""`python -m engine decode` and `python -m engine tf-fr`: every GenerationConfig field as a --flag
+(generated from the table in fields.py: type, choices and help come from its row)."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from typing import Optional
 
 from .config import GenerationConfig, RecordOptions
-
-_HELP = {
-    "max_new_tokens": "tokens to generate at most (capped by the model's length limit)",
-    "min_new_tokens": "<eos> is impossible before this many tokens",
-    "temperature": "divide the logits by T (sampling)", "top_k": "keep the k best tokens (sampling; default off)",
-    "top_p": "nucleus: keep the best tokens up to this mass (sampling)", "min_p": "drop tokens below min_p x best",
-    "typical_p": "locally typical sampling mass", "epsilon_cutoff": "drop tokens with probability below this",
-    "repetition_penalty": "HF multiplicative penalty on seen tokens (>1 penalises)",
-    "additive_repetition_penalty": "log p - lambda * 1[token in prefix]",
-    "no_repeat_ngram_size": "forbid repeating any n-gram of this size", "num_beams": "beam width",
-    "num_beam_groups": "diverse beam search groups", "diversity_penalty": "Hamming penalty between groups",
-    "length_penalty": "finished score = sum log p / length**length_penalty",
-    "num_return_sequences": "hypotheses returned", "seed": "sampling seed (default: random, recorded)",
-    "mbr_num_samples": "MBR candidates", "mbr_source": "samples or nbest", "mbr_utility": "chrf or bleu",
-}
+from .fields import GENERATION_FIELDS, Field
 
 
 def _early_stopping(v: str):
@@ -36,6 +22,23 @@ def _early_stopping(v: str):
     raise argparse.ArgumentTypeError(f"{v!r} is not true, false or never")
 
 
+# the argparse options of each kind of field (bool: a switch that sets true)
+_KIND_OPTIONS = {
+    "int": {"type": int}, "optint": {"type": int}, "float": {"type": float}, "optfloat": {"type": float},
+    "bool": {"action": "store_true", "default": None}, "early_stopping": {"type": _early_stopping},
+    "choice": {},
+}
+
+
+def flag(field: Field) -> str:
+    return "--" + field.name.replace("_", "-")
+
+
+def _flag_help(field: Field) -> str:
+    text = f"{field.help}; {field.allowed()}" if field.kind != "bool" else field.help
+    return text.replace("%", "%%")
+
+
 def _force(v: str):
     step, sep, tok = v.partition("=")
     if not sep or not step.strip().lstrip("-").isdigit():
@@ -44,21 +47,12 @@ def _force(v: str):
 
 
 def add_config_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("generation (Hugging Face names)")
-    for f in dataclasses.fields(GenerationConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.name in ("do_sample", "mbr"):
-            g.add_argument(flag, action="store_true", default=None, help=f.name.replace("_", " "))
-        elif f.name == "early_stopping":
-            g.add_argument(flag, type=_early_stopping, help="true, false or never")
-        elif f.name in ("mbr_source", "mbr_utility"):
-            g.add_argument(flag, choices=["samples", "nbest"] if f.name == "mbr_source" else ["chrf", "bleu"],
-                           help=_HELP.get(f.name))
-        else:
-            typ = int if f.name in ("max_new_tokens", "min_new_tokens", "top_k", "no_repeat_ngram_size",
-                                    "num_beams", "num_beam_groups", "num_return_sequences", "seed",
-                                    "mbr_num_samples") else float
-            g.add_argument(flag, type=typ, help=_HELP.get(f.name))
+    g = p.add_argument_group("generation (Hugging Face names; docs/decoding.md)")
+    for field in GENERATION_FIELDS:
+        options = dict(_KIND_OPTIONS[field.kind])
+        if field.kind == "choice":
+            options["choices"] = list(field.choices)
+        g.add_argument(flag(field), dest=field.name, help=_flag_help(field), **options)
     g.add_argument("--config-json", help="a whole GenerationConfig as JSON (flags override its fields)")
     p.add_argument("--force", type=_force, action="append", default=[], metavar="STEP=TOKEN",
                    help="inject TOKEN (id or string) at STEP, then continue freely (repeatable)")
@@ -96,7 +90,7 @@ def config_from_args(args, default_max_new: Optional[int] = None) -> Optional[Ge
             raise ValueError(f"--config-json is not valid JSON ({exc.msg})") from None
         if not isinstance(base, dict):
             raise ValueError("--config-json must be a JSON object")
-    for f in dataclasses.fields(GenerationConfig):
+    for f in GENERATION_FIELDS:
         v = getattr(args, f.name, None)
         if v is not None:
             base[f.name] = v
