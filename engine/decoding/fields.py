@@ -164,6 +164,9 @@ GENERATION_FIELDS: tuple[Field, ...] = (
     Field("epsilon_cutoff", "float", 0.0, "drop tokens with probability below epsilon (Hewitt et al. 2022)",
           lo=0, hi=1, hi_open=True, note="(0 = off)", strategies=SAMPLING, hf_name="epsilon_cutoff",
           rule=R.epsilon_cutoff, stage="warper", order=100),
+    Field("eta_cutoff", "float", 0.0, "eta sampling (Hewitt et al. 2022): drop tokens with probability below "
+          "min(eta, sqrt(eta) * exp(-entropy)); the paper suggests 3e-4 to 4e-3", lo=0, hi=1, hi_open=True,
+          note="(0 = off)", strategies=SAMPLING, hf_name="eta_cutoff", rule=R.eta_cutoff, stage="warper", order=110),
     Field("repetition_penalty", "float", 1.0, "HF's multiplicative penalty on tokens already in the context: "
           "a seen token's score s becomes s * p if s < 0, else s / p", lo=0, lo_open=True,
           note="(1.0 = off, > 1 penalises repeats)", hf_name="repetition_penalty",

@@ -165,6 +165,22 @@ def epsilon_cutoff(scores: Tensor, eps: float, min_tokens_to_keep: int = 1) -> T
     return scores.masked_fill(remove, NEG_INF)
 
 
+def eta_cutoff(scores: Tensor, eta: float, min_tokens_to_keep: int = 1) -> Tensor:
+    """Eta sampling (Hewitt et al. 2022; HF EtaLogitsWarper): remove tokens with probability below
+    min(eta, sqrt(eta) * exp(-entropy)), keeping at least the best `min_tokens_to_keep`."""
+    if eta <= 0:
+        return scores
+    logp = torch.log_softmax(scores, dim=-1)
+    probs = logp.exp()
+    entropy = -(probs * logp).nansum(dim=-1, keepdim=True)      # a removed token (-inf) adds 0
+    cutoff = torch.clamp(eta ** 0.5 * torch.exp(-entropy), max=eta)
+    remove = probs < cutoff
+    k = min(min_tokens_to_keep, scores.shape[-1])
+    remove = remove & (scores < torch.topk(scores, k)[0][..., -1, None])
+    return scores.masked_fill(remove, NEG_INF)
+
+
+
 def hamming_diversity(scores: Tensor, previous_tokens: Sequence[int], penalty: float) -> Tensor:
     """HF HammingDiversityLogitsProcessor: subtract penalty x (how often earlier groups chose the token
     at this step) from every beam of the current group."""
