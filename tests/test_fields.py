@@ -156,3 +156,65 @@ def test_presets_are_valid_configs():
         GenerationConfig(**overrides)
         if overrides.get("do_sample"):
             assert overrides.get("seed") == 0, name                # a link reproduces a sampled view
+
+
+# -- eta_cutoff: the rule that arrived as one function + one row ---------------------------------------
+
+def _eta_threshold(probs, eta):
+    """min(eta, sqrt(eta) * exp(-H)), H the entropy in nats (Hewitt et al. 2022, eq. for eta-sampling)."""
+    h = -sum(p * math.log(p) for p in probs if p > 0)
+    return min(eta, math.sqrt(eta) * math.exp(-h))
+
+
+def test_eta_cutoff_by_hand():
+    probs = [0.5, 0.3, 0.15, 0.05]                  # H = 1.142121 nats, exp(-H) = 0.31914
+    s = torch.tensor([probs]).log()
+    kept = lambda eta, **kw: torch.isfinite(R.eta_cutoff(s, eta, **kw))[0].tolist()  # noqa: E731
+    assert _eta_threshold(probs, 0.9) == pytest.approx(0.302764, abs=1e-5)   # sqrt(0.9) * 0.31914 < 0.9
+    assert kept(0.9) == [True, False, False, False]                         # 0.3 < 0.3028: cut (epsilon 0.3 would keep it)
+    assert _eta_threshold(probs, 0.16) == pytest.approx(0.127656, abs=1e-5)  # 0.4 * 0.31914
+    assert kept(0.16) == [True, True, True, False]                          # 0.15 kept (epsilon 0.16 would cut it)
+    assert kept(0.9, min_tokens_to_keep=2) == [True, True, False, False]
+    peaked = [0.9, 0.06, 0.04]                      # H = 0.392385, exp(-H) = 0.675444
+    assert _eta_threshold(peaked, 0.05) == 0.05     # sqrt(0.05) * 0.6754 = 0.151 > 0.05: eta itself binds
+    assert torch.isfinite(R.eta_cutoff(torch.tensor([peaked]).log(), 0.05))[0].tolist() == [True, True, False]
+    # a token already removed (-inf, e.g. by top_k) adds nothing to the entropy and stays removed
+    s3 = torch.tensor([[math.log(0.5), math.log(0.3), math.log(0.2), -math.inf]])
+    assert _eta_threshold([0.5, 0.3, 0.2], 0.5) == pytest.approx(0.252529, abs=1e-5)
+    assert torch.isfinite(R.eta_cutoff(s3, 0.5))[0].tolist() == [True, True, False, False]
+    assert torch.equal(R.eta_cutoff(s, 0.0), s)
+
+
+def _hf_eta(scores, epsilon, min_tokens_to_keep=1):
+    """transformers' EtaLogitsWarper.__call__ (generation/logits_process.py), line for line."""
+    probabilities = scores.softmax(dim=-1)
+    entropy = torch.distributions.Categorical(logits=scores).entropy()
+    eps = torch.tensor(epsilon)
+    eta = torch.min(eps, torch.sqrt(eps) * torch.exp(-entropy))[..., None]
+    indices_to_remove = probabilities < eta
+    top_k = min(min_tokens_to_keep, scores.size(-1))
+    indices_to_remove = indices_to_remove & (scores < torch.topk(scores, top_k)[0][..., -1, None])
+    return scores.masked_fill(indices_to_remove, -float("inf"))
+
+
+def test_eta_cutoff_matches_hugging_face():
+    torch.manual_seed(3)
+    s = torch.randn(6, 40) * 2.5
+    s[0, :5] = -math.inf
+    for eta in (3e-4, 4e-3, 0.02, 0.1, 0.5, 0.99):
+        for keep in (1, 3):
+            assert torch.equal(R.eta_cutoff(s, eta, keep), _hf_eta(s, eta, keep)), (eta, keep)
+
+
+def test_eta_cutoff_through_the_table():
+    row = next(f for f in GENERATION_FIELDS if f.name == "eta_cutoff")
+    assert (row.rule, row.stage, row.hf_name, row.default) == (R.eta_cutoff, "warper", "eta_cutoff", 0.0)
+    assert "eta_cutoff" in warper_names() and warper_names()[-2:] == ["epsilon_cutoff", "eta_cutoff"]  # HF order
+    for bad in (1.0, -0.1):
+        with pytest.raises(ValueError, match=r"^eta_cutoff="):
+            GenerationConfig(eta_cutoff=bad)
+    args = build_parser().parse_args(["decode", "--model", "m", "--input", "x", "--do-sample", "--eta-cutoff", "0.01"])
+    from engine.decoding.cli import config_from_args
+    cfg = config_from_args(args)
+    assert cfg.eta_cutoff == 0.01 and R.rules_active(cfg, True) == ["eta_cutoff"]
+    assert "| `eta_cutoff` |" in (ROOT / "docs" / "decoding.md").read_text(encoding="utf-8")
