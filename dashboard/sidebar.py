@@ -1,6 +1,6 @@
-"""The shared controls in the sidebar (model, input, strategies, custom configs, presentation mode,
-chart format; drawn by app.py so they persist across pages, kept in the URL by url_state), what
-they currently say, and the runs they define: a strategy name resolved to a GenerationConfig dict
+"""The sidebar around every page: the page links and the shared controls (model, input, strategies,
+custom configs, presentation mode, chart format; drawn by run_app in the entrypoint so they persist
+across pages, kept in the URL by url_state), what they currently say, and the runs they define: a strategy name resolved to a GenerationConfig dict
 (an engine preset or a custom JSON config), decoded through the cached runs."""
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from typing import Optional
 import streamlit as st
 
 import engine
-from dashboard import runs, url_state
-from dashboard._interim import PRESETS
+from dashboard import display, runs, url_state
 from dashboard.display import one_line
 from dashboard.url_state import CUSTOM, CUSTOM_KEYS, changed, set_shared, shared
 
@@ -57,6 +56,28 @@ def shared_controls() -> None:
     url_state.sync_to_url()
 
 
+def run_app(pages: list) -> None:
+    """The app around the pages: the shared controls, the page links (drawn by hand, st.navigation's
+    own menu is hidden, so that every link carries the shared URL state: switching pages keeps the
+    model, input and strategies), presentation mode, then the chosen page."""
+    nav_box = st.sidebar.container()
+    try:
+        shared_controls()
+    except Exception as e:  # noqa: BLE001 - e.g. no shipped models: say so, never a traceback
+        st.error(f"The dashboard could not start: {one_line(e)}")
+        st.stop()
+    display.PAGE_OBJECTS.update({p.url_path or "compare": p for p in pages})
+    page = st.navigation(pages, position="hidden")
+    if not url_state.presenting():
+        with nav_box:
+            params = url_state.link_params()
+            for p in pages:
+                st.page_link(p, query_params=params)
+            st.divider()
+    display.apply_presentation_css()
+    page.run()
+
+
 def current_model() -> str:
     return shared("model") or runs.DEFAULT_MODEL
 
@@ -76,8 +97,8 @@ def current_strategies() -> list[str]:
 def config_for(strategy: str, model: str) -> dict:
     """The GenerationConfig dict of a preset or a custom strategy (from the URL)."""
     d = {"max_new_tokens": runs.task_max_new(model)}
-    if strategy in PRESETS:
-        d.update(PRESETS[strategy])
+    if strategy in engine.PRESETS:
+        d.update(engine.PRESETS[strategy])
         return d
     if strategy in CUSTOM:
         raw = shared(CUSTOM_KEYS[strategy]) or ""
@@ -131,7 +152,7 @@ def run_options() -> list[str]:
     """The runs a single-run page offers: the sidebar's strategies, the other presets, and the
     uploaded trace first when there is one."""
     opts = list(current_strategies())
-    opts += [p for p in PRESETS if p not in opts]
+    opts += [p for p in engine.PRESETS if p not in opts]
     if runs.uploaded_trace() is not None:
         opts.insert(0, runs.UPLOADED)
     return opts

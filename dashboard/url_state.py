@@ -13,8 +13,8 @@ from typing import Any
 
 import streamlit as st
 
+import engine
 from dashboard import runs
-from dashboard._interim import PRESETS
 
 SHARED_PARAMS = ("model", "input", "s", "ca", "cb", "present", "fmt")
 DEFAULT_STRATEGIES = ["greedy", "beam 4", "top-p 0.9"]
@@ -24,7 +24,7 @@ CUSTOM_KEYS = {"custom A": "ca", "custom B": "cb"}
 
 def strategy_names() -> list[str]:
     """What the strategies control (?s=) may hold: the engine's presets, then the custom ones."""
-    return list(PRESETS) + CUSTOM
+    return list(engine.PRESETS) + CUSTOM
 
 
 def set_shared(key: str, value: Any) -> None:

@@ -6,7 +6,8 @@ import pytest
 import engine
 from dashboard import charts
 from dashboard.report import comparison_report
-from dashboard._interim import PRESETS
+from engine import PRESETS
+from engine.trace import view
 
 MODELS = ["dates-gru-attn", "dates-gru-noattn", "dates-transformer", "addition-gru", "text-gpt", "hmm-gpt"]
 INPUTS = {"dates-gru-attn": "Wed 3 Mar 21", "dates-gru-noattn": "Wed 3 Mar 21", "dates-transformer": "Wed 3 Mar 21",

@@ -1,39 +1,9 @@
 """Compare decoders (home page): 2-4 strategies side by side on one model and input."""
 from __future__ import annotations
 
-import json
-
 import streamlit as st
 
-import engine
-from dashboard import charts, display, runs, sidebar, url_state
-
-# Every GenerationConfig field, with the widget that edits it: (name, kind, help)
-FIELDS = [
-    ("max_new_tokens", "int", "at most this many generated tokens"),
-    ("min_new_tokens", "int", "<eos> is forbidden before this many tokens"),
-    ("do_sample", "bool", "sample instead of taking the argmax"),
-    ("temperature", "float", "divide the logits by T before the softmax"),
-    ("top_k", "optint", "keep only the k most probable tokens (blank: off)"),
-    ("top_p", "float", "nucleus: the smallest set with total probability ≥ p"),
-    ("min_p", "optfloat", "drop tokens below min_p × the top probability (blank: off)"),
-    ("typical_p", "float", "locally typical sampling mass"),
-    ("epsilon_cutoff", "float", "drop tokens with probability below ε"),
-    ("repetition_penalty", "float", "HF multiplicative penalty on tokens already generated (>1 discourages)"),
-    ("additive_repetition_penalty", "float", "log p − λ·1[y in prefix] (the sources' form)"),
-    ("no_repeat_ngram_size", "int", "forbid repeating any n-gram of this size"),
-    ("num_beams", "int", "beam width (1: no beam search)"),
-    ("num_beam_groups", "int", "diverse beam search groups"),
-    ("diversity_penalty", "float", "Hamming diversity penalty between groups"),
-    ("length_penalty", "float", "score = sum log p / length^length_penalty"),
-    ("early_stopping", "bool", "stop when num_beams hypotheses are finished"),
-    ("num_return_sequences", "int", "how many hypotheses to return"),
-    ("seed", "optint", "random seed for sampling (blank: random)"),
-    ("mbr", "bool", "minimum Bayes risk decoding"),
-    ("mbr_num_samples", "int", "MBR candidates / pseudo-references"),
-    ("mbr_source", "choice:samples,nbest", "where the MBR candidates come from"),
-    ("mbr_utility", "choice:chrf,bleu", "the MBR utility (sacrebleu)"),
-]
+from dashboard import charts, display, runs, sidebar, strategy_editor, url_state
 
 TOURS = [
     ("One wrong note", "views/tffr.py",
@@ -49,82 +19,6 @@ TOURS = [
      {"model": "dates-gru-attn", "input": "the third of march, two thousand twenty-one"},
      "Cross-attention jumps to the year first, then the month, then the day."),
 ]
-
-
-def _defaults() -> dict:
-    try:
-        return engine.GenerationConfig().to_dict()
-    except Exception:  # noqa: BLE001 - a required field without default: use the presets' base
-        return {"max_new_tokens": 32}
-
-
-def _apply_custom(slot: str, model: str) -> None:
-    key = url_state.CUSTOM_KEYS[slot]
-    defaults = _defaults()
-    out = {}
-    for name, kind, _ in FIELDS:
-        v = st.session_state.get(f"edit_{key}.{name}")
-        if kind in ("optint", "optfloat"):
-            v = str(v or "").strip()
-            if not v:
-                v = None
-            else:
-                try:
-                    v = int(v) if kind == "optint" else float(v)
-                except ValueError:
-                    st.session_state[f"_edit_err_{key}"] = f"{name}: {v!r} is not a number"
-                    return
-        if name == "max_new_tokens" or v != defaults.get(name):
-            out[name] = v
-    try:
-        engine.GenerationConfig.from_dict(out)
-    except (ValueError, TypeError) as e:
-        st.session_state[f"_edit_err_{key}"] = display.one_line(e)
-        return
-    st.session_state[f"_edit_err_{key}"] = ""
-    url_state.set_shared(key, json.dumps(out, separators=(",", ":")))
-    chosen = list(url_state.shared("s") or [])
-    if slot not in chosen and len(chosen) < 4:
-        url_state.set_shared("s", chosen + [slot])
-
-
-def custom_editor(model: str) -> None:
-    defaults = _defaults()
-    tabs = st.tabs(url_state.CUSTOM)
-    for slot, tab in zip(url_state.CUSTOM, tabs):
-        key = url_state.CUSTOM_KEYS[slot]
-        with tab:
-            try:
-                current = sidebar.config_for(slot, model)
-            except ValueError as e:
-                st.error(display.one_line(e))
-                current = {"max_new_tokens": runs.task_max_new(model)}
-            with st.form(f"form_{key}"):
-                cols = st.columns(4)
-                for i, (name, kind, help_) in enumerate(FIELDS):
-                    wkey = f"edit_{key}.{name}"
-                    val = current.get(name, defaults.get(name))
-                    with cols[i % 4]:
-                        if kind == "bool":
-                            st.session_state.setdefault(wkey, bool(val))
-                            st.checkbox(name, key=wkey, help=help_)
-                        elif kind == "int":
-                            st.session_state.setdefault(wkey, int(val if val is not None else 0))
-                            st.number_input(name, key=wkey, step=1, min_value=0, help=help_)
-                        elif kind == "float":
-                            st.session_state.setdefault(wkey, float(val if val is not None else 0.0))
-                            st.number_input(name, key=wkey, step=0.05, format="%.3f", help=help_)
-                        elif kind in ("optint", "optfloat"):
-                            st.session_state.setdefault(wkey, "" if val is None else str(val))
-                            st.text_input(name, key=wkey, help=help_, placeholder="off")
-                        else:
-                            opts = kind.split(":", 1)[1].split(",")
-                            st.session_state.setdefault(wkey, val if val in opts else opts[0])
-                            st.selectbox(name, opts, key=wkey, help=help_)
-                st.form_submit_button(f"Apply {slot}", on_click=_apply_custom, args=(slot, model), type="primary")
-            err = st.session_state.get(f"_edit_err_{key}")
-            if err:
-                st.error(err)
 
 
 def _start_tour(params: dict) -> None:
@@ -179,7 +73,7 @@ def main() -> None:
         with st.expander("Tours: curated views, one link each", expanded=False):
             tours()
         with st.expander("Set strategies by hand (custom A / custom B: every GenerationConfig field)"):
-            custom_editor(model)
+            strategy_editor.custom_editor(model)
     st.markdown(f"**Input:** `{text}`")
     if len(strategies) < 1:
         st.info("Pick two to four strategies in the sidebar.")
