@@ -146,3 +146,55 @@ def test_unknown_arch_and_bad_config():
         build_model("transformer", {"vocab_size": 5, "src_positions": "alibi"})
     with pytest.raises(ValueError, match="bad config"):
         build_model("gpt", {"vocab_size": 5, "n_layerz": 2})
+
+
+# -- named hook points ----------------------------------------------------------------------------
+
+HOOKS = {
+    "gru-attn": ["attn.cross.0", "hidden.final"],
+    "gru-noattn": ["hidden.final"],
+    "transformer": ["attn.encoder.0", "attn.encoder.1", "attn.self.0", "attn.self.1", "key_mask", "attn.cross.0",
+                    "attn.cross.1", "hidden.final"],
+    "gpt": ["attn.self.0", "attn.self.1", "key_mask", "hidden.final"],
+}
+
+
+@pytest.mark.parametrize("name", list(HOOKS))
+def test_hook_names_and_describe(name):
+    m = make(name)
+    assert m.hook_names == HOOKS[name]
+    d = m.describe()
+    assert d["is_encoder_decoder"] == m.is_encoder_decoder and d["max_len"] == m.max_len
+    assert d["has_self_attention"] == m.has_self_attention and d["has_cross_attention"] == m.has_cross_attention
+    assert set(d) == {"is_encoder_decoder", "n_layers", "n_heads", "n_encoder_layers", "has_self_attention",
+                      "has_cross_attention", "max_len"}
+
+
+@pytest.mark.parametrize("name", list(ARCH_CONFIGS))
+def test_hooks_report_what_was_asked_for(name):
+    m = make(name)
+    names = m.hook_names
+    state, _ = start(m)
+    tgt = torch.randint(4, V, (3, 4), generator=torch.Generator().manual_seed(6))
+    every = m.decode(tgt, state, output_attentions=True)
+    for one in names:
+        if one.startswith("attn.encoder"):
+            continue
+        o = m.decode(tgt, state, hooks=[one])
+        assert set(o.hooks) == {one}
+        torch.testing.assert_close(o.logits, every.logits, atol=1e-5, rtol=1e-4)
+        if one.startswith("attn."):
+            torch.testing.assert_close(o.hooks[one], every.hooks[one])
+    o = m.decode(tgt, state, hooks=["hidden.final", *(["key_mask"] if "key_mask" in names else [])])
+    assert o.hooks["hidden.final"] is o.hidden
+    if "key_mask" in names:
+        assert torch.equal(o.hooks["key_mask"], o.state["key_mask"])
+    assert m.decode(tgt, state).hooks == {}
+    if m.is_encoder_decoder:
+        src = torch.randint(4, V, (2, 5), generator=torch.Generator().manual_seed(7))
+        enc = [n for n in names if n.startswith("attn.encoder")]
+        _, found = m.start(src, hooks=enc)
+        assert sorted(found) == enc and all(w.shape == (2, m.describe()["n_heads"], 5, 5) for w in found.values())
+        assert sorted(m.start(src, output_attentions=True)[1]) == enc
+    with pytest.raises(ValueError, match="unknown hook point"):
+        m.decode(tgt, state, hooks=["attn.self.9"])

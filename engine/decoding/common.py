@@ -197,7 +197,7 @@ class Recorder:
     def encoder_attention(self, enc_attn, row: int, src_len: int):
         if not (self.record.attention and enc_attn and self.enc_layers):
             return None
-        w = torch.stack([enc_attn[i][row, :, :src_len, :src_len] for i in self.enc_layers])
+        w = torch.stack([enc_attn[f"attn.encoder.{i}"][row, :, :src_len, :src_len] for i in self.enc_layers])
         return round_tensor(w).tolist()
 
     def steps(self, rows: Sequence[int], raw_logp: Tensor, proc_logp: Tensor, out, *, chosen=None,

@@ -53,13 +53,19 @@ class GPT(SeqModel):
     def max_len(self) -> int:
         return self.cfg.max_len
 
+    def describe(self) -> dict:
+        return {"is_encoder_decoder": False, "n_layers": self.cfg.n_layers, "n_heads": self.cfg.n_heads,
+                "n_encoder_layers": 0, "has_self_attention": True, "has_cross_attention": False,
+                "max_len": self.cfg.max_len}
+
     def start(self, src_ids: Optional[Tensor] = None, src_mask: Optional[Tensor] = None,
-              output_attentions: bool = False, batch_size: int = 1) -> tuple[State, None]:
+              output_attentions: bool = False, batch_size: int = 1, hooks=()) -> tuple[State, dict]:
         """A language model has no source: the state is an empty cache for `batch_size` rows."""
-        return empty_cache(self.blocks, batch_size, self.tok.weight.device), None
+        return empty_cache(self.blocks, batch_size, self.tok.weight.device), {}
 
     def decode(self, input_ids: Tensor, state: State, input_mask: Optional[Tensor] = None,
-               output_attentions: bool = False) -> StepOutput:
+               output_attentions: bool = False, hooks=()) -> StepOutput:
+        want = self.wanted(hooks, output_attentions)
         b, t = input_ids.shape
         if input_mask is None:
             input_mask = torch.ones(b, t, dtype=torch.bool, device=input_ids.device)
@@ -67,10 +73,12 @@ class GPT(SeqModel):
         if int(new_pos.max()) > self.cfg.max_len:
             raise ValueError(f"sequence longer than the model's context of {self.cfg.max_len} tokens")
         x = self.drop(self.tok(input_ids) + self.pos(pos))
-        x, new, selfs, _ = run_decoder_stack(self.blocks, x, state, input_mask, output_attentions)
+        x, new, found = run_decoder_stack(self.blocks, x, state, input_mask, want)
         hidden = self.ln_f(x)
         new["pos"] = new_pos
-        return StepOutput(self.head(hidden), hidden, new, selfs, None)
+        if "hidden.final" in want:
+            found["hidden.final"] = hidden
+        return StepOutput(self.head(hidden), hidden, new, found)
 
 
 def _init(m: nn.Module) -> None:

@@ -60,8 +60,13 @@ class GRUSeq2Seq(SeqModel):
     def max_len(self) -> int:
         return self.cfg.max_len
 
+    def describe(self) -> dict:
+        return {"is_encoder_decoder": True, "n_layers": 1, "n_heads": 1, "n_encoder_layers": 0,
+                "has_self_attention": False, "has_cross_attention": self.cfg.attention, "max_len": self.cfg.max_len}
+
     def start(self, src_ids: Optional[Tensor] = None, src_mask: Optional[Tensor] = None,
-              output_attentions: bool = False, batch_size: int = 1) -> tuple[State, None]:
+              output_attentions: bool = False, batch_size: int = 1, hooks=()) -> tuple[State, dict]:
+        self.wanted(hooks, output_attentions)            # a GRU encoder has no hook points
         if src_ids is None:
             raise ValueError("an encoder-decoder model needs a source")
         b, s = src_ids.shape
@@ -82,7 +87,7 @@ class GRUSeq2Seq(SeqModel):
             state["memory_proj"] = self.attn_h(memory)
         else:
             state["context"] = final
-        return state, None
+        return state, {}
 
     def attend(self, h: Tensor, state: State) -> tuple[Tensor, Tensor]:
         scores = self.attn_v(torch.tanh(self.attn_s(h)[:, None, :] + state["memory_proj"])).squeeze(-1)
@@ -90,7 +95,8 @@ class GRUSeq2Seq(SeqModel):
         return torch.bmm(weights[:, None, :], state["memory"]).squeeze(1), weights
 
     def decode(self, input_ids: Tensor, state: State, input_mask: Optional[Tensor] = None,
-               output_attentions: bool = False) -> StepOutput:
+               output_attentions: bool = False, hooks=()) -> StepOutput:
+        want = self.wanted(hooks, output_attentions)
         b, t = input_ids.shape
         if int(state["pos"].max()) + t > self.cfg.max_len:
             raise ValueError(f"target longer than the model's limit of {self.cfg.max_len} tokens")
@@ -114,5 +120,9 @@ class GRUSeq2Seq(SeqModel):
         new = dict(state)
         new["h"] = h
         new["pos"] = state["pos"] + (t if input_mask is None else input_mask.long().sum(1))
-        cross = [torch.stack(weights, 1)[:, None]] if (output_attentions and self.cfg.attention) else None
-        return StepOutput(logits, hidden, new, None, cross)
+        found = {}
+        if "attn.cross.0" in want:
+            found["attn.cross.0"] = torch.stack(weights, 1)[:, None]      # [B, 1 head, T, S]
+        if "hidden.final" in want:
+            found["hidden.final"] = hidden
+        return StepOutput(logits, hidden, new, found)

@@ -131,26 +131,26 @@ class DecoderBlock(nn.Module):
         self.mlp = MLP(d_model, d_ff, dropout)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, past_k: Tensor, past_v: Tensor, mask: Tensor, need_weights: bool,
+    def forward(self, x: Tensor, past_k: Tensor, past_v: Tensor, mask: Tensor, need_self: bool,
                 cross_k: Optional[Tensor] = None, cross_v: Optional[Tensor] = None,
-                cross_mask: Optional[Tensor] = None):
+                cross_mask: Optional[Tensor] = None, need_cross: bool = False):
         h = self.ln1(x)
         k, v = self.self_attn.project_kv(h)
         k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
-        a, self_w = self.self_attn(h, k, v, mask, need_weights)
+        a, self_w = self.self_attn(h, k, v, mask, need_self)
         x = x + self.drop(a)
         cross_w = None
         if self.cross_attn is not None:
-            a, cross_w = self.cross_attn(self.ln2(x), cross_k, cross_v, cross_mask, need_weights)
+            a, cross_w = self.cross_attn(self.ln2(x), cross_k, cross_v, cross_mask, need_cross)
             x = x + self.drop(a)
         return x + self.mlp(self.ln3(x)), k, v, self_w, cross_w
 
 
 def run_decoder_stack(blocks: nn.ModuleList, x: Tensor, state: dict, input_mask: Optional[Tensor],
-                      need_weights: bool, cross: bool = False):
+                      want: frozenset = frozenset(), cross: bool = False):
     """Run decoder blocks over new tokens x [B, T, D] with the KV cache in `state`.
 
-    Returns (x, new cache entries, self-attention list or None, cross-attention list or None)."""
+    Returns (x, new cache entries, the hook points in `want`: attn.self.{i}, attn.cross.{i}, key_mask)."""
     b, t, _ = x.shape
     if input_mask is None:
         input_mask = torch.ones(b, t, dtype=torch.bool, device=x.device)
@@ -158,14 +158,19 @@ def run_decoder_stack(blocks: nn.ModuleList, x: Tensor, state: dict, input_mask:
     past = state["key_mask"].shape[1]
     mask = causal_mask(past, t, key_mask)
     cross_mask = state["memory_mask"][:, None, None, :] if cross else None
-    new, selfs, crosses = {"key_mask": key_mask}, [], []
+    new, hooks = {"key_mask": key_mask}, {}
     for i, block in enumerate(blocks):
-        x, k, v, sw, cw = block(x, state[f"k{i}"], state[f"v{i}"], mask, need_weights,
-                                state.get(f"ck{i}"), state.get(f"cv{i}"), cross_mask)
+        sa, ca = f"attn.self.{i}", f"attn.cross.{i}"
+        x, k, v, sw, cw = block(x, state[f"k{i}"], state[f"v{i}"], mask, sa in want,
+                                state.get(f"ck{i}"), state.get(f"cv{i}"), cross_mask, ca in want)
         new[f"k{i}"], new[f"v{i}"] = k, v
-        selfs.append(sw)
-        crosses.append(cw)
-    return x, new, (selfs if need_weights else None), (crosses if need_weights and cross else None)
+        if sa in want:
+            hooks[sa] = sw
+        if ca in want:
+            hooks[ca] = cw
+    if "key_mask" in want:
+        hooks["key_mask"] = key_mask
+    return x, new, hooks
 
 
 def empty_cache(blocks: nn.ModuleList, batch: int, device) -> dict:

@@ -66,8 +66,14 @@ class TransformerSeq2Seq(SeqModel):
     def max_len(self) -> int:
         return self.cfg.max_len
 
+    def describe(self) -> dict:
+        return {"is_encoder_decoder": True, "n_layers": self.cfg.n_dec_layers, "n_heads": self.cfg.n_heads,
+                "n_encoder_layers": self.cfg.n_layers, "has_self_attention": True, "has_cross_attention": True,
+                "max_len": self.cfg.max_len}
+
     def start(self, src_ids: Optional[Tensor] = None, src_mask: Optional[Tensor] = None,
-              output_attentions: bool = False, batch_size: int = 1) -> tuple[State, Optional[list[Tensor]]]:
+              output_attentions: bool = False, batch_size: int = 1, hooks=()) -> tuple[State, dict]:
+        want = self.wanted(hooks, output_attentions, attention=("attn.encoder.",))
         if src_ids is None:
             raise ValueError("an encoder-decoder model needs a source")
         b, s = src_ids.shape
@@ -84,19 +90,22 @@ class TransformerSeq2Seq(SeqModel):
             rope = rope_tables(s, self.cfg.d_model // self.cfg.n_heads, src_ids.device)
         x = self.drop(x)
         attn_mask = src_mask[:, None, None, :]
-        enc_attn = []
-        for block in self.encoder:
-            x, w = block(x, attn_mask, output_attentions, rope)
-            enc_attn.append(w)
+        found = {}
+        for i, block in enumerate(self.encoder):
+            name = f"attn.encoder.{i}"
+            x, w = block(x, attn_mask, name in want, rope)
+            if name in want:
+                found[name] = w
         memory = self.ln_enc(x)
         state = empty_cache(self.blocks, b, src_ids.device)
         state["memory_mask"] = src_mask
         for i, block in enumerate(self.blocks):
             state[f"ck{i}"], state[f"cv{i}"] = block.cross_attn.project_kv(memory)
-        return state, (enc_attn if output_attentions else None)
+        return state, found
 
     def decode(self, input_ids: Tensor, state: State, input_mask: Optional[Tensor] = None,
-               output_attentions: bool = False) -> StepOutput:
+               output_attentions: bool = False, hooks=()) -> StepOutput:
+        want = self.wanted(hooks, output_attentions)
         b, t = input_ids.shape
         if input_mask is None:
             input_mask = torch.ones(b, t, dtype=torch.bool, device=input_ids.device)
@@ -104,10 +113,12 @@ class TransformerSeq2Seq(SeqModel):
         if int(new_pos.max()) > self.cfg.max_len:
             raise ValueError(f"target longer than the model's limit of {self.cfg.max_len} tokens")
         x = self.drop(self.tgt_tok(input_ids) + self.tgt_pos(pos))
-        x, new, selfs, crosses = run_decoder_stack(self.blocks, x, state, input_mask, output_attentions, cross=True)
+        x, new, found = run_decoder_stack(self.blocks, x, state, input_mask, want, cross=True)
         hidden = self.ln_f(x)
         new["pos"] = new_pos
         new["memory_mask"] = state["memory_mask"]
         for i in range(len(self.blocks)):
             new[f"ck{i}"], new[f"cv{i}"] = state[f"ck{i}"], state[f"cv{i}"]
-        return StepOutput(self.head(hidden), hidden, new, selfs, crosses)
+        if "hidden.final" in want:
+            found["hidden.final"] = hidden
+        return StepOutput(self.head(hidden), hidden, new, found)
