@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Retrain every shipped checkpoint, one after another (each recipe: at most 15 min on a 2-core CPU).
-#   scripts/train_all.sh [recipe ...]      default: all recipes in engine/recipes.py, in their order:
+#   scripts/train_all.sh [recipe ...]      default: all recipes in engine/training/recipes.py, in their order:
 #   the bases first, then the exposure-bias variants addition-gru-ss, addition-gru-ls, addition-gru-scst
 #   (SCST fine-tunes checkpoints/addition-gru, so it must come after addition-gru) and hmm-gpt-ss.
 set -euo pipefail
@@ -9,7 +9,7 @@ PY=.venv/bin/python
 [ -x "$PY" ] || PY=python3
 mkdir -p runs
 recipes=("$@")
-[ ${#recipes[@]} -gt 0 ] || mapfile -t recipes < <($PY -c 'from engine.recipes import RECIPES; print("\n".join(RECIPES))')
+[ ${#recipes[@]} -gt 0 ] || mapfile -t recipes < <($PY -c 'from engine.training import RECIPES; print("\n".join(RECIPES))')
 for r in "${recipes[@]}"; do
   if [ "$r" = addition-gru-scst ] && [ ! -f checkpoints/addition-gru/model.safetensors ]; then
     echo "addition-gru-scst needs checkpoints/addition-gru: train addition-gru first" >&2; exit 2

@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from engine import schedules
-from engine.schedules import curriculum_length, exponential, inverse_sigmoid, linear, make_schedule
+from engine.training import schedules
+from engine.training.schedules import curriculum_length, exponential, inverse_sigmoid, linear, make_schedule
 
 
 @pytest.mark.parametrize("i", [0, 1, 10, 500, 4000, 10**6])

@@ -2,8 +2,8 @@
 import torch
 
 import engine
-from engine.scst import rewards, rollout, scst_loss
-from engine.train import Data, TrainConfig
+from engine.training import Data, TrainConfig
+from engine.training.scst import rewards, rollout, scst_loss
 from engine.tokenizer import EOS, PAD
 
 

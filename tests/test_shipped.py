@@ -8,8 +8,8 @@ import pytest
 
 import engine
 from engine.checkpoint import CHECKPOINT_DIR, shipped_names
-from engine.evaluate import greedy_batch, lm_sequence_nll
-from engine.recipes import RECIPES
+from engine.training import RECIPES
+from engine.training.metrics import greedy_batch, lm_sequence_nll
 from engine.tasks import get_task
 from engine.tokenizer import BOS, EOS
 

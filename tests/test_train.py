@@ -4,8 +4,9 @@ import json
 import torch
 
 import engine
-from engine import train as train_mod
-from engine.train import TrainConfig, seq2seq_loss, Data
+from engine import training as train_mod
+from engine.training import Data, TrainConfig, seq2seq_loss
+from engine.training import resume, scheduled_sampling
 
 TINY = {"d_emb": 8, "d_hidden": 16, "d_attn": 8, "max_len": 16}
 TINY_TF = {"d_model": 16, "n_layers": 1, "n_dec_layers": 1, "n_heads": 2, "d_ff": 32, "max_len": 24}
@@ -20,13 +21,13 @@ def cfg(**kw):
 
 
 def test_train_writes_loadable_checkpoint_and_resumes(tmp_path, monkeypatch):
-    monkeypatch.setattr(train_mod, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(resume, "RUNS_DIR", tmp_path / "runs")
     card = train_mod.train(cfg(steps=6), tmp_path / "ckpt", progress=False)
     assert card["steps"] == 6 and len(card["history"]) == 1
-    assert (train_mod.resume_dir("tiny-add", tmp_path / "ckpt") / "state.json").exists()
+    assert (resume.resume_dir("tiny-add", tmp_path / "ckpt") / "state.json").exists()
     # runs of one name written to other folders keep their resume state apart
-    assert train_mod.resume_dir("tiny-add", tmp_path / "other") != train_mod.resume_dir("tiny-add", tmp_path / "ckpt")
-    assert train_mod.resume_dir("x") == tmp_path / "runs/x/resume"            # the shipped checkpoints/
+    assert resume.resume_dir("tiny-add", tmp_path / "other") != resume.resume_dir("tiny-add", tmp_path / "ckpt")
+    assert resume.resume_dir("x") == tmp_path / "runs/x/resume"            # the shipped checkpoints/
     # resume to 12 steps continues from step 6
     card2 = train_mod.train(cfg(steps=12), tmp_path / "ckpt", resume=True, progress=False)
     assert card2["steps"] == 12 and [h["step"] for h in card2["history"]] == [6, 12]
@@ -37,7 +38,7 @@ def test_train_writes_loadable_checkpoint_and_resumes(tmp_path, monkeypatch):
 
 
 def test_resume_matches_uninterrupted(tmp_path, monkeypatch):
-    monkeypatch.setattr(train_mod, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(resume, "RUNS_DIR", tmp_path / "runs")
     a = train_mod.train(cfg(name="a", steps=12), tmp_path / "ckpt", progress=False)
     train_mod.train(cfg(name="b", steps=6), tmp_path / "ckpt", progress=False)
     b = train_mod.train(cfg(name="b", steps=12), tmp_path / "ckpt", resume=True, progress=False)
@@ -89,7 +90,7 @@ def test_eps_one_is_exactly_teacher_forcing():
             assert torch.equal(seq2seq_loss(model, batch, c, g, c.gold_prob(1000)), plain)
         # the token-by-token path with eps = 1 computes the same loss as one teacher-forced call
         src, smask, tin, tout = batch
-        logits, fed = train_mod.recurrent_logits(model, tin, model.start(src, smask)[0], 1.0, False, g) \
+        logits, fed = scheduled_sampling.recurrent_logits(model, tin, model.start(src, smask)[0], 1.0, False, g) \
             if arch == "gru-attn" else (model.decode(tin, model.start(src, smask)[0]).logits, tin)
         assert torch.equal(fed, tin)
         assert torch.allclose(torch.nn.functional.cross_entropy(logits.transpose(1, 2), tout, ignore_index=0),
@@ -105,17 +106,17 @@ def test_two_pass_mixing_for_parallel_decoders():
     pred = model.decode(tin, state).logits.argmax(-1)
     real = tin[:, 1:] != 0
     g = torch.Generator().manual_seed(1)
-    mixed = train_mod.mix_two_pass(model, tin, state, 0.0, False, g)
+    mixed = scheduled_sampling.mix_two_pass(model, tin, state, 0.0, False, g)
     assert torch.equal(mixed[:, 0], tin[:, 0]) and torch.equal(mixed[:, 1:][real], pred[:, :-1][real])
-    half = train_mod.mix_two_pass(model, tin, state, 0.5, False, torch.Generator().manual_seed(2))
+    half = scheduled_sampling.mix_two_pass(model, tin, state, 0.5, False, torch.Generator().manual_seed(2))
     from_gold = (half[:, 1:] == tin[:, 1:])[real].float().mean().item()
     assert 0.25 <= from_gold < 1.0            # about half the coins keep gold (a small batch: loose bounds)
-    sampled = train_mod.mix_two_pass(model, tin, state, 0.0, True, torch.Generator().manual_seed(3))
+    sampled = scheduled_sampling.mix_two_pass(model, tin, state, 0.0, True, torch.Generator().manual_seed(3))
     assert not torch.equal(sampled[:, 1:][real], pred[:, :-1][real])   # an untrained model's samples vary
 
 
 def test_lm_scheduled_sampling_and_curriculum(tmp_path, monkeypatch):
-    monkeypatch.setattr(train_mod, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(resume, "RUNS_DIR", tmp_path / "runs")
     c = TrainConfig(name="tiny-hmm", task="hmm", arch="gpt", model={"d_model": 16, "n_layers": 1, "n_heads": 2,
                     "d_ff": 32, "max_len": 64}, steps=4, batch_size=4, eval_every=4, eval_examples=10,
                     data_sizes={"train": 50, "valid": 10, "test": 10}, ss_schedule="inverse_sigmoid", ss_k=2.0,
@@ -142,7 +143,7 @@ def test_truncated_bptt_cuts_the_gradient():
     state = model.start(src, smask)[0]
     h0 = state["h"].detach().requires_grad_(True)
     state = {**state, "h": h0, "memory": state["memory"].detach(), "memory_proj": state["memory_proj"].detach()}
-    logits, _ = train_mod.recurrent_logits(model, tin, state, 1.0, False, torch.Generator(), tbptt=2)
+    logits, _ = scheduled_sampling.recurrent_logits(model, tin, state, 1.0, False, torch.Generator(), tbptt=2)
     g_late, = torch.autograd.grad(logits[:, 2:].sum(), h0, retain_graph=True, allow_unused=True)
     g_early, = torch.autograd.grad(logits[:, 1].sum(), h0)
     assert g_late is None or float(g_late.abs().max()) == 0.0
@@ -171,7 +172,7 @@ def test_length_buckets_give_the_same_loss_with_less_padding():
 
 
 def test_keeping_the_last_weights_turns_off_early_stopping(tmp_path, monkeypatch):
-    monkeypatch.setattr(train_mod, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(resume, "RUNS_DIR", tmp_path / "runs")
     card = train_mod.train(cfg(steps=12, eval_every=2, patience=1, lr=0.0, select_best=False), tmp_path / "ckpt",
                            progress=False)                 # lr 0: nothing improves, patience 1 would stop at 4
     assert card["steps"] == 12 and card["stopped"] == "reached 12 steps"
@@ -201,7 +202,7 @@ def test_train_cli_flags_reach_the_config(tmp_path):
 
 
 def test_callback_reports_and_can_cancel(tmp_path, monkeypatch):
-    monkeypatch.setattr(train_mod, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(resume, "RUNS_DIR", tmp_path / "runs")
     seen = []
 
     def cb(info):
@@ -216,7 +217,7 @@ def test_callback_reports_and_can_cancel(tmp_path, monkeypatch):
 
 
 def test_bpe_vocabulary_size_for_a_language_model(tmp_path, monkeypatch):
-    monkeypatch.setattr(train_mod, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(resume, "RUNS_DIR", tmp_path / "runs")
     sizes = {}
     for v in (32, 64):
         c = TrainConfig(name=f"bpe{v}", task="hmm", arch="gpt", tokenizer="bpe", bpe_vocab_size=v,

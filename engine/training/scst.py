@@ -17,8 +17,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from .models import SeqModel, expand_state
-from .tokenizer import BOS, EOS, PAD, Tokenizer
+from ..models import SeqModel, expand_state
+from ..tokenizer import BOS, EOS, PAD, Tokenizer
 
 
 def rewards(preds: Sequence[str], refs: Sequence[str], kind="exact") -> Tensor:
