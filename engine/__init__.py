@@ -46,6 +46,16 @@ _FACE = {
     "TrainJob": "engine.training",
     "RECIPES": "engine.training",
     "train": "engine.training",
+    "fit": "engine.training",
+    "TASK_ARCHS": "engine.training",
+    "ARCH_MODELS": "engine.training",
+    "default_config": "engine.training",
+    "recipe_config": "engine.training",
+    "check_name": "engine.training",
+    "cli_command": "engine.training",
+    "output_folder": "engine.training",
+    "TRAINED_DIR": "engine.training",
+    "trained_models": "engine.training",
 }
 
 __all__ = sorted(_FACE)
