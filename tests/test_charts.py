@@ -3,11 +3,18 @@
 The fixtures are small hand-built traces following docs/trace-format.md, so these tests do not
 depend on the decoding engine.
 """
+import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from dashboard import charts
+from dashboard.report import comparison_report
+from engine.trace import view
 
 
 def _dist(pairs):
@@ -171,16 +178,16 @@ def test_step_rows_mark_cut_and_chosen():
 
 def test_attention_matrix_cross_and_self():
     tr = make_greedy_trace()
-    rows, cols, mat = charts.attention_matrix(tr, "cross", 0, 0)
+    rows, cols, mat = view.attention_matrix(tr, "cross", 0, 0)
     assert cols == tr["input"]["tokens"] and len(rows) == 4
     assert mat[2] == pytest.approx(tr["steps"][2]["hypotheses"][0]["cross_attn"][0][0])
-    _, _, avg = charts.attention_matrix(tr, "cross", 0, "avg")
+    _, _, avg = view.attention_matrix(tr, "cross", 0, "avg")
     assert avg[0][0] == pytest.approx((0.1 + 0.2) / 2)
-    rows, cols, mat = charts.attention_matrix(tr, "self", 0, 1)
+    rows, cols, mat = view.attention_matrix(tr, "self", 0, 1)
     assert cols == ["<bos>", "2", "0", "2"]
     assert mat[0] == [1.0, None, None, None] and mat[3] == pytest.approx([0.25] * 4)
     with pytest.raises(ValueError, match="layer 3"):
-        charts.attention_matrix(tr, "cross", 3, 0)
+        view.attention_matrix(tr, "cross", 3, 0)
 
 
 def test_attention_heatmap_cells_match_trace_and_have_selection():
@@ -201,7 +208,7 @@ def test_attention_grid_and_entropy():
     assert len(vals) == 2 * 4 * 5          # heads x steps x source tokens
     cell = next(v for v in vals if v["h"] == 0 and v["r"] == 2 and v["k"] == 1)
     assert cell["w"] == pytest.approx(tr["steps"][2]["hypotheses"][0]["cross_attn"][0][0][1], abs=1e-3)
-    ent = charts.attention_entropy(tr, "cross")
+    ent = view.attention_entropy(tr, "cross")
     h0 = -sum(p * math.log(p) for p in [0.1, 0.9])
     h1 = math.log(5)
     assert ent[0][0] == pytest.approx((h0 + h1) / 2)
@@ -211,11 +218,11 @@ def test_attention_grid_and_entropy():
 
 def test_beam_layout_no_crossing_and_reveal():
     tr = make_beam_trace()
-    pos = charts.beam_layout(tr)
+    pos = view.beam_layout(tr)
     assert len(pos) == 13
     # children are stacked in their parents' order: every child of node 1 is above every child of node 2
     assert min(pos[i][1] for i in (5, 6)) > max(pos[i][1] for i in (7, 8))
-    assert set(charts.beam_layout(tr, upto_step=0)) == {0, 1, 2, 3, 4}
+    assert set(view.beam_layout(tr, upto_step=0)) == {0, 1, 2, 3, 4}
 
 
 def test_beam_tree_figure_nodes_and_winner():
@@ -226,7 +233,7 @@ def test_beam_tree_figure_nodes_and_winner():
     assert len(by_name["kept"].x) == 5                      # root + 4 kept
     win = by_name["chosen hypothesis"]
     assert len([x for x in win.x if x is not None]) == 2 * 3  # 3 edges root->1->5->9
-    assert charts.winner_path(tr) == [0, 1, 5, 9]
+    assert view.winner_path(tr) == [0, 1, 5, 9]
     assert charts.beam_counts(tr) == {"kept": 4, "finished": 3, "pruned": 5}
     fig0 = charts.beam_tree_figure(tr, upto_step=0)
     names0 = {t.name: t for t in fig0.data if t.name}
@@ -263,12 +270,10 @@ def test_null_scores_and_logprobs_render():
     tr["hypotheses"][0]["token_logprobs"][1] = None
     pairs = charts.token_probs(tr)
     assert pairs[1][1] is None and "p not recorded" in charts.tokens_html(pairs)
-    from dashboard.report import comparison_report
     assert "score —" in comparison_report({"greedy": tr})
 
 
 def test_report_is_standalone_offline_html():
-    from dashboard.report import comparison_report
     a, b = make_greedy_trace(out="2021"), make_beam_trace()
     html = comparison_report({"greedy": a, "beam": b})
     assert html.startswith("<!DOCTYPE html>") and "</html>" in html
@@ -287,3 +292,70 @@ def test_encoder_attention_heatmap():
     vals = charts.encoder_attention_heatmap(tr, 0, "avg").to_dict()["data"]["values"]
     assert len(vals) == 25 and vals[0]["weight"] == pytest.approx(0.35)
     assert charts.encoder_attention_heatmap(tr, 0, 1).to_dict()["data"]["values"][0]["weight"] == pytest.approx(0.2)
+
+
+# -- the package's contract: torch-free, old traces render, the report cannot be broken out of ---------
+
+FIXTURES = sorted((Path(__file__).resolve().parent / "fixtures" / "traces").glob("*.json"))
+
+
+def test_importing_the_charts_does_not_import_torch():
+    code = ("import sys; import dashboard.charts, dashboard.report; "
+            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr or "importing dashboard.charts imported torch"
+
+
+def _render_trace(name, tr):
+    """Every builder that applies to one trace; each figure must carry data."""
+    figs = [charts.compare_figure({name: tr})]
+    rows = charts.hypothesis_steps(tr)
+    assert rows, name
+    figs += [charts.step_figure(r["entry"], r["token_id"]) for r in rows]
+    for kind in ("cross", "self"):
+        if charts.has_attention(tr, kind):
+            charts.attention_heatmap(tr, kind, 0, "avg").to_dict(validate=False)
+            charts.attention_grid(tr, kind, max_layers=1).to_dict(validate=False)
+            figs.append(charts.attention_entropy_figure(tr, kind))
+    if tr.get("encoder_attention"):
+        charts.encoder_attention_heatmap(tr).to_dict(validate=False)
+    if tr.get("beam"):
+        figs.append(charts.beam_tree_figure(tr))
+    if tr.get("mbr"):
+        figs.append(charts.mbr_figure(tr))
+    for f in figs:
+        assert f.data, name
+        json.loads(f.to_json())
+    assert "<!DOCTYPE html>" in comparison_report({name: tr})
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=[p.stem for p in FIXTURES])
+def test_every_saved_trace_renders(path):
+    """Traces saved by the writer before the architecture change (format version 1) still render."""
+    d = json.loads(path.read_text())
+    if set(d) == {"rows", "first_divergence", "summary", "tf", "fr"}:      # a TF/FR comparison
+        fig = charts.tffr_figure(d)
+        assert list(fig.data[0].y) == [r["tf_logprob"] for r in d["rows"]]
+        step = view.injected_step(d["fr"])
+        assert step is not None                                            # this one had a token injected
+        assert any(s.x0 == step and s.line.color == charts.CHOSEN for s in fig.layout.shapes)
+        assert charts.recovery_figure(d, d, step).data
+        for name in ("tf", "fr"):
+            _render_trace(name, d[name])
+        assert "first part ways" in comparison_report({"tf": d["tf"], "fr": d["fr"]})
+    else:
+        _render_trace(path.stem, d)
+
+
+def test_report_escapes_run_names_and_tokens():
+    bad = "</script><script>alert(1)</script><b>&"
+    a, b = make_greedy_trace(out="2021"), make_beam_trace()
+    a["hypotheses"][0]["tokens"][0] = "</script>"
+    html = comparison_report({bad: a, "beam " + bad: b})
+    assert "alert(1)" not in html.replace("alert(1)&lt;", "")              # only escaped copies
+    assert "<script>alert" not in html and "</script><b>" not in html
+    assert html.count("<script") == html.count("</script>")                # every script closed by its own tag
+    assert html.count("Plotly.newPlot") == 2
+    assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;b&gt;&amp;" in html

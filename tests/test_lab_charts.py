@@ -1,4 +1,4 @@
-"""dashboard/lab_charts.py on real results: engine.exposure.analyze on small n (a seq2seq model and
+"""The lab's chart builders (dashboard/charts: exposure, experiments, training) on real results: engine.exposure.analyze on small n (a seq2seq model and
 the oracle language model), a quick experiment run, and every shipped result in results/experiments/.
 Every figure must carry data (an empty chart is a bug) and the numbers must be the result's numbers."""
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import lab_charts as lc
+from dashboard import charts as lc
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "results" / "experiments").glob("*.json"))
@@ -62,7 +62,7 @@ def test_reliability_figure_ece_in_legend_and_bins(add_res):
 
 
 def test_recovery_compounding_drift_oracle(hmm_res):
-    rec = lc.recovery_figure(hmm_res["recovery"])
+    rec = lc.exposure_recovery_figure(hmm_res["recovery"])
     assert len(rec.data) == 3 and len(_trace(rec, "wrong token injected: token = gold").y) == len(hmm_res["recovery"]["steps"])
     comp = hmm_res["compounding"]
     fig = lc.compounding_figure(comp)

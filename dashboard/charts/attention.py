@@ -1,0 +1,128 @@
+"""Attention maps (Altair, so that a click on a row selects a step) and the attention entropy per
+step. The weights come from engine.trace.view.attention_matrix."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import altair as alt
+import plotly.graph_objects as go
+
+from dashboard.charts.style import INK, PALETTE, alt_style, style
+from engine.trace.view import (as_dict, attention_entropy, attention_matrix, attention_shape, hypothesis_steps,
+                               token_label)
+
+
+def _attention_records(trace, kind, layer, head, hyp) -> list[dict]:
+    labels, cols, mat = attention_matrix(trace, kind, layer, head, hyp)
+    recs = []
+    for lab, row in zip(labels, mat):
+        step = int(lab.split(":", 1)[0])
+        for j, w in enumerate(row):
+            if w is None:
+                continue
+            recs.append({"step": step, "generated": lab, "key_pos": j,
+                         "key": f"{j}: {token_label(cols[j])}" if j < len(cols) else str(j),
+                         "weight": round(float(w), 5)})
+    return recs
+
+
+def attention_heatmap(trace: dict, kind: str = "cross", layer: int = 0, head: Any = "avg", hyp: int = 0,
+                      *, title: Optional[str] = None, cell: int = 22) -> alt.Chart:
+    """Altair heatmap (generated tokens down, keys across) with a point selection named "pick"
+    on the generated token: clicking a row selects that step."""
+    recs = _attention_records(trace, kind, layer, head, hyp)
+    labels, cols, _ = attention_matrix(trace, kind, layer, head, hyp)
+    key_order = [f"{j}: {token_label(c)}" for j, c in enumerate(cols)]
+    pick = alt.selection_point(name="pick", fields=["step"], on="click", clear="dblclick")
+    chart = alt.Chart(alt.Data(values=recs)).mark_rect(stroke="#ffffff", strokeWidth=0.5).encode(
+        x=alt.X("key:N", sort=key_order, title="source token" if kind == "cross" else "key (attended-to token)",
+                axis=alt.Axis(labelAngle=-60, labelColor=INK, titleColor=INK, labelFontSize=12)),
+        y=alt.Y("generated:N", sort=labels, title="generated token (step: token)",
+                axis=alt.Axis(labelColor=INK, titleColor=INK, labelFontSize=12)),
+        color=alt.Color("weight:Q", scale=alt.Scale(scheme="blues", domainMin=0),
+                        legend=alt.Legend(title="weight", labelColor=INK, titleColor=INK)),
+        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
+        tooltip=[alt.Tooltip("generated:N", title="generated"), alt.Tooltip("key:N", title="key"),
+                 alt.Tooltip("weight:Q", format=".3f"), alt.Tooltip("step:Q")],
+    ).add_params(pick).properties(
+        width=max(200, cell * max(1, len(key_order))), height=max(120, cell * max(1, len(labels))),
+        title=title or "")
+    return alt_style(chart)
+
+
+def encoder_attention_heatmap(trace: dict, layer: int = 0, head: Any = "avg", *, title: Optional[str] = None,
+                              cell: int = 24) -> Optional[alt.Chart]:
+    """The encoder's self-attention over the source (Transformer encoders): queries down, keys across."""
+    trace = as_dict(trace)
+    enc = trace.get("encoder_attention")
+    if not enc:
+        return None
+    if layer >= len(enc):
+        raise ValueError(f"encoder layer {layer} was not recorded (recorded: {len(enc)} layers)")
+    heads = enc[layer]
+    toks = [f"{j}: {token_label(t)}" for j, t in enumerate(trace["input"]["tokens"])]
+    recs = []
+    for i, q in enumerate(toks):
+        for j, k in enumerate(toks):
+            w = (sum(h[i][j] for h in heads) / len(heads)) if head == "avg" else heads[int(head)][i][j]
+            recs.append({"query": q, "key": k, "weight": round(float(w), 5)})
+    chart = alt.Chart(alt.Data(values=recs)).mark_rect(stroke="#ffffff", strokeWidth=0.5).encode(
+        x=alt.X("key:N", sort=toks, title="source key", axis=alt.Axis(labelAngle=-60, labelColor=INK, titleColor=INK)),
+        y=alt.Y("query:N", sort=toks, title="source query", axis=alt.Axis(labelColor=INK, titleColor=INK)),
+        color=alt.Color("weight:Q", scale=alt.Scale(scheme="blues", domainMin=0),
+                        legend=alt.Legend(title="weight", labelColor=INK, titleColor=INK)),
+        tooltip=["query:N", "key:N", alt.Tooltip("weight:Q", format=".3f")],
+    ).properties(width=max(200, cell * len(toks)), height=max(120, cell * len(toks)), title=title or "")
+    return alt_style(chart)
+
+
+def attention_grid(trace: dict, kind: str = "cross", hyp: int = 0, *, cell: int = 9,
+                   max_layers: Optional[int] = None) -> alt.Chart:
+    """Every recorded layer x head as small heatmaps (rows: layers, columns: heads). Records are
+    compact (numeric positions, weights to 3 decimals) to keep the page payload small."""
+    n_layers, n_heads = attention_shape(trace, kind)
+    if max_layers is not None:
+        n_layers = min(n_layers, max_layers)
+    recs = []
+    n_rows = n_keys = 0
+    for layer in range(n_layers):
+        for head in range(n_heads):
+            labels, cols, mat = attention_matrix(trace, kind, layer, head, hyp)
+            n_rows, n_keys = max(n_rows, len(labels)), max(n_keys, len(cols))
+            for i, row in enumerate(mat):
+                for j, w in enumerate(row):
+                    if w is not None:
+                        recs.append({"l": layer, "h": head, "r": i, "k": j, "w": round(float(w), 3)})
+    cell = max(2, min(cell, int(1000 / max(1, n_heads * n_keys))))
+    base = alt.Chart(alt.Data(values=recs)).mark_rect().encode(
+        x=alt.X("k:O", title=None, axis=alt.Axis(labels=False, ticks=False)),
+        y=alt.Y("r:O", title=None, axis=alt.Axis(labels=False, ticks=False)),
+        color=alt.Color("w:Q", scale=alt.Scale(scheme="blues", domainMin=0),
+                        legend=alt.Legend(title="weight", labelColor=INK, titleColor=INK)),
+        tooltip=[alt.Tooltip("l:O", title="layer"), alt.Tooltip("h:O", title="head"),
+                 alt.Tooltip("r:O", title="generated position"), alt.Tooltip("k:O", title="key position"),
+                 alt.Tooltip("w:Q", title="weight", format=".3f")],
+    ).properties(width=max(60, cell * max(1, n_keys)), height=max(50, cell * max(1, n_rows)))
+    header = dict(labelColor=INK, titleColor=INK, labelFontSize=13)
+    chart = base.facet(row=alt.Row("l:O", title="layer", header=alt.Header(**header)),
+                       column=alt.Column("h:O", title="head", header=alt.Header(**header)),
+                       spacing=6)
+    return alt_style(chart)
+
+
+def attention_entropy_figure(trace: dict, kind: str = "cross", hyp: int = 0,
+                             *, title: Optional[str] = None) -> go.Figure:
+    """Per recorded layer: the head-averaged entropy of the attention weights at each step."""
+    ent = attention_entropy(trace, kind, hyp)
+    key = "cross_attn" if kind == "cross" else "self_attn"
+    recorded = [r for r in hypothesis_steps(trace, hyp) if r["entry"].get(key) is not None]
+    steps = [r["step"] for r in recorded]
+    toks = [r["token"] for r in recorded]
+    fig = go.Figure()
+    for li, vals in ent.items():
+        fig.add_trace(go.Scatter(x=steps, y=vals, mode="lines+markers", name=f"layer {li}", text=toks,
+                                 line=dict(color=PALETTE[li % len(PALETTE)], width=2.5),
+                                 hovertemplate="step %{x} (%{text})<br>H = %{y:.3f}<extra>layer " + str(li) + "</extra>"))
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text="attention entropy (nats, mean over heads)", rangemode="tozero")
+    return style(fig, title=title, height=320)

@@ -1,0 +1,50 @@
+"""The step inspector: one step's top tokens before and after the decoding rules."""
+from __future__ import annotations
+
+from typing import Optional
+
+import plotly.graph_objects as go
+
+from dashboard.charts.style import CHOSEN, CUT, INK, WINNER, style
+from engine.trace.view import step_rows, token_label
+
+
+def step_figure(entry: dict, chosen_id: Optional[int], *, title: Optional[str] = None,
+                log: bool = False) -> go.Figure:
+    """Top-k bars before (raw softmax) and after the decoding rules of one step record; cut tokens
+    grey, the chosen token outlined and starred."""
+    rows = step_rows(entry, chosen_id)
+    labels = [f"{token_label(r['token'])}  ·{r['id']}" for r in rows]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(
+        y=labels, x=[r["before"] if r["before"] is not None else 0 for r in rows], orientation="h",
+        name="before the rules (model)", marker=dict(color="#9ecae1", line=dict(color="#3182bd", width=1)),
+        hovertemplate="%{y}<br>raw p = %{x:.4f}<extra></extra>"))
+    colours = [CUT if r["cut"] else (CHOSEN if r["chosen"] else "#08519c") for r in rows]
+    fig.add_trace(go.Bar(
+        y=labels, x=[r["after"] for r in rows], orientation="h", name="after the rules (sampled from)",
+        marker=dict(color=colours, line=dict(color=[WINNER if r["chosen"] else "#08306b" for r in rows],
+                                             width=[3 if r["chosen"] else 1 for r in rows])),
+        text=["cut" if r["cut"] else ("★ chosen" if r["chosen"] else "") for r in rows],
+        textposition="outside", textfont=dict(color=INK, size=13), cliponaxis=False,
+        hovertemplate="%{y}<br>processed p = %{x:.4f}<extra></extra>"))
+    ent = entry.get("entropy")
+    ent_raw = entry.get("entropy_raw")
+    sub = []
+    if ent_raw is not None:
+        sub.append(f"entropy before {ent_raw:.3f}")
+    if ent is not None:
+        sub.append(f"after {ent:.3f} nats")
+    fig.update_layout(barmode="group", bargap=0.25, yaxis=dict(autorange="reversed"),
+                      legend=dict(orientation="h", y=-0.12))
+    xtitle = "probability" + (f"   ({', '.join(sub)})" if sub else "")
+    if log:
+        # a log axis cannot show 0: cut tokens keep their label and 'cut' text at the axis floor
+        floor = min([p for r in rows for p in (r["before"], r["after"]) if p] or [1e-6]) / 3
+        fig.data[1].x = [x if x > 0 else floor for x in fig.data[1].x]
+        fig.update_xaxes(type="log", title_text=xtitle + ", log scale")
+    else:
+        top = max([p for r in rows for p in (r["before"], r["after"]) if p] or [1.0])
+        fig.update_xaxes(title_text=xtitle, range=[0, min(1.15, top * 1.3 + 0.02)])
+    fig.update_yaxes(automargin=True)
+    return style(fig, title=title, height=max(320, 60 + 30 * len(rows)))
