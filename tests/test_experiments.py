@@ -7,6 +7,8 @@ import sys
 import pytest
 
 from engine import experiments as xp
+from engine.experiments.cli import NAMES
+from engine.experiments.decoding import STRATEGIES, text_stats
 
 SHIPPED_ONLY = ["tf-vs-fr", "recovery", "beam-curse", "label-smoothing"]
 TRAINING = ["ss-schedules", "tbptt", "bpe-vocab"]
@@ -22,9 +24,9 @@ def check(res, name):
 
 @pytest.mark.parametrize("name", SHIPPED_ONLY)
 def test_experiments_on_shipped_models(name, tmp_path):
-    res = xp.run(name, quick=True)
+    res = xp.run_experiment(name, quick=True)
     check(res, name)
-    path = xp.save(res, tmp_path / f"{name}.json")
+    path = xp.save_result(res, tmp_path / f"{name}.json")
     assert xp.load_result(path) == json.loads(json.dumps(res))
     if name == "beam-curse":                 # a task with variable-length outputs: text-gpt continuations
         d = res["data"]
@@ -34,8 +36,8 @@ def test_experiments_on_shipped_models(name, tmp_path):
 
 
 def test_training_experiment_reproduces_for_a_seed():
-    a = xp.run("tbptt", quick=True, seed=1)
-    b = xp.run("tbptt", quick=True, seed=1)
+    a = xp.run_experiment("tbptt", quick=True, seed=1)
+    b = xp.run_experiment("tbptt", quick=True, seed=1)
     check(a, "tbptt")
     for r in (a, b):                           # wall times differ; everything else must not
         r.pop("seconds")
@@ -47,7 +49,7 @@ def test_training_experiment_reproduces_for_a_seed():
 
 @pytest.mark.parametrize("name", ["ss-schedules", "bpe-vocab"])
 def test_other_training_experiments(name):
-    res = xp.run(name, quick=True)
+    res = xp.run_experiment(name, quick=True)
     check(res, name)
     if name == "ss-schedules":
         assert res["data"]["task"] == "addition4" and len(res["data"]["models"]) == 5
@@ -57,14 +59,14 @@ def test_other_training_experiments(name):
 
 
 def test_decoding_experiment():
-    res = xp.run("decoding", quick=True)
+    res = xp.run_experiment("decoding", quick=True)
     check(res, "decoding")
     rows = res["data"]["hmm-gpt"]
-    assert set(rows) == set(xp.STRATEGIES) and all("oracle_nll_per_symbol" in r for r in rows.values())
+    assert set(rows) == set(STRATEGIES) and all("oracle_nll_per_symbol" in r for r in rows.values())
 
 
 def test_text_stats():
-    s = xp.text_stats([list("abcabcabcabc"), list("abcdefghij")])
+    s = text_stats([list("abcabcabcabc"), list("abcdefghij")])
     assert s["repetition_4gram"] > 0.3 and 0 < s["distinct_1"] <= 1 and s["self_bleu"] is not None
 
 
@@ -74,7 +76,71 @@ def test_cli_and_bad_input(tmp_path):
     with pytest.raises(ValueError):
         xp.load_result(bad)
     with pytest.raises(ValueError):
-        xp.run("nope")
+        xp.run_experiment("nope")
     p = subprocess.run([sys.executable, "-m", "engine", "experiment", "nope"], capture_output=True, text=True,
                        timeout=120)
     assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert NAMES == list(xp.EXPERIMENTS)          # the CLI's choices are the registry, in its order
+
+
+def test_registry_runners_carry_title_and_caption():
+    import engine
+    assert engine.EXPERIMENTS is xp.EXPERIMENTS and engine.run_experiment is xp.run_experiment
+    for name, runner in xp.EXPERIMENTS.items():
+        assert runner.name == name and runner.title and runner.caption.count(". ") >= 1
+
+
+# -- the store ---------------------------------------------------------------------------------
+
+def test_store_paths_and_default_user_dir(tmp_path, monkeypatch):
+    shipped, user = tmp_path / "shipped", tmp_path / "user"
+    store = xp.ExperimentStore(shipped_dir=shipped, user_dir=user)
+    assert store.paths("recovery") == {}
+    assert store.user_path("recovery") == user / "recovery.json"
+    res = xp.run_experiment("recovery", quick=True)
+    xp.save_result(res, shipped / "recovery.json")
+    assert store.paths("recovery") == {"shipped": shipped / "recovery.json"}
+    xp.save_result(res, user / "recovery.json")
+    assert store.paths("recovery") == {"shipped": shipped / "recovery.json", "your run": user / "recovery.json"}
+    assert store.read(user / "recovery.json") == json.loads(json.dumps(res))
+    monkeypatch.setenv("SEQSCOPE_LAB_RUNS", str(tmp_path / "env"))      # read at each use
+    assert xp.ExperimentStore().user_dir == tmp_path / "env"
+    assert (xp.ExperimentStore().shipped_dir / "tf-vs-fr.json").exists()    # the shipped results in git
+
+
+def test_store_run_saves_atomically(tmp_path, monkeypatch):
+    store = xp.ExperimentStore(shipped_dir=tmp_path / "shipped", user_dir=tmp_path / "user")
+    lines = []
+    path = store.run("recovery", quick=True, seed=0, progress=lines.append)
+    assert path == store.user_path("recovery") and len(lines) == 2
+    res = store.read(path)
+    check(res, "recovery")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["recovery.json"]      # no temporary file left
+    before = path.read_bytes()
+
+    def broken(quick, seed):
+        raise RuntimeError("interrupted")
+    monkeypatch.setitem(xp.EXPERIMENTS, "recovery", broken)
+    with pytest.raises(RuntimeError):
+        store.run("recovery", quick=True)
+    assert path.read_bytes() == before and len(list(path.parent.iterdir())) == 1
+
+
+def test_store_overview(tmp_path):
+    shipped, user = tmp_path / "shipped", tmp_path / "user"
+    store = xp.ExperimentStore(shipped_dir=shipped, user_dir=user)
+    rows = store.overview()
+    assert [r["experiment"] for r in rows] == list(xp.EXPERIMENTS)
+    assert all(r["result"] == "not run yet" and r["agrees"] is None for r in rows)
+    res = xp.run_experiment("recovery", quick=True)
+    xp.save_result({**res, "quick": False}, shipped / "recovery.json")
+    (user / "label-smoothing.json").parent.mkdir(parents=True)
+    (user / "label-smoothing.json").write_text("{}")
+    rows = {r["experiment"]: r for r in store.overview()}
+    assert rows["recovery"]["result"].startswith("shipped, ") and rows["recovery"]["verdict"] == res["verdict"]
+    assert rows["recovery"]["agrees"] == res["agrees"]
+    assert rows["label-smoothing"]["result"].startswith("unreadable: ")
+    store.run("recovery", quick=True)
+    assert store.overview()[2]["result"].startswith("your run (quick), ")
+    default = {r["experiment"]: r for r in xp.ExperimentStore(user_dir=user).overview()}
+    assert default["tf-vs-fr"]["result"].startswith("shipped")
