@@ -1,13 +1,12 @@
-"""The small GRUs that experiments 2, 7 and 8 (ss-schedules, tbptt, bpe-vocab) train in memory and
-score: their architecture, task and budget in one place."""
+"""The small GRUs that experiments 2, 7 and 8 (ss-schedules, tbptt, bpe-vocab) train in memory
+(engine.training.fit) and score: their architecture, task and budget in one place."""
 from __future__ import annotations
 
 import time
 
-import torch
-
 from .. import exposure as ex
 from ..checkpoint import Bundle
+from ..training import fit
 
 SMALL_GRU = {"d_emb": 32, "d_hidden": 64, "d_attn": 32, "dropout": 0.0, "max_len": 24}
 
@@ -27,33 +26,6 @@ def small_budget(quick: bool) -> tuple[int, int]:
     return (12, 40) if quick else (SMALL_STEPS, SMALL_EXAMPLES)
 
 
-def fit(cfg_dict: dict, steps: int, seed: int = 0) -> Bundle:
-    """Train a small model in memory with the project's loss functions (no checkpoint written)."""
-    from ..models import build_model
-    from ..train import Data, TrainConfig, lm_loss, lr_at, seq2seq_loss
-    cfg = TrainConfig.from_dict({"batch_size": 64, "lr": 3e-3, "warmup": max(1, steps // 10), "seed": seed,
-                                 **cfg_dict, "steps": steps})
-    torch.manual_seed(seed)
-    data = Data(cfg)
-    model = build_model(cfg.arch, {**cfg.model, "vocab_size": data.tok.vocab_size})
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    gen = torch.Generator().manual_seed(seed + 17)
-    model.train()
-    for step in range(steps):
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
-        batch = data.batch(step)
-        eps = cfg.gold_prob(step)
-        loss = seq2seq_loss(model, batch, cfg, gen, eps) if data.seq2seq else lm_loss(model, batch, cfg, gen, eps)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-    model.eval()
-    return Bundle(cfg.name, model, data.tok, {"name": cfg.name, "task": cfg.task, "kind": data.task.kind,
-                                              "arch": cfg.arch, "model": cfg.model})
-
-
 def scores(bundle: Bundle, n: int, seed: int) -> dict:
     """Free-running exact match, token errors (overall and per position) and TF ECE on n test examples."""
     res = ex.analyze(None, n=n, seed=seed, n_boot=50, bundle=bundle, oracle=False)
@@ -67,5 +39,5 @@ def train_and_score(name: str, quick: bool, steps: int, n: int, seed: int, **opt
     """A small GRU trained on SMALL_TASK with these training options, and its scores on n test sums
     ('seconds': training plus scoring)."""
     t = time.time()
-    b = fit(small_config(name, quick, **opts), steps, seed)
+    b = fit({**small_config(name, quick, **opts), "steps": steps}, seed=seed)     # in memory, train's own step
     return b, {**scores(b, n, seed), "seconds": round(time.time() - t, 1)}

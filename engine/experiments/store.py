@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Callable, Optional, Union
 
-from ..checkpoint import atomic_write_text
+from ..files import atomic_write_text
 from .registry import EXPERIMENTS, run_experiment
 
 ROOT = Path(__file__).resolve().parent.parent.parent
