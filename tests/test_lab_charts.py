@@ -1,5 +1,6 @@
-"""The lab's chart builders (dashboard/charts: exposure, experiments, training) on real results: engine.exposure.analyze on small n (a seq2seq model and
-the oracle language model), a quick experiment run, and every shipped result in results/experiments/.
+"""The lab's chart builders (dashboard/charts: exposure, experiments, training) on real results:
+engine.analyze on small n (a seq2seq model and the oracle language model), a quick experiment run,
+and every shipped result in results/experiments/.
 Every figure must carry data (an empty chart is a bug) and the numbers must be the result's numbers."""
 import json
 import math
@@ -94,8 +95,8 @@ def test_sequence_rows(add_res, hmm_res):
 
 
 def test_quick_experiment_figures():
-    from engine import experiments
-    res = experiments.run("label-smoothing", quick=True)
+    from engine.experiments import run_experiment
+    res = run_experiment("label-smoothing", quick=True)
     figs = lc.experiment_figures(res)
     assert len(figs) == 2
     bars = figs[1].data
