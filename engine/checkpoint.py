@@ -24,6 +24,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_model, save_model
 
+from .files import atomic_write_bytes, atomic_write_text  # noqa: F401  (re-exported: engine.files)
 from .models import SeqModel, build_model
 from .tokenizer import Tokenizer
 
@@ -59,28 +60,6 @@ class Bundle:
     @property
     def is_encoder_decoder(self) -> bool:
         return self.model.is_encoder_decoder
-
-
-# -- atomic writes -------------------------------------------------------------------------------
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def atomic_save_model(model: torch.nn.Module, path: Path) -> None:

@@ -1,0 +1,165 @@
+"""`Trace` (a decoding run's record with attribute access), saving it atomically and `load_trace`:
+read from a path, bytes or a JSON string, size-capped (50 MB), parsed strictly, then validated."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from pathlib import Path
+from typing import Union
+
+from ..files import atomic_write_bytes
+from .checks import NonFinite, TraceError
+from .schema import validate
+
+MAX_TRACE_BYTES = 50 * 1024 * 1024
+MAX_DEPTH = 16            # JSON nesting; the format's deepest field (steps[t].hypotheses[j].self_attn) is at 8
+
+
+class Trace:
+    """Everything one decoding run did. Attribute access mirrors the keys: `trace.hypotheses`,
+    `trace.steps`, `trace.beam`, ... `to_dict()` gives the JSON-ready dict of docs/trace-format.md."""
+
+    __slots__ = ("_d",)
+
+    def __init__(self, d: dict):
+        object.__setattr__(self, "_d", d)
+
+    def __getattr__(self, name: str):
+        try:
+            return self._d[name]
+        except KeyError:
+            raise AttributeError(f"Trace has no key {name!r}") from None
+
+    def __getitem__(self, key: str):
+        return self._d[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._d
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Trace) and self._d == other._d
+
+    def __repr__(self) -> str:
+        best = self._d["hypotheses"][0]["text"] if self._d.get("hypotheses") else ""
+        return (f"Trace(model={self._d['model'].get('name')!r}, strategy={self._d['strategy']!r}, "
+                f"steps={len(self._d['steps'])}, best={best!r})")
+
+    @property
+    def text(self) -> str:
+        """The best hypothesis' text."""
+        return self._d["hypotheses"][0]["text"] if self._d["hypotheses"] else ""
+
+    def to_dict(self) -> dict:
+        return self._d
+
+    def copy(self) -> "Trace":
+        return Trace(copy.deepcopy(self._d))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Trace":
+        validate(d)
+        return cls(d)
+
+    def to_json(self, indent=None) -> str:
+        seps = (",", ":") if indent is None else (",", ": ")
+        return json.dumps(self._d, ensure_ascii=False, allow_nan=False, indent=indent, separators=seps)
+
+    def save(self, path: Union[str, os.PathLike]) -> Path:
+        """Write the JSON atomically. A trace that `load_trace` would refuse (over 50 MB) is not written."""
+        path = Path(path)
+        data = self.to_json().encode("utf-8")
+        if len(data) > MAX_TRACE_BYTES:
+            raise TraceError(f"the trace is {len(data) / 1e6:.1f} MB, over the {_limit()} that load_trace "
+                             "accepts; record less (RecordOptions: fewer layers, attention=False, "
+                             "hidden_states=False, a smaller top_k)")
+        atomic_write_bytes(path, data)
+        return path
+
+
+def _limit() -> str:
+    return f"{MAX_TRACE_BYTES // (1024 * 1024)} MB" if MAX_TRACE_BYTES >= 1024 * 1024 else f"{MAX_TRACE_BYTES} bytes"
+
+
+def _too_big(where: str, size: int) -> TraceError:
+    return TraceError(f"{where}: {size / 1e6:.1f} MB is over the {_limit()} limit")
+
+
+def load_trace(source: Union[str, bytes, os.PathLike]) -> Trace:
+    """Read a trace from a path, JSON bytes or a JSON string; size-capped (50 MB) and validated.
+    NaN / Infinity literals and nesting deeper than the format are refused, naming the field."""
+    if isinstance(source, (bytes, bytearray)):
+        if len(source) > MAX_TRACE_BYTES:
+            raise _too_big("trace", len(source))
+        try:
+            text = bytes(source).decode("utf-8")
+        except UnicodeDecodeError:
+            raise TraceError("trace: not UTF-8 text") from None
+        where = "trace"
+    elif isinstance(source, str) and source.lstrip().startswith("{"):
+        if len(source) > MAX_TRACE_BYTES:
+            raise _too_big("trace", len(source))
+        text, where = source, "trace"
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise TraceError(f"{path}: no such trace file")
+        size = path.stat().st_size
+        if size > MAX_TRACE_BYTES:
+            raise _too_big(str(path), size)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise TraceError(f"{path}: not UTF-8 text") from None
+        where = str(path)
+    else:
+        raise TraceError(f"load_trace needs a path, bytes or a JSON string, got {type(source).__name__}")
+    try:
+        d = parse(text)
+        validate(d)
+    except TraceError as exc:
+        if where != "trace":
+            raise TraceError(f"{where}: {exc}") from None
+        raise
+    return Trace(d)
+
+
+def parse(text: str):
+    """JSON text -> Python values. NaN / Infinity literals become `NonFinite` (which validation refuses
+    with the field's name); nesting too deep for the parser is refused with the path where it gets deep."""
+    try:
+        return json.loads(text, parse_constant=NonFinite)
+    except json.JSONDecodeError as exc:
+        raise TraceError(f"trace: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise TraceError(f"trace: {_deep_path(text)} is nested deeper than the trace format allows "
+                         f"(at most {MAX_DEPTH} levels)") from None
+    except ValueError as exc:                 # e.g. an integer of more digits than Python converts
+        raise TraceError(f"trace: not valid JSON ({str(exc).splitlines()[0]})") from None
+
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"\s*:?|[\[\]{},]')
+
+
+def _deep_path(text: str) -> str:
+    """The path (e.g. steps[0].hypotheses[0].hidden[0][0]) of the first container nested past MAX_DEPTH."""
+    stack: list = []                          # per open container: [kind, current key or index]
+    for m in _TOKEN.finditer(text):
+        tok = m.group()
+        if tok in ("{", "["):
+            if len(stack) >= MAX_DEPTH:
+                break
+            stack.append([tok, None if tok == "{" else 0])
+        elif tok in ("}", "]"):
+            if stack:
+                stack.pop()
+        elif tok == ",":
+            if stack and stack[-1][0] == "[":
+                stack[-1][1] += 1
+        elif tok.endswith(":") and stack and stack[-1][0] == "{":
+            stack[-1][1] = json.loads(tok[:-1].rstrip())
+    path = ""
+    for kind, pos in stack:
+        path += f"[{pos}]" if kind == "[" else (f".{pos}" if path else str(pos))
+    return path or "the top level"
