@@ -18,10 +18,10 @@ _FACE = {
     "Bundle": "engine.checkpoint",
     "CheckpointError": "engine.checkpoint",
     # traces (torch-free)
-    "Trace": "engine.decoding.trace",
-    "TraceError": "engine.decoding.trace",
-    "load_trace": "engine.decoding.trace",
-    "FORMAT_VERSION": "engine.decoding.trace",
+    "Trace": "engine.trace",
+    "TraceError": "engine.trace",
+    "load_trace": "engine.trace",
+    "FORMAT_VERSION": "engine.trace",
     # decoding
     "GenerationConfig": "engine.decoding.config",
     "RecordOptions": "engine.decoding.config",
@@ -56,6 +56,7 @@ _FACE = {
     "output_folder": "engine.training",
     "TRAINED_DIR": "engine.training",
     "trained_models": "engine.training",
+    "SCHEDULES": "engine.training.schedules",
 }
 
 __all__ = sorted(_FACE)

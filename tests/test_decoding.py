@@ -381,7 +381,7 @@ def test_load_trace_refuses_bad_files(tmp_path, monkeypatch, dates):
         engine.load_trace(json.dumps(bad))
     with pytest.raises(engine.TraceError, match="no such trace file"):
         engine.load_trace(tmp_path / "missing.json")
-    import engine.decoding.trace as T
+    import engine.trace.io as T
     monkeypatch.setattr(T, "MAX_TRACE_BYTES", 1000)
     f = tmp_path / "big.json"
     f.write_text(json.dumps(good))
