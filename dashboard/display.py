@@ -13,6 +13,7 @@ import streamlit as st
 from dashboard import charts
 from dashboard.url_state import presenting, shared
 
+ROOT = Path(__file__).resolve().parent.parent
 PAGE_OBJECTS: dict = {}   # url path -> st.Page, filled by app.py (links to Page objects stay in the session)
 _log = logging.getLogger("seqscope.dashboard")
 
@@ -73,6 +74,14 @@ def guarded(fn: Callable[[], None]) -> None:
             raise
         _log.error("page error\n%s", traceback.format_exc())
         st.error(f"Something went wrong: {type(e).__name__}: {one_line(e)}")
+
+
+def rel_path(p: Path) -> str:
+    """A path as a page shows it: relative to the repository when it is inside it."""
+    try:
+        return str(Path(p).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(p)
 
 
 def fmt_score(x: Optional[float]) -> str:

@@ -29,20 +29,9 @@ def cfg_json(d: dict) -> str:
 
 # -- models ------------------------------------------------------------------------------------
 
-TRAINED_DIR = "runs/dashboard"                      # where the Train page saves checkpoints
-
-
-def trained_models() -> list[str]:
-    """Checkpoints saved by the Train page (runs/dashboard/<name>), as repository-relative paths."""
-    folder = ROOT / TRAINED_DIR
-    if not folder.is_dir():
-        return []
-    return sorted(f"{TRAINED_DIR}/{p.parent.name}" for p in folder.glob("*/config.json")
-                  if (p.parent / "model.safetensors").exists())
-
-
 def is_trained(name: str) -> bool:
-    return name.startswith(TRAINED_DIR + "/")
+    """A checkpoint trained on the Train page (runs/dashboard/NAME), not a shipped model."""
+    return name.startswith(engine.TRAINED_DIR + "/")
 
 
 def model_path(name: str) -> str:
@@ -68,7 +57,7 @@ def shipped_names() -> list[str]:
 def model_names(trained: bool = True) -> list[str]:
     """The shipped models, then (unless trained=False) the checkpoints saved by the Train page
     (looked up on every call, so a model trained a moment ago is listed)."""
-    return shipped_names() + (trained_models() if trained else [])
+    return shipped_names() + (engine.trained_models() if trained else [])
 
 
 def forget_model(name: str) -> None:
@@ -159,10 +148,15 @@ def analysis(model: str, n: int, seed: int, t0: int) -> dict:
     return _analysis(model, n, seed, t0, stamp)
 
 
+def experiment_store():
+    """engine.ExperimentStore: the shipped results and the user's runs ($SEQSCOPE_LAB_RUNS is read at
+    each use)."""
+    return engine.ExperimentStore()
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def _read_result(path: str, mtime: float) -> dict:
-    from engine import experiments        # until engine.ExperimentStore lands
-    return experiments.load_result(path)
+    return experiment_store().read(path)
 
 
 def read_result(path: Path) -> dict:

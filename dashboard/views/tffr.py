@@ -75,7 +75,6 @@ def main() -> None:
     forced = json.dumps({str(t): token})
     with st.spinner(f"Free running with {label!r} injected at step {t}…"):
         hit = runs.run_tffr(model, text, ref, runs.cfg_json(cfg), forced)
-    hit = dict(hit, injected_step=t)
     recovered = all(r.get("fr_token") == r.get("ref_token") for r in hit["rows"][t + 1:])
     cols = st.columns(2)
     with cols[0]:
