@@ -188,3 +188,31 @@ def test_bad_input_is_an_error_not_a_traceback(root):
     assert at.error
     at = _ok(_app(root, input="日本 ☃"))
     assert len(at.warning) == 1 and "<unk>" in at.warning[0].value    # once, not once per strategy
+
+
+
+def test_pages_import_only_the_engine_face_and_stay_small(root):
+    """Pages and the dashboard's own modules import `engine` (the public face) and `dashboard`
+    modules only (never an engine submodule); a view is widgets plus calls, well under 200 lines.
+    (The chart builders and the HTML report read traces through engine.trace.view.)"""
+    import ast
+    pages = sorted((root / "dashboard" / "views").glob("*.py")) + [
+        root / "dashboard" / f"{m}.py" for m in ("app", "sidebar", "url_state", "runs", "display", "strategy_editor",
+                                                  "train_form")]
+    for path in pages:
+        src = path.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(src)):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+                if node.module == "engine":
+                    names = ["engine." + a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                assert top not in ("engine", "dashboard") or name == "engine" or top == "dashboard", \
+                    f"{path.name} imports {name}: pages use `import engine` and engine.X only"
+        if path.parent.name == "views":
+            assert len(src.splitlines()) < 200, f"{path.name}: {len(src.splitlines())} lines"
