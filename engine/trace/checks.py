@@ -33,6 +33,13 @@ class NonFinite:
         return f"the literal {self.literal} (not valid JSON)"
 
 
+class Said(str):
+    """What was found, described in words: shown unquoted in an error message ("3 items")."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def show(v: Any) -> str:
     if isinstance(v, dict):
         return "an object"
@@ -103,7 +110,7 @@ def check_list(v, path, n=None):
     if not isinstance(v, list):
         bad(path, "a list", v)
     if n is not None and len(v) != n:
-        bad(path, f"a list of {n} items", f"{len(v)} items")
+        bad(path, f"a list of {n} items", Said(f"{len(v)} items"))
 
 
 def check_numbers(v, path, depth=1, lo=None, hi=None, null=False):

@@ -97,15 +97,18 @@ def load_trace(source: Union[str, bytes, os.PathLike]) -> Trace:
         except UnicodeDecodeError:
             raise TraceError("trace: not UTF-8 text") from None
         where = "trace"
-    elif isinstance(source, str) and source.lstrip().startswith("{"):
+    elif isinstance(source, str) and source.lstrip()[:1] in ("{", "["):
         if len(source) > MAX_TRACE_BYTES:
             raise _too_big("trace", len(source))
         text, where = source, "trace"
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.is_file():
-            raise TraceError(f"{path}: no such trace file")
-        size = path.stat().st_size
+        try:
+            size = path.stat().st_size if path.is_file() else None
+        except OSError:                           # e.g. a name too long to be a path
+            size = None
+        if size is None:
+            raise TraceError(f"{str(path)[:200]}: no such trace file")
         if size > MAX_TRACE_BYTES:
             raise _too_big(str(path), size)
         try:

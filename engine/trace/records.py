@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .checks import (DICT, INT, INT_OR_NULL, LIST, NUM, NUM_OR_NULL, STR, STR_OR_NULL, TraceError, bad,
+from .checks import (DICT, INT, INT_OR_NULL, LIST, NUM, NUM_OR_NULL, STR, STR_OR_NULL, Said, TraceError, bad,
                      check_bool, check_int, check_list, check_num, check_numbers, check_obj, check_str, check_strs,
                      check_ints, flat, nested_ok, values_ok)
 
@@ -90,7 +90,7 @@ def _step_hyp(e, p, t, top_k, nodes):
     _node_ref(e["node"], f"{p}.node", nodes)
     check_ints(e["prefix_ids"], f"{p}.prefix_ids")
     if len(e["prefix_ids"]) != t:
-        bad(f"{p}.prefix_ids", f"the {t} tokens generated before step {t}", f"{len(e['prefix_ids'])} ids")
+        bad(f"{p}.prefix_ids", f"the {t} tokens generated before step {t}", Said(f"{len(e['prefix_ids'])} ids"))
     check_int(e["token_id"], f"{p}.token_id", null=True)
     check_str(e["token"], f"{p}.token", null=e["token_id"] is None)
     if e["token_id"] is None and e["token"] is not None:
@@ -113,7 +113,7 @@ def _step_hyp(e, p, t, top_k, nodes):
 def _top(v, path, k):
     check_list(v, path)
     if len(v) > k:
-        bad(path, f"at most recording.top_k = {k} entries", f"{len(v)} entries")
+        bad(path, f"at most recording.top_k = {k} entries", Said(f"{len(v)} entries"))
     for i, e in enumerate(v):
         q = f"{path}[{i}]"
         check_obj(e, q, TOP_ENTRY_KEYS)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .checks import (EPS, NonFinite, TraceError, bad, check_bool, check_int, check_ints, check_num, check_numbers,
+from .checks import (EPS, NonFinite, Said, TraceError, bad, check_bool, check_int, check_ints, check_num, check_numbers,
                      check_obj, check_str, check_strs, show)
 from .records import (HYP_EXTRA, MBR_SOURCES, MBR_UTILITIES, NODE_STATUS, check_beam, check_hypotheses, check_mbr,
                       check_steps)
@@ -191,7 +191,7 @@ def _settings(d: dict) -> None:
     check_strs(inp["tokens"], "input.tokens")
     check_ints(inp["token_ids"], "input.token_ids")
     if len(inp["tokens"]) != len(inp["token_ids"]):
-        bad("input.token_ids", f"as long as input.tokens ({len(inp['tokens'])})", f"{len(inp['token_ids'])} ids")
+        bad("input.token_ids", f"as long as input.tokens ({len(inp['tokens'])})", Said(f"{len(inp['token_ids'])} ids"))
     f = d["forced"]
     check_obj(f, "forced", ("prefix", "tokens"))
     check_ints(f["prefix"], "forced.prefix")
