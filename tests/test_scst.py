@@ -3,7 +3,8 @@ import torch
 
 import engine
 from engine.training import Data, TrainConfig
-from engine.training.scst import rewards, rollout, scst_loss
+from engine.rollout import never_emit_ids, rollout
+from engine.training.scst import rewards, scst_loss
 from engine.tokenizer import EOS, PAD
 
 
@@ -31,12 +32,14 @@ def test_rollout_log_probs_match_a_teacher_forced_pass():
     data, model = toy()
     model.eval()
     src, smask, _, _ = data.batch(0)
-    ids, logp = rollout(model, src, smask, 2, 10, torch.Generator().manual_seed(0))
+    run = rollout(model, data.tok, src=src, src_mask=smask, max_new=10, rows_per_input=2, sample=True,
+                  generators=torch.Generator().manual_seed(0))
+    ids, logp = run.tokens, run.logprobs.sum(1)
     assert ids.shape[0] == 2 * src.shape[0]
     # re-score the sampled sequences by teacher forcing: same log-probabilities
     state = engine.models.expand_state(model.start(src, smask)[0], 2)
     tin = torch.cat([torch.full((ids.shape[0], 1), 1), ids[:, :-1]], 1)
-    lp = model.decode(tin, state).logits.index_fill(-1, torch.tensor([0, 1]), float("-inf")).log_softmax(-1).gather(-1, ids[..., None]).squeeze(-1)
+    lp = model.decode(tin, state).logits.index_fill(-1, torch.tensor(never_emit_ids(data.tok)), float("-inf")).log_softmax(-1).gather(-1, ids[..., None]).squeeze(-1)
     assert torch.allclose(lp.masked_fill(ids == PAD, 0).sum(1), logp, atol=1e-4)
     ended = (ids == EOS).any(1)
     assert ended.any() or ids.shape[1] == 10
@@ -51,7 +54,7 @@ def test_scst_raises_the_reward_on_a_toy_task():
     def greedy_reward():
         model.eval()
         with torch.no_grad():
-            ids, _ = rollout(model, held[0], held[1], 1, 8, g, greedy=True)
+            ids = rollout(model, data.tok, src=held[0], src_mask=held[1], max_new=8).tokens
         model.train()
         return float(rewards([data.tok.decode(r) for r in ids.tolist()], [""] * ids.shape[0], sevens).mean())
 

@@ -10,7 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from ..batching import batches, pad_batch, seq2seq_tensors
+from ..decoding.rules import top_k
 from ..models import SeqModel
+from ..rollout import rollout
 from ..tokenizer import BOS, EOS, PAD, Tokenizer
 
 
@@ -24,26 +26,12 @@ def greedy_batch(model: SeqModel, tokenizer: Tokenizer, inputs: Sequence[str], m
         enc = [tokenizer.encode(s).ids for s in chunk]
         if model.is_encoder_decoder:
             src, smask = pad_batch(enc)
-            state, _ = model.start(src, smask)
-            step_in, step_mask = torch.full((len(chunk), 1), BOS, dtype=torch.long), None
+            run = rollout(model, tokenizer, src=src, src_mask=smask, max_new=min(max_new_tokens, model.max_len - 1))
         else:
-            state, _ = model.start(batch_size=len(chunk))
-            step_in, step_mask = pad_batch([[BOS] + e for e in enc], side="left")
-        limit = min(max_new_tokens, model.max_len - int(step_mask.sum(1).max() if step_mask is not None else 1))
-        done = torch.zeros(len(chunk), dtype=torch.bool)
-        generated = []
-        for _ in range(max(limit, 0)):
-            o = model.decode(step_in, state, step_mask)
-            state = o.state
-            nxt = o.logits[:, -1].argmax(-1)
-            nxt = torch.where(done, torch.full_like(nxt, PAD), nxt)
-            generated.append(nxt)
-            done |= nxt == EOS
-            if bool(done.all()):
-                break
-            step_in, step_mask = nxt[:, None], None
-        ids = torch.stack(generated, 1).tolist() if generated else [[] for _ in chunk]
-        out.extend(tokenizer.decode(row) for row in ids)
+            prompt, pmask = pad_batch([[BOS] + e for e in enc], side="left")
+            run = rollout(model, tokenizer, prompt=prompt, prompt_mask=pmask,
+                          max_new=max(0, min(max_new_tokens, model.max_len - prompt.shape[1])))
+        out.extend(tokenizer.decode(row) for row in run.tokens.tolist())
     return out
 
 
@@ -136,25 +124,13 @@ def evaluate(model: SeqModel, data) -> tuple[dict, list[str]]:
 
 @torch.no_grad()
 def sample_texts(model, tok, prompts, n_tokens: int = 60, temperature: float = 0.8, seed: int = 0) -> list[str]:
-    """A few seeded samples (top-k 40 at the given temperature) to show the model's style in its card."""
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for p in prompts:
-        ids = [BOS] + tok.encode(p).ids
-        state, _ = model.start(batch_size=1)
-        x, gen = torch.tensor([ids]), []
-        for _ in range(n_tokens):
-            o = model.decode(x, state)
-            state = o.state
-            logits = o.logits[0, -1] / temperature
-            v, i = logits.topk(min(40, logits.numel()))
-            nxt = int(i[torch.multinomial(v.softmax(-1), 1, generator=g)])
-            if nxt == EOS:
-                break
-            gen.append(nxt)
-            x = torch.tensor([[nxt]])
-        out.append(f"{p}|{tok.decode(gen)}  (sampled, T={temperature}, top-k 40)")
-    return out
+    """A few seeded samples (top-k 40 at the given temperature) to show the model's style in its card;
+    each prompt draws from its own generator seeded with `seed`."""
+    prompt, pmask = pad_batch([[BOS] + tok.encode(p).ids for p in prompts], side="left")
+    run = rollout(model, tok, prompt=prompt, prompt_mask=pmask, max_new=min(n_tokens, model.max_len - prompt.shape[1]),
+                  sample=True, temperature=temperature, processor=lambda scores, ctx: top_k(scores, 40),
+                  generators=[torch.Generator().manual_seed(seed) for _ in prompts])
+    return [f"{p}|{tok.decode(row)}  (sampled, T={temperature}, top-k 40)" for p, row in zip(prompts, run.tokens.tolist())]
 
 
 @torch.no_grad()
