@@ -1,4 +1,3 @@
 """Moved to engine.trace (the one definition of the trace)."""
 # shim: removed at integration
 from ..trace import FORMAT_VERSION, MAX_TRACE_BYTES, NODE_STATUS, STRATEGIES, Trace, TraceError, load_trace  # noqa: F401
-from ..trace import validate as validate_trace_dict  # noqa: F401
