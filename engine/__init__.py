@@ -22,6 +22,7 @@ _FACE = {
     "TraceError": "engine.trace",
     "load_trace": "engine.trace",
     "FORMAT_VERSION": "engine.trace",
+    "MAX_TRACE_BYTES": "engine.trace",
     # decoding
     "GenerationConfig": "engine.decoding.config",
     "RecordOptions": "engine.decoding.config",
