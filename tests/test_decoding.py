@@ -9,12 +9,14 @@ import torch
 
 import engine
 from engine.checkpoint import Bundle
-from engine.decoding import processors as P
-from engine.decoding.common import Recorder, prepare
+from engine.decoding import rules as P
+from engine.decoding.beam import BeamHypotheses, beam_search
 from engine.decoding.config import GenerationConfig, RecordOptions
+from engine.decoding.inputs import prepare
 from engine.decoding.mbr import mbr_section, utility_matrix
-from engine.decoding.search import beam_search
-from engine.models import GPT, GPTConfig
+from engine.decoding.recorder import Recorder
+from engine.models import GPT, GPTConfig, SeqModel, StepOutput
+from engine.rollout import never_emit_ids
 from engine.tokenizer import EOS, Tokenizer
 
 
@@ -197,14 +199,17 @@ def test_scores_are_sums_over_length_penalty(dates):
 
 
 def _all_sequences(bundle, max_new):
-    """Every complete sequence (ends with <eos>, or reaches max_new) and its exact log-prob."""
-    V = bundle.tokenizer.vocab_size
+    """Every complete sequence (ends with <eos>, or reaches max_new) and its exact log-prob. The tokens a
+    free run never emits (<pad>, <bos>, <unk>: engine.rollout's special-token rule) are left out and
+    masked, as in the search."""
+    never = never_emit_ids(bundle.tokenizer)
+    body_ids = [v for v in range(bundle.tokenizer.vocab_size) if v != EOS and v not in never]
     seqs = []
     for n in range(1, max_new + 1):
-        for body in itertools.product([v for v in range(V) if v != EOS], repeat=n - 1):
+        for body in itertools.product(body_ids, repeat=n - 1):
             seqs.append(list(body) + [EOS])
         if n == max_new:
-            seqs += [list(body) for body in itertools.product([v for v in range(V) if v != EOS], repeat=n)]
+            seqs += [list(body) for body in itertools.product(body_ids, repeat=n)]
     scores = [0.0] * len(seqs)
     with torch.no_grad():
         for n in range(1, max_new + 1):            # one batched teacher-forced pass per length
@@ -212,7 +217,8 @@ def _all_sequences(bundle, max_new):
             tgt = torch.tensor([seqs[i] for i in idx])
             inp = torch.cat([torch.ones(len(idx), 1, dtype=torch.long), tgt[:, :-1]], 1)
             state, _ = bundle.model.start(batch_size=len(idx))
-            lp = torch.log_softmax(bundle.model.decode(inp, state).logits, -1)
+            logits = bundle.model.decode(inp, state).logits.index_fill(-1, torch.tensor(never), float("-inf"))
+            lp = torch.log_softmax(logits, -1)
             tot = lp.gather(2, tgt[:, :, None])[:, :, 0].sum(1).tolist()
             for i, v in zip(idx, tot):
                 scores[i] = v
@@ -518,7 +524,6 @@ def test_language_model_from_bos_only():
 
 
 def test_beam_hypotheses_store_and_is_done_modes():
-    from engine.decoding.search import BeamHypotheses
     h = BeamHypotheses(2, 1.0, False, max_new=10)
     assert h.add(-1.0, 1, {"node": 1}) and h.add(-4.0, 2, {"node": 2})      # scores -1, -2
     assert h.worst_score == -2.0
@@ -564,3 +569,59 @@ def test_wrong_note_while_sampling_keeps_the_random_stream(text_gpt):
     forced = engine.generate(text_gpt, "The default", cfg, record=False, forced_tokens={3: wrong})
     ids = forced.hypotheses[0]["token_ids"]
     assert ids[:3] == free[:3] and ids[3] == wrong and forced.forced["tokens"] == {"3": wrong}
+
+
+# -- the recorder asks the model for hook points ------------------------------------------------------
+
+class ToyLM(SeqModel):
+    """A minimal language model of no known architecture: next-token logits from a table of the last
+    token; its one layer of two heads attends uniformly to every real key so far. It reports its hook
+    points; the recorder must record it without knowing what it is."""
+    is_encoder_decoder = False
+    arch = "toy"
+    has_cross_attention = False
+    max_len = 16
+
+    def __init__(self, vocab: int):
+        super().__init__()
+        self.table = torch.nn.Parameter(torch.randn(vocab, vocab, generator=torch.Generator().manual_seed(0)) * 3)
+
+    def describe(self) -> dict:
+        return {"is_encoder_decoder": False, "n_layers": 1, "n_heads": 2, "n_encoder_layers": 0,
+                "has_self_attention": True, "has_cross_attention": False, "max_len": self.max_len}
+
+    def start(self, src_ids=None, src_mask=None, output_attentions=False, batch_size=1, hooks=()):
+        return {"keys": torch.zeros(batch_size, 0, dtype=torch.bool)}, {}
+
+    def decode(self, input_ids, state, input_mask=None, output_attentions=False, hooks=()):
+        want = self.wanted(hooks, output_attentions)
+        b, t = input_ids.shape
+        real = torch.ones(b, t, dtype=torch.bool) if input_mask is None else input_mask.bool()
+        keys = torch.cat([state["keys"], real], 1)
+        k = keys.shape[1]
+        seen = torch.ones(t, k, dtype=torch.bool).tril(k - t)[None] & keys[:, None, :]
+        weights = seen.float() / seen.float().sum(-1, keepdim=True).clamp(min=1)
+        logits = self.table[input_ids]
+        points = {"attn.self.0": weights[:, None].expand(b, 2, t, k), "key_mask": keys, "hidden.final": logits}
+        return StepOutput(logits, logits, {"keys": keys}, {n: v for n, v in points.items() if n in want})
+
+
+def test_the_recorder_asks_the_model_for_hook_points_not_its_arch():
+    tok = Tokenizer.train_char(["abc"])
+    toy = Bundle("toy", ToyLM(tok.vocab_size), tok, {"name": "toy", "arch": "toy", "task": "toy", "kind": "lm",
+                                                     "model": {}})
+    assert Recorder(toy, RecordOptions()).hooks == ("attn.self.0", "key_mask", "hidden.final")
+    assert Recorder(toy, RecordOptions.off()).hooks == ()
+    cfg = {"max_new_tokens": 3, "min_new_tokens": 3}
+    for t in (engine.generate(toy, "ab", cfg), engine.generate_batch(toy, ["abcab", "ab"], cfg)[1],
+              engine.generate(toy, "ab", dict(cfg, num_beams=2)), engine.teacher_forced(toy, "ab", "cab")):
+        assert t.model["arch"] == "toy" and t.model["n_heads"] == 2 and t.model["n_layers"] == 1
+        for step in t.steps:
+            n_keys = 3 + step["step"]                  # <bos> a b + the tokens so far (no padding keys)
+            for s in step["hypotheses"]:
+                assert s["self_attn_keys"][:3] == ["<bos>", "a", "b"] and len(s["self_attn_keys"]) == n_keys
+                assert len(s["self_attn"]) == 1 and len(s["self_attn"][0]) == 2
+                assert s["self_attn"][0][1] == pytest.approx([1 / n_keys] * n_keys, abs=1e-4)
+                assert len(s["hidden"]) == tok.vocab_size and s["cross_attn"] is None
+    with pytest.raises(ValueError, match="layers"):
+        engine.generate(toy, "ab", record=engine.RecordOptions(layers=[1]))

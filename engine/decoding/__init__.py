@@ -2,8 +2,8 @@
 
 See docs/decoding.md (strategies, rule order, differences from Hugging Face) and
 docs/trace-format.md (what a Trace holds)."""
-from .api import generate, generate_batch
 from .config import GenerationConfig, RecordOptions
+from .generate import generate, generate_batch
 from .mbr import rerank
 from .tf_fr import TFFRComparison, compare_tf_fr, teacher_forced
 from .trace import Trace, TraceError, load_trace

@@ -12,9 +12,10 @@ from typing import Optional, Sequence
 
 from sacrebleu.metrics import BLEU, CHRF
 
-from .common import g
+from . import sampling
+from .beam import beam_search
 from .config import GenerationConfig
-from .search import beam_search, free_hypotheses, free_run
+from .recorder import g
 from .trace import Trace
 
 _METRICS = {}
@@ -81,12 +82,12 @@ def mbr_section(hyps: list[dict], source: str, name: str, weighted: bool) -> tup
     return section, ranked
 
 
-def run_mbr(bundle, prep, config: GenerationConfig, record, recorder, seed, skeleton) -> dict:
-    d = skeleton(bundle, prep, config, record, "mbr", seed)
+def run_mbr(bundle, prep, config: GenerationConfig, recorder, d: dict) -> dict:
+    """Fill the trace `d` of an MBR run: candidates from samples or a beam n-best list, then the MBR section."""
     if config.mbr_source == "samples":
-        res = free_run(bundle, [prep], config, recorder, seeds=[seed], sample=True,
-                       rows_per_input=config.mbr_num_samples)[0]
-        hyps = [dict(h) for h in free_hypotheses(bundle, res["rows"], config)]
+        res = sampling.run(bundle, [prep], config, recorder, seeds=[d["seed"]], sample=True,
+                           rows_per_input=config.mbr_num_samples)[0]
+        hyps = [dict(h) for h in sampling.ranked_hypotheses(bundle, res["rows"], config)]
         hyps.sort(key=lambda h: h["slot"])      # candidate i = sample i
     else:
         res = beam_search(bundle, prep, config, recorder, num_beams=config.mbr_num_samples,

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Optional
 
 import torch
 
 from ..tokenizer import BOS, EOS
-from .api import _skeleton, generate
-from .common import Recorder, as_bundle, g, hypothesis, prepare
 from .config import GenerationConfig, as_config, as_record
+from .generate import generate, start_trace
+from .inputs import as_bundle, prepare
+from .recorder import Recorder, g, hypothesis
 from .trace import Trace, TraceError
 
 
@@ -50,27 +50,20 @@ def _reference_ids(bundle, prep, reference, warnings: list) -> list[int]:
 
 
 @torch.no_grad()
-def forced_pass(bundle, prep, target_ids: list[int], want_attn: bool):
-    """One decoder call over <bos> (+ prompt) + target[:-1]. Returns (out, offset): out.logits[0, offset + t]
-    is the distribution that predicts target[t]."""
+def forced_pass(bundle, prep, target_ids: list[int], hooks=()):
+    """One decoder call over <bos> (+ prompt) + target[:-1], reporting the hook points `hooks`.
+    Returns (out, offset, start hooks): out.logits[0, offset + t] is the distribution that predicts target[t]."""
     model = bundle.model
+    kw = {"hooks": tuple(hooks)} if hooks else {}
     if model.is_encoder_decoder:
         src = torch.as_tensor([prep.ids], dtype=torch.long)
-        state, enc_attn = model.start(src, output_attentions=want_attn)
+        state, start_hooks = model.start(src, **kw)
         inp, offset = [BOS] + target_ids[:-1], 0
     else:
-        state, enc_attn = model.start(batch_size=1)
+        state, start_hooks = model.start(batch_size=1)
         inp, offset = [BOS] + prep.ids + target_ids[:-1], len(prep.ids)
-    out = model.decode(torch.as_tensor([inp], dtype=torch.long), state, output_attentions=want_attn)
-    return out, offset, enc_attn
-
-
-def _position_view(out, q: int):
-    """The outputs of one query position q, shaped like an incremental step (keys 0..q)."""
-    return SimpleNamespace(
-        self_attn=[a[:, :, q:q + 1, :q + 1] for a in out.self_attn] if out.self_attn is not None else None,
-        cross_attn=[a[:, :, q:q + 1, :] for a in out.cross_attn] if out.cross_attn is not None else None,
-        hidden=out.hidden[:, q:q + 1], state={})
+    out = model.decode(torch.as_tensor([inp], dtype=torch.long), state, **kw)
+    return out, offset, start_hooks
 
 
 def teacher_forced(model, source: str, reference, *, record=None) -> Trace:
@@ -83,13 +76,13 @@ def teacher_forced(model, source: str, reference, *, record=None) -> Trace:
     prep.warnings = [w for w in prep.warnings if "capped" not in w]
     target = _reference_ids(bundle, prep, reference, prep.warnings)
     recorder = Recorder(bundle, record)
-    out, offset, enc_attn = forced_pass(bundle, prep, target, recorder.want_attn)
+    out, offset, start_hooks = forced_pass(bundle, prep, target, recorder.hooks)
     logp = torch.log_softmax(out.logits[0].float(), -1)
     key_prefix = ["<bos>"] + ([] if bundle.model.is_encoder_decoder else prep.tokens)
     steps = []
     for t, tok in enumerate(target):
         q = offset + t
-        view = _position_view(out, q)
+        view = recorder.at_position(out, q)
         lp = logp[q:q + 1]
         rec = recorder.steps([0], lp, lp, view, chosen=[tok],
                              key_labels=[key_prefix + [recorder.name(i) for i in target[:t]]],
@@ -97,13 +90,12 @@ def teacher_forced(model, source: str, reference, *, record=None) -> Trace:
         steps.append({"step": t, "hypotheses": rec})
     raw = logp[torch.arange(offset, offset + len(target)), torch.as_tensor(target)].tolist()
     config = GenerationConfig(max_new_tokens=len(target))
-    d = _skeleton(bundle, prep, config, record, "teacher_forced", None)
+    d = start_trace(bundle, prep, config, record, "teacher_forced", None)
     d["steps"] = steps
     d["hypotheses"] = [hypothesis(bundle, target, raw, 1.0)]
     d["reference"] = {"text": reference if isinstance(reference, str) else bundle.tokenizer.decode(target),
                       "token_ids": list(target)}
-    if enc_attn is not None:
-        d["encoder_attention"] = recorder.encoder_attention(enc_attn, 0, len(prep.ids))
+    d["encoder_attention"] = recorder.encoder_attention(start_hooks, 0, len(prep.ids))
     total = time.perf_counter() - t0
     d["timing"] = {"total_s": round(total, 6), "steps_s": [round(total / len(target), 6)] * len(target)}
     return Trace(d)
@@ -158,12 +150,12 @@ def compare_tf_fr(model, source: str, reference, config=None, *, forced_tokens=N
     fr = generate(bundle, source, config, record=record, forced_tokens=forced_tokens)
     fr_ids = fr.hypotheses[0]["token_ids"] if fr.hypotheses else []
     prep = prepare(bundle, source, 1)
-    tf_out, off, _ = forced_pass(bundle, prep, target, False)
+    tf_out, off, _ = forced_pass(bundle, prep, target)
     tf_logp = torch.log_softmax(tf_out.logits[0, off:off + len(target)].float(), -1)
     tf_h = tf_out.hidden[0, off:off + len(target)].float()
     n_fr = min(len(fr_ids), len(target))
     if n_fr:
-        fr_out, off2, _ = forced_pass(bundle, prep, fr_ids, False)
+        fr_out, off2, _ = forced_pass(bundle, prep, fr_ids)
         fr_logp = torch.log_softmax(fr_out.logits[0, off2:off2 + n_fr].float(), -1)
         fr_h = fr_out.hidden[0, off2:off2 + n_fr].float()
         p_tf = tf_logp[:n_fr].exp()

@@ -1,0 +1,136 @@
+"""`engine.generate` / `engine.generate_batch`: run a strategy and return a `Trace`."""
+from __future__ import annotations
+
+import random
+import time
+from typing import Optional, Sequence
+
+from . import sampling
+from .beam import beam_search
+from .config import GenerationConfig, RecordOptions, as_config, as_record
+from .fields import warper_names
+from .forced import attach_forced
+from .inputs import Prepared, as_bundle, model_info, prepare
+from .recorder import Recorder
+from .rules import rules_active
+from .trace import FORMAT_VERSION, Trace
+
+
+def _seed(config: GenerationConfig) -> Optional[int]:
+    if config.strategy in ("greedy", "beam", "diverse_beam") or (config.mbr and config.mbr_source == "nbest"):
+        return config.seed
+    return config.seed if config.seed is not None else random.SystemRandom().randrange(2 ** 31)
+
+
+def _samples(config: GenerationConfig, strategy: str) -> bool:
+    return strategy == "sample" or (strategy == "mbr" and config.mbr_source == "samples")
+
+
+def _rules(config: GenerationConfig, strategy: str) -> list[str]:
+    """The decoding rules that act in this run, in the order they are applied."""
+    if strategy == "teacher_forced":
+        return []
+    names = rules_active(config, _samples(config, strategy))
+    if strategy == "diverse_beam" and config.diversity_penalty:
+        names.insert(0, "diversity_penalty")
+    return names
+
+
+def _unused(config: GenerationConfig, strategy: str) -> list[str]:
+    """Sampling settings that do nothing in this strategy (Hugging Face warns about them too)."""
+    if strategy == "teacher_forced" or _samples(config, strategy):
+        return []
+    warpers = set(warper_names())
+    set_ = [n for n in rules_active(config, True) if n in warpers]
+    return [f"{', '.join(set_)} only act when sampling (do_sample); ignored by {strategy}"] if set_ else []
+
+
+def start_trace(bundle, prep: Prepared, config: GenerationConfig, record: RecordOptions, strategy: str,
+                seed: Optional[int]) -> dict:
+    """The trace of a run before its steps: model, settings, input, forced tokens, rules, warnings."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "model": model_info(bundle),
+        "config": config.to_dict(),
+        "strategy": strategy,
+        "seed": seed,
+        "input": {"text": prep.text, "tokens": list(prep.tokens), "token_ids": list(prep.ids)},
+        "forced": {"prefix": list(prep.forced_prefix),
+                   "tokens": {str(k): v for k, v in sorted(prep.forced.items()) if k >= len(prep.forced_prefix)}},
+        "timing": {"total_s": 0.0, "steps_s": []},
+        "rules": _rules(config, strategy),
+        "warnings": list(prep.warnings) + _unused(config, strategy),
+        "recording": record.to_dict(),
+        "encoder_attention": None,
+        "steps": [],
+        "hypotheses": [],
+        "beam": None,
+        "mbr": None,
+    }
+
+
+def _fill(d: dict, res: dict, total_s: float) -> dict:
+    """A strategy's result (steps, warnings, timing, encoder attention) into its trace."""
+    d["steps"], d["warnings"] = res["steps"], d["warnings"] + res["warnings"]
+    d["timing"] = {"total_s": round(total_s, 6), "steps_s": res["steps_s"]}
+    d["encoder_attention"] = res.get("encoder_attention")
+    return d
+
+
+def _run(bundle, preps, config: GenerationConfig, record: RecordOptions, seeds) -> list[dict]:
+    """Run the configured strategy for prepared inputs; returns complete trace dicts."""
+    recorder = Recorder(bundle, record)
+    strategy = config.strategy
+    if strategy in ("greedy", "sample"):
+        t0 = time.perf_counter()
+        results = sampling.run(bundle, preps, config, recorder, seeds=seeds)
+        total = time.perf_counter() - t0
+        out = []
+        for prep, seed, res in zip(preps, seeds, results):
+            d = _fill(start_trace(bundle, prep, config, record, strategy, seed), res, total)
+            d["hypotheses"] = sampling.ranked_hypotheses(bundle, res["rows"], config)
+            out.append(d)
+        return out
+    out = []
+    for prep, seed in zip(preps, seeds):
+        t0 = time.perf_counter()
+        if strategy in ("beam", "diverse_beam"):
+            res = beam_search(bundle, prep, config, recorder)
+            d = _fill(start_trace(bundle, prep, config, record, strategy, seed), res, 0.0)
+            d["hypotheses"], d["beam"] = res["hypotheses"], res["beam"]
+        else:
+            from .mbr import run_mbr
+            d = run_mbr(bundle, prep, config, recorder, start_trace(bundle, prep, config, record, strategy, seed))
+        d["timing"]["total_s"] = round(time.perf_counter() - t0, 6)
+        out.append(d)
+    return out
+
+
+def generate(model, text: str, config=None, *, record=None, forced_prefix=None, forced_tokens=None) -> Trace:
+    """Decode `text` (a seq2seq source or an LM prompt) with `config`; everything is recorded in the Trace.
+
+    forced_prefix: text or token ids forced as the first generated tokens; forced_tokens: {step: token}
+    injected at that step, after which the model continues freely."""
+    bundle = as_bundle(model)
+    config, record = as_config(config), as_record(record)
+    prep = prepare(bundle, text, config.max_new_tokens)
+    attach_forced(bundle, prep, forced_prefix, forced_tokens)
+    return Trace(_run(bundle, [prep], config, record, [_seed(config)])[0])
+
+
+def generate_batch(model, texts: Sequence[str], config=None, *, record=None) -> list[Trace]:
+    """Decode several inputs; greedy and sampling share one model call per step (the same results as
+    one at a time: each input gets its own generator seeded with the config's seed); beam search and
+    MBR run the inputs one after another."""
+    bundle = as_bundle(model)
+    config, record = as_config(config), as_record(record)
+    if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
+        raise ValueError("texts must be a list of strings")
+    if not texts:
+        return []
+    preps = [prepare(bundle, t, config.max_new_tokens) for t in texts]
+    seed = _seed(config)
+    return [Trace(d) for d in _run(bundle, preps, config, record, [seed] * len(preps))]
+
+
+__all__ = ["generate", "generate_batch", "start_trace"]

@@ -1,0 +1,177 @@
+"""The recorder: turns one decoding step's tensors into the JSON-ready per-hypothesis records of
+docs/trace-format.md, and finished token ids into final hypotheses.
+
+It asks the model for the named hook points the recording options need (`SeqModel.hook_names`:
+attn.self.{i}, attn.cross.{i}, attn.encoder.{i}, key_mask, hidden.final) and reads only what the model
+reported in `StepOutput.hooks`; it never asks which architecture it records."""
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from ..checkpoint import Bundle
+from ..tokenizer import EOS
+from .config import RecordOptions
+
+
+def g(x: float, digits: int = 6) -> Optional[float]:
+    """A float rounded to `digits` significant digits for JSON; None for -inf/inf/NaN."""
+    x = float(x)
+    if not math.isfinite(x):
+        return None
+    return float(f"{x:.{digits}g}")
+
+
+def round_tensor(t: Tensor, decimals: int = 4) -> Tensor:
+    """Round in float64 so that the JSON shows the short decimal form (0.1234, not 0.12340000271)."""
+    return torch.round(t.detach().double(), decimals=decimals)
+
+
+class Recorder:
+    """What one run records (RecordOptions) and the records of its steps."""
+
+    def __init__(self, bundle: Bundle, record: RecordOptions):
+        self.bundle, self.record = bundle, record
+        self.tok = bundle.tokenizer
+        model = bundle.model
+        info = model.describe()
+        n = info["n_layers"]
+        if record.layers == "all":
+            self.layers = list(range(n))
+        else:
+            bad = [i for i in record.layers if i >= n]
+            if bad:
+                raise ValueError(f"recording layers {bad} do not exist: {bundle.name} has {n} decoder layer(s) "
+                                 f"(0..{n - 1})")
+            self.layers = list(record.layers)
+        n_enc = info["n_encoder_layers"]
+        enc_layers = list(range(n_enc)) if record.layers == "all" else [i for i in record.layers if i < n_enc]
+        names = set(model.hook_names)
+
+        def points(kind: str, layers: Sequence[int]) -> list[str]:
+            return [f"{kind}.{i}" for i in layers if record.attention and f"{kind}.{i}" in names]
+
+        self.self_hooks = points("attn.self", self.layers)
+        self.cross_hooks = points("attn.cross", self.layers)
+        self.enc_hooks = points("attn.encoder", enc_layers)
+        self.key_mask = bool(self.self_hooks) and "key_mask" in names
+        self.hidden = record.hidden_states and "hidden.final" in names
+        self.hooks = tuple(self.enc_hooks + self.self_hooks + self.cross_hooks + ["key_mask"] * self.key_mask
+                           + ["hidden.final"] * self.hidden)
+        self.key_labels = bool(self.self_hooks)      # the runs label the self-attention keys
+        self._names = [self.tok.token_str(i) for i in range(self.tok.vocab_size)]
+
+    def name(self, i: int) -> str:
+        return self._names[int(i)]
+
+    def top_list(self, logp: Tensor) -> list[list[dict]]:
+        k = min(self.record.top_k, logp.shape[-1])
+        if k <= 0:
+            return [[] for _ in range(logp.shape[0])]
+        vals, idx = torch.topk(logp, k, dim=-1)
+        probs, idx = vals.exp().tolist(), idx.tolist()
+        return [[{"id": i, "token": self._names[i], "prob": float(f"{p:.5g}")}
+                 for i, p in zip(ir, pr)] for ir, pr in zip(idx, probs)]
+
+    def encoder_attention(self, start_hooks: dict, row: int, src_len: int):
+        """[layer][head][query][key] encoder self-attention of input `row`, or None."""
+        if not (self.enc_hooks and start_hooks):
+            return None
+        w = torch.stack([start_hooks[n][row, :, :src_len, :src_len] for n in self.enc_hooks])
+        return round_tensor(w).tolist()
+
+    def at_position(self, out, q: int):
+        """A teacher-forced pass's outputs at query position q, shaped like one incremental step (keys 0..q)."""
+        view = {}
+        for name, t in out.hooks.items():
+            if name.startswith("attn.self."):
+                view[name] = t[:, :, q:q + 1, :q + 1]
+            elif name.startswith("attn.cross."):
+                view[name] = t[:, :, q:q + 1, :]
+            elif name == "key_mask":
+                view[name] = t[:, :q + 1]
+            elif name.startswith("hidden."):
+                view[name] = t[:, q:q + 1]
+        return SimpleNamespace(hooks=view)
+
+    def _attention(self, hooks: dict, idx: Tensor, rows: int, src_lens):
+        selfs = crosses = None
+        if self.self_hooks:
+            sa = round_tensor(torch.stack([hooks[n][:, :, -1, :] for n in self.self_hooks], 1).index_select(0, idx))
+            km = hooks["key_mask"].index_select(0, idx) if self.key_mask else None
+            if km is None or bool(km.all()):
+                selfs = sa.tolist()
+            else:                                 # drop left padding / masked keys row by row
+                selfs = [sa[j][:, :, km[j]].tolist() for j in range(rows)]
+        if self.cross_hooks:
+            ca = round_tensor(torch.stack([hooks[n][:, :, -1, :] for n in self.cross_hooks], 1).index_select(0, idx))
+            crosses = [ca[j][:, :, :src_lens[j]].tolist() if src_lens else ca[j].tolist() for j in range(rows)]
+        return selfs, crosses
+
+    def steps(self, rows: Sequence[int], raw_logp: Tensor, proc_logp: Tensor, out, *, chosen=None,
+              key_labels=None, src_lens=None, extra=None) -> list[dict]:
+        """Records for batch rows `rows`. raw_logp / proc_logp: [N, V] log-probs before / after the rules
+        (rows indexed like `out`). chosen: per row in `rows`, the chosen token id or None.
+        key_labels: per row, the labels of the self-attention keys; src_lens: per row, the source length.
+        extra: per row, a dict merged first (slot, node, prefix_ids)."""
+        idx = torch.as_tensor(list(rows), dtype=torch.long)
+        same = proc_logp is raw_logp                 # no rule changed anything: compute once
+        raw = raw_logp.index_select(0, idx)
+        proc = raw if same else proc_logp.index_select(0, idx)
+        ent_raw = torch.special.entr(raw.exp()).sum(-1).tolist()
+        ent = ent_raw if same else torch.special.entr(proc.exp()).sum(-1).tolist()
+        tops_b = self.top_list(raw)
+        tops_a = [list(x) for x in tops_b] if same else self.top_list(proc)
+        if chosen is not None:
+            cidx = torch.as_tensor([c if c is not None else 0 for c in chosen], dtype=torch.long)[:, None]
+            c_proc = proc.gather(1, cidx)[:, 0].tolist()
+            c_raw = raw.gather(1, cidx)[:, 0].tolist()
+        selfs, crosses = self._attention(out.hooks, idx, len(rows), src_lens)
+        hidden = round_tensor(out.hooks["hidden.final"][:, -1].index_select(0, idx)).tolist() if self.hidden else None
+        recs = []
+        for j, r in enumerate(rows):
+            rec = dict(extra[j]) if extra else {}
+            c = chosen[j] if chosen is not None else None
+            rec.update({
+                "token_id": c, "token": self._names[c] if c is not None else None,
+                "prob": g(math.exp(c_proc[j])) if c is not None else None,
+                "logprob": g(c_proc[j]) if c is not None else None,
+                "raw_logprob": g(c_raw[j]) if c is not None else None,
+                "entropy": g(ent[j]), "entropy_raw": g(ent_raw[j]),
+                "top_before": tops_b[j], "top_after": tops_a[j],
+                "self_attn": selfs[j] if selfs is not None else None,
+                "self_attn_keys": key_labels[j] if (selfs is not None and key_labels) else [],
+                "cross_attn": crosses[j] if crosses is not None else None,
+                "hidden": hidden[j] if hidden is not None else None,
+            })
+            recs.append(rec)
+        return recs
+
+
+def continuation_text(bundle: Bundle, ids: Sequence[int]) -> str:
+    """Text of generated ids. For a language model the leading space is kept, so that prompt + text
+    reads as one text (the BPE tokenizer's decode strips it at the start)."""
+    return bundle.tokenizer.decode(ids, keep_leading_space=not bundle.model.is_encoder_decoder)
+
+
+def hypothesis(bundle: Bundle, ids: Sequence[int], raw_logprobs: Sequence[float], length_penalty: float,
+               **extra) -> dict:
+    """A final hypothesis: text, tokens, raw log-probs, score = their sum, normalized by length ** penalty."""
+    tok = bundle.tokenizer
+    ids = [int(i) for i in ids]
+    score = float(sum(raw_logprobs))
+    n = len(ids)
+    norm = score / (n ** length_penalty) if n else 0.0
+    d = {"text": continuation_text(bundle, ids), "tokens": [tok.token_str(i) for i in ids], "token_ids": ids,
+         "token_logprobs": [g(x) for x in raw_logprobs], "score": g(score), "normalized_score": g(norm),
+         "finished": bool(ids and ids[-1] == EOS), "node": None,
+         "search_score": g(norm)}       # beam search: the score the search ranked by (after the rules)
+    d.update(extra)
+    return d
+
+
+__all__ = ["Recorder", "hypothesis", "continuation_text", "g", "round_tensor"]
