@@ -14,7 +14,4 @@ from .store import ExperimentStore, load_result, save_result
 from . import tf_vs_fr, ss_schedules, recovery, beam_curse, label_smoothing, decoding, tbptt, bpe_vocab  # noqa: F401 (registers them, in this order)
 from .cli import run as main_experiment  # shim: removed at integration (engine/__main__.py calls cli.run)
 
-run = run_experiment  # shim: removed at integration (the old name; dashboard and test_lab_charts use it)
-save = save_result    # shim: removed at integration
-
 __all__ = ["EXPERIMENTS", "experiment", "run_experiment", "ExperimentStore", "load_result", "save_result"]

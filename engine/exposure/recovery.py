@@ -1,0 +1,72 @@
+"""Recovery after an injected error: the model's best wrong token is forced at generated step t0 (after
+the gold prefix), then greedy free running (engine.rollout); the share of examples back on the gold
+track / on the uninjected track against steps since the injection."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..models import SeqModel
+from ..rollout import StepContext, rollout
+from ..tokenizer import EOS, PAD
+from .passes import Inputs, rows
+from .stats import rounded
+
+
+def _inject(gold: Tensor):
+    """A decoding rule for the two rows of each example at its first step: row 0 takes the best token
+    that is neither the gold one nor <eos> (the injected error), row 1 the gold token (uninjected)."""
+    def processor(scores: Tensor, ctx: StepContext) -> Tensor:
+        if ctx.step:
+            return scores
+        out = torch.full_like(scores, float("-inf"))
+        out[0::2] = scores[0::2].index_fill(1, torch.tensor([EOS]), float("-inf")).scatter(1, gold[:, None], float("-inf"))
+        out[1::2] = out[1::2].scatter(1, gold[:, None], 0.0)
+        return out
+    return processor
+
+
+@torch.no_grad()
+def recovery(model: SeqModel, inp: Inputs, t0: int = 1, horizon: int = 12, batch_size: int = 500) -> dict:
+    """Inject the model's best non-gold token at generated step t0 (after the gold prefix), then decode
+    greedily; compare with the gold continuation and with the uninjected greedy continuation."""
+    model.eval()
+    p = inp.prompt
+    pos = p - 1 + t0                                                   # decoder position of the injection
+    lengths = (inp.tout != PAD).sum(1)
+    index = torch.nonzero(lengths > pos + 1).squeeze(1)
+    if index.numel() == 0:
+        return {"t0": t0, "examples": 0, "steps": []}
+    horizon = max(1, min(horizon, int(lengths[index].max()) - pos - 1))
+    gold_all, inj_all, base_all = [], [], []
+    for lo in range(0, index.numel(), batch_size):
+        r = index[lo:lo + batch_size]
+        tin, tout = inp.tin[r], inp.tout[r]
+        src, smask = rows(inp, r)
+        # two rows per example after the gold prefix: the injected error, then greedy; the gold token, then greedy
+        fr = rollout(model, inp.tok, src=src, src_mask=smask, prompt=tin[:, :pos + 1], max_new=horizon + 1,
+                     rows_per_input=2, processor=_inject(tout[:, pos]))
+        gen = F.pad(fr.tokens[:, 1:], (0, horizon + 1 - fr.tokens.shape[1]), value=PAD)
+        inj_all.append(gen[0::2])
+        base_all.append(gen[1::2])
+        g = tout[:, pos + 1: pos + 1 + horizon]
+        gold_all.append(F.pad(g, (0, horizon - g.shape[1]), value=PAD))
+    gold, inj, base = torch.cat(gold_all), torch.cat(inj_all), torch.cat(base_all)
+    has = gold != PAD
+    steps = []
+    inj_ok = (inj == gold) | ~has
+    base_ok = (base == gold) | ~has
+    for s in range(horizon):
+        m = has[:, s]
+        if int(m.sum()) == 0:
+            break
+        steps.append({"steps_since": s + 1, "examples": int(m.sum()),
+                      "injected_matches_gold": rounded(float((inj[:, s] == gold[:, s])[m].double().mean())),
+                      "uninjected_matches_gold": rounded(float((base[:, s] == gold[:, s])[m].double().mean())),
+                      "injected_matches_uninjected": rounded(float((inj[:, s] == base[:, s])[m].double().mean())),
+                      "injected_all_correct_from_here": rounded(float(inj_ok[:, s:].all(1)[m].double().mean())),
+                      "uninjected_all_correct_from_here": rounded(float(base_ok[:, s:].all(1)[m].double().mean()))})
+    return {"t0": t0, "examples": int(index.numel()), "steps": steps,
+            "injected_sequence_correct": rounded(float(inj_ok.all(1).double().mean())),
+            "uninjected_sequence_correct": rounded(float(base_ok.all(1).double().mean()))}
