@@ -1,7 +1,8 @@
 """The sidebar around every page: the page links and the shared controls (model, input, strategies,
 custom configs, presentation mode, chart format; drawn by run_app in the entrypoint so they persist
-across pages, kept in the URL by url_state), what they currently say, and the runs they define: a strategy name resolved to a GenerationConfig dict
-(an engine preset or a custom JSON config), decoded through the cached runs."""
+across pages, kept in the URL by url_state), what they currently say, and the runs they define: a
+strategy name resolved to a GenerationConfig dict (an engine preset or a custom JSON config),
+decoded through the cached runs."""
 from __future__ import annotations
 
 import json
@@ -114,11 +115,6 @@ def config_for(strategy: str, model: str) -> dict:
     raise ValueError(f"unknown strategy {strategy!r}; choose one of {url_state.strategy_names()}")
 
 
-def validated_config(d: dict):
-    """engine.GenerationConfig of a config dict: a one-line ValueError when it is invalid."""
-    return engine.GenerationConfig.from_dict(d)
-
-
 def _record_json(record: Optional[dict]) -> str:
     return json.dumps(record or runs.DEFAULT_RECORD, sort_keys=True)
 
@@ -131,7 +127,7 @@ def run_strategies(model: str, text: str, strategies: list[str], *, record: Opti
     for i, s in enumerate(strategies):
         try:
             cfg = config_for(s, model)
-            validated_config(cfg)
+            engine.GenerationConfig.from_dict(cfg)    # a one-line ValueError when invalid
         except (ValueError, TypeError) as e:
             errors[s] = one_line(e)
             continue
@@ -167,6 +163,6 @@ def get_run(choice: str, *, record: Optional[dict] = None) -> dict:
         return tr
     model, text = current_model(), current_input()
     cfg = config_for(choice, model)
-    validated_config(cfg)
+    engine.GenerationConfig.from_dict(cfg)
     with st.spinner(f"Decoding with {choice}…"):
         return runs.run_generate(model, text, runs.cfg_json(cfg), _record_json(record))

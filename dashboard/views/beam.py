@@ -5,6 +5,7 @@ import json
 
 import streamlit as st
 
+import engine
 from dashboard import charts, display, runs, sidebar, url_state
 
 RECORD = {"top_k": 5, "layers": "all", "hidden_states": False, "attention": False}
@@ -38,7 +39,7 @@ def main() -> None:
                "early_stopping": bool(early), "num_return_sequences": int(beams)}
         if groups and groups > 1:
             cfg.update({"num_beam_groups": int(groups), "diversity_penalty": 1.0})
-        sidebar.validated_config(cfg)
+        engine.GenerationConfig.from_dict(cfg)
         with st.spinner(f"Beam search with {beams} beams…"):
             tr = runs.run_generate(model, text, runs.cfg_json(cfg), json.dumps(RECORD, sort_keys=True))
     nodes = (tr.get("beam") or {}).get("nodes") or []

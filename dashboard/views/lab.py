@@ -21,7 +21,8 @@ SECTIONS = [
      "Teacher forcing feeds the gold prefix; free running feeds the model's own greedy tokens. A free-running "
      "curve that climbs above the teacher-forced one is exposure bias at work."),
     ("reliability", "Calibration", lambda m, r: charts.reliability_figure(r["calibration"], label=m), ""),
-    ("recovery", "Recovery after an injected wrong token", lambda m, r: charts.exposure_recovery_figure(r["recovery"], label=m), ""),
+    ("recovery", "Recovery after an injected wrong token",
+     lambda m, r: charts.exposure_recovery_figure(r["recovery"], label=m), ""),
     ("compounding", "The compounding model", lambda m, r: charts.compounding_figure(r["compounding"], label=m),
      "c: NLL per step on the gold path, d: NLL per step once off it, e: probability of leaving the path per step "
      "(all measured). Predicted ΔNLL(T) = (d − c)·Σ_{t=1..T}[1 − (1 − e)^(t−1)] against the measured "
@@ -78,7 +79,8 @@ def dataset_view() -> None:
                    "side, but the examples differ.")
     st.dataframe(charts.sequence_rows(results), hide_index=True, width="stretch")
     secs = ", ".join(f"{m} {r['seconds']} s" for m, r in results.items())
-    st.caption(f"Analysis time: {secs} (cached afterwards). Exact match: greedy free running vs the reference; bands: 95% bootstrap over examples.")
+    st.caption(f"Analysis time: {secs} (cached afterwards). Exact match: greedy free running vs the reference; "
+               "bands: 95% bootstrap over examples.")
     for name, title, figure, caption in SECTIONS:
         st.subheader(title)
         _side_by_side(results, figure, name)

@@ -67,7 +67,7 @@ def main() -> None:
         return
     t = int(inject)
     if wrong.strip():
-        token = wrong if model_kind_is_lm(model) else wrong.strip()
+        token = wrong if runs.model_info(model)["kind"] == "lm" else wrong.strip()
         label = token
     else:
         tid, label = _runner_up(base, t)
@@ -89,10 +89,6 @@ def main() -> None:
         display.plot(charts.tffr_figure(base, title="undisturbed"), "tffr-base")
     with cols[1]:
         display.plot(charts.tffr_figure(hit, title=f"{label!r} injected at step {t}"), "tffr-injected")
-
-
-def model_kind_is_lm(model: str) -> bool:
-    return runs.model_info(model)["kind"] == "lm"
 
 
 display.guarded(main)

@@ -9,7 +9,7 @@ import streamlit as st
 import engine
 from dashboard import display, report, runs, sidebar, url_state
 
-MAX_UPLOAD_MB = 50
+MAX_UPLOAD_MB = engine.MAX_TRACE_BYTES // 2 ** 20      # engine.load_trace refuses bigger traces
 
 
 def _on_upload() -> None:
@@ -18,8 +18,6 @@ def _on_upload() -> None:
         return
     data = f.getvalue()
     try:
-        if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
-            raise ValueError(f"{f.name}: {len(data) / 1e6:.1f} MB is over the {MAX_UPLOAD_MB} MB limit")
         tr = engine.load_trace(data)
     except ValueError as e:
         st.session_state["upload_error"] = f"{f.name}: {display.one_line(e)}"
@@ -68,12 +66,15 @@ def main() -> None:
         st.success(f"Loaded {st.session_state.get('uploaded_name', 'trace')}: model {up['model'].get('name')}, "
                    f"strategy {up.get('strategy')}, input `{up['input']['text']}` → "
                    f"`{hyps[0]['text'] if hyps else ''}`. It is now the run '{runs.UPLOADED}' on these pages:")
+        key = st.session_state.get("uploaded_key")
         cols = st.columns(3)
-        cols[0].page_link(display.page_ref("views/step.py"), label="Step inspector", icon=":material/biotech:", query_params=url_state.link_params(run=runs.UPLOADED, trace=st.session_state.get("uploaded_key")))
+        cols[0].page_link(display.page_ref("views/step.py"), label="Step inspector", icon=":material/biotech:",
+                          query_params=url_state.link_params(run=runs.UPLOADED, trace=key))
         cols[1].page_link(display.page_ref("views/attention.py"), label="Attention", icon=":material/visibility:",
-                          query_params=url_state.link_params(run=runs.UPLOADED, trace=st.session_state.get("uploaded_key")))
+                          query_params=url_state.link_params(run=runs.UPLOADED, trace=key))
         if up.get("beam"):
-            cols[2].page_link(display.page_ref("views/beam.py"), label="Beam tree", icon=":material/account_tree:", query_params=url_state.link_params(trace=st.session_state.get("uploaded_key")))
+            cols[2].page_link(display.page_ref("views/beam.py"), label="Beam tree", icon=":material/account_tree:",
+                              query_params=url_state.link_params(trace=key))
         if st.button("Forget the uploaded trace"):
             st.session_state["uploaded_trace"] = None
             st.rerun()
