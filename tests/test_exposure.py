@@ -10,6 +10,8 @@ import torch
 import engine
 from engine import exposure as ex
 from engine.checkpoint import Bundle, save_checkpoint
+from engine.exposure.cli import add_parsers
+from engine.rollout import never_emit_ids, rollout
 from engine.tasks.hmm import HMMOracle
 from engine.tokenizer import Tokenizer
 
@@ -103,7 +105,7 @@ def test_oracle_kl_of_a_wrong_model_is_positive():
 
 
 def tiny_checkpoint(tmp_path):
-    from engine.train import Data, TrainConfig
+    from engine.training import Data, TrainConfig
     cfg = TrainConfig(name="tiny", task="addition", arch="gru-attn", data_sizes={"train": 100, "valid": 10, "test": 10})
     tok = Data(cfg).tok
     torch.manual_seed(0)
@@ -136,12 +138,51 @@ def test_analysis_end_to_end_batched_equals_one_by_one(tmp_path):
     json.dumps(res)
 
 
+def test_free_running_pass_is_the_rollout(tmp_path):
+    """The FR pass is engine.rollout's greedy run (special-token rule included), and a row's values
+    after its <eos> are NaN, so that batched and one-by-one agree whatever the lengths."""
+    b = engine.load(tiny_checkpoint(tmp_path))
+    inp = ex.make_inputs(b, 30)
+    with torch.no_grad():
+        b.model.out.bias[2] += 3.0                      # <eos> likely: rows end at different steps
+        r = ex.tf_fr_pass(b.model, inp, batch_size=30)
+        fr = rollout(b.model, b.tokenizer, src=inp.src, src_mask=inp.smask, max_new=r["fr_tok"].shape[1])
+    n = fr.tokens.shape[1]
+    assert torch.equal(r["fr_tok"][:, :n], fr.tokens) and bool((r["fr_tok"][:, n:] == 0).all())
+    assert not torch.isin(r["fr_tok"], torch.tensor(never_emit_ids(b.tokenizer)[1:])).any()   # <pad> = ended
+    ended = torch.cumsum((r["fr_tok"] == 2).long(), 1) - (r["fr_tok"] == 2).long() > 0
+    assert ended.any() and bool(r["fr_lp"][ended].isnan().all()) and bool(r["drift"][ended].isnan().all())
+    assert not r["fr_lp"][~ended].isnan().any()
+    single = ex.tf_fr_pass(b.model, inp, batch_size=1)
+    for k in r:
+        assert torch.allclose(r[k].double(), single[k].double(), atol=1e-5, equal_nan=True), k
+
+
+def test_recovery_injects_the_best_wrong_token(tmp_path):
+    b = engine.load(tiny_checkpoint(tmp_path))
+    inp = ex.make_inputs(b, 30)
+    res = ex.recovery(b.model, inp, t0=1, horizon=4)
+    assert res["examples"] > 0 and 1 <= len(res["steps"]) <= 4
+    for s in res["steps"]:
+        assert 0 <= s["injected_matches_gold"] <= 1 and 0 <= s["uninjected_all_correct_from_here"] <= 1
+    assert ex.recovery(b.model, inp, t0=1, horizon=4, batch_size=7) == res      # batching changes nothing
+
+
 def test_masks_on_path_and_left():
     r = {"gold": torch.tensor([[5, 6, 7, 2], [5, 6, 2, 0]]), "fr_tok": torch.tensor([[5, 9, 7, 2], [5, 6, 2, 0]])}
     m = ex.masks(r)
     assert m["on_path"].tolist() == [[True, True, False, False], [True, True, True, False]]
     assert m["left"].tolist() == [[False, True, False, False], [False, False, False, False]]
     assert m["valid_fr"].tolist() == [[True, True, True, True], [True, True, True, False]]
+
+
+def test_cli_parser():
+    import argparse
+    p = argparse.ArgumentParser()
+    add_parsers(p.add_subparsers(dest="command"))
+    a = p.parse_args(["exposure", "--model", "m", "--n", "5", "--json"])
+    assert (a.command, a.model, a.n, a.seed, a.t0, a.bootstrap, a.threads, a.json, a.out) == \
+        ("exposure", "m", 5, 0, 1, 200, 1, True, None)
 
 
 def test_cli(tmp_path):
