@@ -163,8 +163,8 @@ def rollout(model, tokenizer, *, src: Optional[Tensor] = None, src_mask: Optiona
     kw = {"hooks": tuple(hooks)} if hooks else {}
     tokens = torch.full((n, steps), pad, dtype=torch.long, device=device)
     done = limits <= 0
-    lengths = torch.zeros(n, dtype=torch.long, device=device)
-    logps, raws, hiddens, full = [], [], [], []
+    ends = limits[None, :] <= torch.arange(1, steps + 1, device=device)[:, None]   # [t, row]: max_new reached
+    logps, raws, lives, hiddens, full = [], [], [], [], []
     for t in range(steps):
         if bool(done.all()):
             break
@@ -186,24 +186,27 @@ def rollout(model, tokenizer, *, src: Optional[Tensor] = None, src_mask: Optiona
         if on_step is not None:
             on_step(t, out, raw_logp, chosen, live)
         tokens[:, t] = chosen
-        logps.append(logp.gather(1, chosen[:, None])[:, 0].masked_fill(done, 0.0))
-        raws.append(raw_logp.detach().gather(1, chosen[:, None])[:, 0].masked_fill(done, 0.0))
+        logps.append(logp.gather(1, chosen[:, None]))
+        raws.append(logps[-1].detach() if logp is raw_logp else raw_logp.detach().gather(1, chosen[:, None]))
+        lives.append(live)
         if keep_hidden:
             hiddens.append(out.hidden[:, -1])
         if keep_logp:
             full.append(raw_logp)
-        lengths += live.long()
-        done = done | (chosen == eos) | (lengths >= limits)
+        done = done | (chosen == eos) | ends[t]
         step_in = chosen[:, None]
         step_mask = (~done)[:, None] if bool(done.any()) else None
-    L = len(logps)
-    empty = torch.zeros(n, 0, device=device)
-    return Rollout(tokens=tokens[:, :L],
-                   logprobs=torch.stack(logps, 1) if L else empty,
-                   lengths=lengths,
-                   raw_logprobs=torch.stack(raws, 1) if L else empty,
-                   hidden=torch.stack(hiddens, 1) if keep_hidden and L else None,
-                   step_logp=torch.stack(full, 1) if keep_logp and L else None,
+    if not logps:
+        empty = torch.zeros(n, 0, device=device)
+        return Rollout(tokens[:, :0], empty, torch.zeros(n, dtype=torch.long, device=device), empty,
+                       start_hooks=start_hooks)
+    live = torch.stack(lives, 1)
+    return Rollout(tokens=tokens[:, :live.shape[1]],
+                   logprobs=torch.cat(logps, 1).masked_fill(~live, 0.0),
+                   lengths=live.sum(1),
+                   raw_logprobs=torch.cat(raws, 1).masked_fill(~live, 0.0),
+                   hidden=torch.stack(hiddens, 1) if keep_hidden else None,
+                   step_logp=torch.stack(full, 1) if keep_logp else None,
                    start_hooks=start_hooks)
 
 
