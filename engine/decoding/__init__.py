@@ -6,7 +6,7 @@ from .config import GenerationConfig, RecordOptions
 from .generate import generate, generate_batch
 from .mbr import rerank
 from .tf_fr import TFFRComparison, compare_tf_fr, teacher_forced
-from .trace import Trace, TraceError, load_trace
+from ..trace import Trace, TraceError, load_trace
 
 __all__ = ["GenerationConfig", "RecordOptions", "generate", "generate_batch", "Trace", "TraceError", "load_trace",
            "teacher_forced", "compare_tf_fr", "TFFRComparison", "rerank"]

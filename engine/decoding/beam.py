@@ -15,6 +15,7 @@ from torch import Tensor
 
 from ..rollout import begin, never_emit_ids
 from ..tokenizer import BOS, EOS
+from ..trace import schema
 from .config import GenerationConfig
 from .forced import force_scores, unused
 from .inputs import Prepared, key_prefix, needs_context, rule_context, run_inputs
@@ -73,8 +74,8 @@ class _Search:
         self.G = config.num_beam_groups if num_beams is None else 1
         self.K, self.gs, self.lp = K, K // self.G, config.length_penalty
         self.n_return = num_return or config.num_return_sequences
-        self.nodes = [{"id": 0, "parent": None, "step": -1, "token": "<bos>", "token_id": BOS, "logprob": 0.0,
-                       "cum_logprob": 0.0, "score": 0.0, "status": "kept", "group": 0}]
+        self.nodes = [schema.beam_node(id=0, parent=None, step=-1, token="<bos>", token_id=BOS, logprob=0.0,
+                                       cum_logprob=0.0, score=0.0, status="kept")]
         # a live beam: node id, group, generated ids, raw log-probs, cumulative processed log-prob
         self.beams = [{"node": 0, "group": gi, "ids": [], "raw": [], "cum": 0.0} for gi in range(self.G)]
         self.row_of_beam = [0] * self.G          # at step 0 every group reads row 0 (the root)
@@ -155,9 +156,9 @@ class _Search:
             bi, tok = divmod(flat, V)
             parent = self.beams[members[bi]]
             length = len(parent["ids"]) + 1
-            node = {"id": len(self.nodes), "parent": parent["node"], "step": t, "token": self.recorder.name(tok),
-                    "token_id": tok, "logprob": g(float(sc[bi, tok])), "cum_logprob": g(v),
-                    "score": g(v / (length ** self.lp)), "status": "pruned", "group": gi}
+            node = schema.beam_node(id=len(self.nodes), parent=parent["node"], step=t, token=self.recorder.name(tok),
+                                    token_id=tok, logprob=g(float(sc[bi, tok])), cum_logprob=g(v),
+                                    score=g(v / (length ** self.lp)), status="pruned", group=gi)
             self.nodes.append(node)
             if kept >= self.gs or (tok == EOS and rank >= self.gs):
                 continue          # considered, not kept; an <eos> worse than the group_size best is not stored
@@ -191,9 +192,8 @@ class _Search:
             if keys:
                 labels.append(keys + [self.recorder.name(x) for x in bm["ids"]])
         recs = self.recorder.steps(rows, raw_logp, raw_logp if self.rec_logp is None else self.rec_logp, out,
-                                   chosen=None, key_labels=labels, src_lens=[len(self.prep.ids)] * len(rows),
-                                   extra=extra)
-        self.steps.append({"step": t, "hypotheses": recs})
+                                   extra=extra, key_labels=labels, src_lens=[len(self.prep.ids)] * len(rows))
+        self.steps.append(schema.step_entry(step=t, hypotheses=recs))
 
     def retire_finished_groups(self) -> list:
         """The new beams of groups still searching, with the rows they extend; the beams of a group that
@@ -217,8 +217,8 @@ class _Search:
         hyps = [hypothesis(self.bundle, p["ids"], p["raw"], self.lp, node=p["node"], search_score=g(s),
                            search_logprob=g(p["cum"])) for s, p in final[:self.n_return]]
         self.warnings += unused(self.prep, [len(self.steps)], what="search")
-        beam = {"num_beams": self.K, "num_beam_groups": self.G, "length_penalty": self.lp,
-                "early_stopping": self.config.early_stopping, "nodes": self.nodes}
+        beam = schema.beam_section(nodes=self.nodes, num_beams=self.K, num_beam_groups=self.G,
+                                   length_penalty=self.lp, early_stopping=self.config.early_stopping)
         res = {"steps": self.steps, "steps_s": self.steps_s, "warnings": self.warnings, "hypotheses": hyps,
                "beam": beam}
         enc = self.recorder.encoder_attention(start_hooks, 0, len(self.prep.ids))

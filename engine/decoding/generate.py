@@ -12,8 +12,8 @@ from .fields import warper_names
 from .forced import attach_forced
 from .inputs import Prepared, as_bundle, model_info, prepare
 from .recorder import Recorder
+from ..trace import Trace, schema
 from .rules import rules_active
-from .trace import FORMAT_VERSION, Trace
 
 
 def _seed(config: GenerationConfig) -> Optional[int]:
@@ -47,38 +47,25 @@ def _unused(config: GenerationConfig, strategy: str) -> list[str]:
 
 def start_trace(bundle, prep: Prepared, config: GenerationConfig, record: RecordOptions, strategy: str,
                 seed: Optional[int]) -> dict:
-    """The trace of a run before its steps: model, settings, input, forced tokens, rules, warnings."""
-    return {
-        "format_version": FORMAT_VERSION,
-        "model": model_info(bundle),
-        "config": config.to_dict(),
-        "strategy": strategy,
-        "seed": seed,
-        "input": {"text": prep.text, "tokens": list(prep.tokens), "token_ids": list(prep.ids)},
-        "forced": {"prefix": list(prep.forced_prefix),
-                   "tokens": {str(k): v for k, v in sorted(prep.forced.items()) if k >= len(prep.forced_prefix)}},
-        "timing": {"total_s": 0.0, "steps_s": []},
-        "rules": _rules(config, strategy),
-        "warnings": list(prep.warnings) + _unused(config, strategy),
-        "recording": record.to_dict(),
-        "encoder_attention": None,
-        "steps": [],
-        "hypotheses": [],
-        "beam": None,
-        "mbr": None,
-    }
+    """The trace of a run before its steps (engine.trace.schema.new_trace): model, settings, input,
+    forced tokens, the rules that act and the warnings so far."""
+    return schema.new_trace(model=model_info(bundle), config=config, strategy=strategy, seed=seed,
+                            input={"text": prep.text, "tokens": prep.tokens, "token_ids": prep.ids},
+                            forced={"prefix": prep.forced_prefix, "tokens": prep.forced},
+                            rules=_rules(config, strategy), warnings=prep.warnings + _unused(config, strategy),
+                            recording=record)
 
 
-def _fill(d: dict, res: dict, total_s: float) -> dict:
+def fill(d: dict, res: dict, total_s: float) -> dict:
     """A strategy's result (steps, warnings, timing, encoder attention) into its trace."""
     d["steps"], d["warnings"] = res["steps"], d["warnings"] + res["warnings"]
-    d["timing"] = {"total_s": round(total_s, 6), "steps_s": res["steps_s"]}
+    d["timing"] = schema.timing_section(total_s=total_s, steps_s=res["steps_s"])
     d["encoder_attention"] = res.get("encoder_attention")
     return d
 
 
-def _run(bundle, preps, config: GenerationConfig, record: RecordOptions, seeds) -> list[dict]:
-    """Run the configured strategy for prepared inputs; returns complete trace dicts."""
+def _run(bundle, preps, config: GenerationConfig, record: RecordOptions, seeds) -> list[Trace]:
+    """Run the configured strategy for prepared inputs; returns the validated traces."""
     recorder = Recorder(bundle, record)
     strategy = config.strategy
     if strategy in ("greedy", "sample"):
@@ -87,22 +74,21 @@ def _run(bundle, preps, config: GenerationConfig, record: RecordOptions, seeds) 
         total = time.perf_counter() - t0
         out = []
         for prep, seed, res in zip(preps, seeds, results):
-            d = _fill(start_trace(bundle, prep, config, record, strategy, seed), res, total)
+            d = fill(start_trace(bundle, prep, config, record, strategy, seed), res, total)
             d["hypotheses"] = sampling.ranked_hypotheses(bundle, res["rows"], config)
-            out.append(d)
+            out.append(schema.finish(d))
         return out
     out = []
     for prep, seed in zip(preps, seeds):
         t0 = time.perf_counter()
+        d = start_trace(bundle, prep, config, record, strategy, seed)
         if strategy in ("beam", "diverse_beam"):
             res = beam_search(bundle, prep, config, recorder)
-            d = _fill(start_trace(bundle, prep, config, record, strategy, seed), res, 0.0)
             d["hypotheses"], d["beam"] = res["hypotheses"], res["beam"]
         else:
             from .mbr import run_mbr
-            d = run_mbr(bundle, prep, config, recorder, start_trace(bundle, prep, config, record, strategy, seed))
-        d["timing"]["total_s"] = round(time.perf_counter() - t0, 6)
-        out.append(d)
+            res = run_mbr(bundle, prep, config, recorder, d)
+        out.append(schema.finish(fill(d, res, time.perf_counter() - t0)))
     return out
 
 
@@ -115,7 +101,7 @@ def generate(model, text: str, config=None, *, record=None, forced_prefix=None, 
     config, record = as_config(config), as_record(record)
     prep = prepare(bundle, text, config.max_new_tokens)
     attach_forced(bundle, prep, forced_prefix, forced_tokens)
-    return Trace(_run(bundle, [prep], config, record, [_seed(config)])[0])
+    return _run(bundle, [prep], config, record, [_seed(config)])[0]
 
 
 def generate_batch(model, texts: Sequence[str], config=None, *, record=None) -> list[Trace]:
@@ -130,7 +116,7 @@ def generate_batch(model, texts: Sequence[str], config=None, *, record=None) -> 
         return []
     preps = [prepare(bundle, t, config.max_new_tokens) for t in texts]
     seed = _seed(config)
-    return [Trace(d) for d in _run(bundle, preps, config, record, [seed] * len(preps))]
+    return _run(bundle, preps, config, record, [seed] * len(preps))
 
 
-__all__ = ["generate", "generate_batch", "start_trace"]
+__all__ = ["generate", "generate_batch", "start_trace", "fill"]

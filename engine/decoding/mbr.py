@@ -12,11 +12,11 @@ from typing import Optional, Sequence
 
 from sacrebleu.metrics import BLEU, CHRF
 
+from ..trace import Trace, schema
 from . import sampling
 from .beam import beam_search
 from .config import GenerationConfig
 from .recorder import g
-from .trace import Trace
 
 _METRICS = {}
 
@@ -75,15 +75,17 @@ def mbr_section(hyps: list[dict], source: str, name: str, weighted: bool) -> tup
     chosen = max(range(len(eu)), key=lambda i: (eu[i], -i))
     order = sorted(range(len(hyps)), key=lambda i: (-eu[i], i))
     ranked = [dict(hyps[i], candidate=i, expected_utility=g(eu[i])) for i in order]
-    section = {"candidates": texts, "source": source, "utility": name,
-               "matrix": [[g(x, 5) for x in row] for row in matrix],
-               "expected_utility": [g(x) for x in eu], "weights": [g(x) for x in (weights or [1.0 / len(hyps)] * len(hyps))],
-               "chosen": chosen, "pairs_scored": n_scored}
+    section = schema.mbr_section(candidates=texts, source=source, utility=name,
+                                 matrix=[[g(x, 5) for x in row] for row in matrix],
+                                 expected_utility=[g(x) for x in eu],
+                                 weights=[g(x) for x in (weights or [1.0 / len(hyps)] * len(hyps))],
+                                 chosen=chosen, pairs_scored=n_scored)
     return section, ranked
 
 
 def run_mbr(bundle, prep, config: GenerationConfig, recorder, d: dict) -> dict:
-    """Fill the trace `d` of an MBR run: candidates from samples or a beam n-best list, then the MBR section."""
+    """An MBR run into its trace `d` (beam graph, MBR section, hypotheses ranked by expected utility):
+    candidates from samples or a beam n-best list. Returns the strategy's result (steps, warnings, timing)."""
     if config.mbr_source == "samples":
         res = sampling.run(bundle, [prep], config, recorder, seeds=[d["seed"]], sample=True,
                            rows_per_input=config.mbr_num_samples)[0]
@@ -95,12 +97,9 @@ def run_mbr(bundle, prep, config: GenerationConfig, recorder, d: dict) -> dict:
         hyps = res["hypotheses"]
         d["beam"] = res["beam"]
     section, ranked = mbr_section(hyps, config.mbr_source, config.mbr_utility, weighted=config.mbr_source == "nbest")
-    d["steps"], d["warnings"] = res["steps"], d["warnings"] + res["warnings"]
-    d["timing"]["steps_s"] = res["steps_s"]
-    d["encoder_attention"] = res.get("encoder_attention")
     d["mbr"] = section
     d["hypotheses"] = ranked[:config.num_return_sequences]
-    return d
+    return res
 
 
 def rerank(trace: Trace, utility_name: str = "chrf", reference: Optional[str] = None) -> Trace:
@@ -118,11 +117,11 @@ def rerank(trace: Trace, utility_name: str = "chrf", reference: Optional[str] = 
             raise ValueError("reference must be a string")
         scores = [utility(h["text"], reference, utility_name) for h in hyps]
         order = sorted(range(len(hyps)), key=lambda i: (-scores[i], i))
-        d["mbr"] = {"candidates": [h["text"] for h in hyps], "source": "nbest", "utility": utility_name,
-                    "matrix": [], "expected_utility": [g(s) for s in scores], "chosen": order[0],
-                    "reference": reference}
+        d["mbr"] = schema.mbr_section(candidates=[h["text"] for h in hyps], source="nbest", utility=utility_name,
+                                      matrix=[], expected_utility=[g(s) for s in scores], chosen=order[0],
+                                      reference=reference)
         d["hypotheses"] = [dict(hyps[i], candidate=i, expected_utility=g(scores[i])) for i in order]
-        return out
+        return schema.finish(d)
     section, ranked = mbr_section(hyps, "nbest", utility_name, weighted=True)
     d["mbr"], d["hypotheses"] = section, ranked
-    return out
+    return schema.finish(d)

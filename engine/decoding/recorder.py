@@ -15,6 +15,7 @@ from torch import Tensor
 
 from ..checkpoint import Bundle
 from ..tokenizer import EOS
+from ..trace import schema
 from .config import RecordOptions
 
 
@@ -74,7 +75,7 @@ class Recorder:
             return [[] for _ in range(logp.shape[0])]
         vals, idx = torch.topk(logp, k, dim=-1)
         probs, idx = vals.exp().tolist(), idx.tolist()
-        return [[{"id": i, "token": self._names[i], "prob": float(f"{p:.5g}")}
+        return [[schema.top_entry(id=i, token=self._names[i], prob=float(f"{p:.5g}"))
                  for i, p in zip(ir, pr)] for ir, pr in zip(idx, probs)]
 
     def encoder_attention(self, start_hooks: dict, row: int, src_len: int):
@@ -112,12 +113,12 @@ class Recorder:
             crosses = [ca[j][:, :, :src_lens[j]].tolist() if src_lens else ca[j].tolist() for j in range(rows)]
         return selfs, crosses
 
-    def steps(self, rows: Sequence[int], raw_logp: Tensor, proc_logp: Tensor, out, *, chosen=None,
-              key_labels=None, src_lens=None, extra=None) -> list[dict]:
+    def steps(self, rows: Sequence[int], raw_logp: Tensor, proc_logp: Tensor, out, *, extra: Sequence[dict],
+              chosen=None, key_labels=None, src_lens=None) -> list[dict]:
         """Records for batch rows `rows`. raw_logp / proc_logp: [N, V] log-probs before / after the rules
-        (rows indexed like `out`). chosen: per row in `rows`, the chosen token id or None.
-        key_labels: per row, the labels of the self-attention keys; src_lens: per row, the source length.
-        extra: per row, a dict merged first (slot, node, prefix_ids)."""
+        (rows indexed like `out`). extra: per row, its slot, node and prefix_ids. chosen: per row in `rows`,
+        the chosen token id or None. key_labels: per row, the labels of the self-attention keys;
+        src_lens: per row, the source length."""
         idx = torch.as_tensor(list(rows), dtype=torch.long)
         same = proc_logp is raw_logp                 # no rule changed anything: compute once
         raw = raw_logp.index_select(0, idx)
@@ -133,22 +134,18 @@ class Recorder:
         selfs, crosses = self._attention(out.hooks, idx, len(rows), src_lens)
         hidden = round_tensor(out.hooks["hidden.final"][:, -1].index_select(0, idx)).tolist() if self.hidden else None
         recs = []
-        for j, r in enumerate(rows):
-            rec = dict(extra[j]) if extra else {}
+        for j in range(len(rows)):
             c = chosen[j] if chosen is not None else None
-            rec.update({
-                "token_id": c, "token": self._names[c] if c is not None else None,
-                "prob": g(math.exp(c_proc[j])) if c is not None else None,
-                "logprob": g(c_proc[j]) if c is not None else None,
-                "raw_logprob": g(c_raw[j]) if c is not None else None,
-                "entropy": g(ent[j]), "entropy_raw": g(ent_raw[j]),
-                "top_before": tops_b[j], "top_after": tops_a[j],
-                "self_attn": selfs[j] if selfs is not None else None,
-                "self_attn_keys": key_labels[j] if (selfs is not None and key_labels) else [],
-                "cross_attn": crosses[j] if crosses is not None else None,
-                "hidden": hidden[j] if hidden is not None else None,
-            })
-            recs.append(rec)
+            recs.append(schema.step_hypothesis(
+                **extra[j], token_id=c, token=self._names[c] if c is not None else None,
+                prob=g(math.exp(c_proc[j])) if c is not None else None,
+                logprob=g(c_proc[j]) if c is not None else None,
+                raw_logprob=g(c_raw[j]) if c is not None else None,
+                entropy=g(ent[j]), entropy_raw=g(ent_raw[j]), top_before=tops_b[j], top_after=tops_a[j],
+                self_attn=selfs[j] if selfs is not None else None,
+                self_attn_keys=key_labels[j] if (selfs is not None and key_labels) else [],
+                cross_attn=crosses[j] if crosses is not None else None,
+                hidden=hidden[j] if hidden is not None else None))
         return recs
 
 
@@ -160,18 +157,16 @@ def continuation_text(bundle: Bundle, ids: Sequence[int]) -> str:
 
 def hypothesis(bundle: Bundle, ids: Sequence[int], raw_logprobs: Sequence[float], length_penalty: float,
                **extra) -> dict:
-    """A final hypothesis: text, tokens, raw log-probs, score = their sum, normalized by length ** penalty."""
+    """A final hypothesis: text, tokens, raw log-probs, score = their sum, normalized by length ** penalty.
+    extra: node, search_score (beam search: the score the search ranked by, after the rules), slot, ..."""
     tok = bundle.tokenizer
     ids = [int(i) for i in ids]
     score = float(sum(raw_logprobs))
     n = len(ids)
     norm = score / (n ** length_penalty) if n else 0.0
-    d = {"text": continuation_text(bundle, ids), "tokens": [tok.token_str(i) for i in ids], "token_ids": ids,
-         "token_logprobs": [g(x) for x in raw_logprobs], "score": g(score), "normalized_score": g(norm),
-         "finished": bool(ids and ids[-1] == EOS), "node": None,
-         "search_score": g(norm)}       # beam search: the score the search ranked by (after the rules)
-    d.update(extra)
-    return d
+    return schema.hypothesis(text=continuation_text(bundle, ids), tokens=[tok.token_str(i) for i in ids],
+                             token_ids=ids, token_logprobs=[g(x) for x in raw_logprobs], score=g(score),
+                             normalized_score=g(norm), finished=bool(ids and ids[-1] == EOS), **extra)
 
 
 __all__ = ["Recorder", "hypothesis", "continuation_text", "g", "round_tensor"]

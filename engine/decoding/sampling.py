@@ -13,6 +13,7 @@ from torch import Tensor
 
 from ..rollout import StepContext, rollout
 from ..tokenizer import EOS
+from ..trace import schema
 from .config import GenerationConfig
 from .forced import excluded, unused
 from .inputs import Prepared, key_prefix, needs_context, rule_context, run_inputs
@@ -71,9 +72,9 @@ class _FreeRun:
             extra = [{"slot": r - b * R, "node": None, "prefix_ids": generated[r]} for r in rows]
             labels = ([self.keys[b] + [self.recorder.name(i) for i in generated[r]] for r in rows]
                       if self.keys else None)
-            recs = self.recorder.steps(rows, raw_logp, proc_logp, out, chosen=[chosen[r] for r in rows],
-                                       key_labels=labels, src_lens=[self.src_lens[b]] * len(rows), extra=extra)
-            self.results[b]["steps"].append({"step": t, "hypotheses": recs})
+            recs = self.recorder.steps(rows, raw_logp, proc_logp, out, extra=extra, chosen=[chosen[r] for r in rows],
+                                       key_labels=labels, src_lens=[self.src_lens[b]] * len(rows))
+            self.results[b]["steps"].append(schema.step_entry(step=t, hypotheses=recs))
         now = time.perf_counter()
         for b in sorted({r // R for r in live_rows}):
             self.results[b]["steps_s"].append(round(now - self.clock, 6))

@@ -14,11 +14,11 @@ from typing import Optional
 import torch
 
 from ..tokenizer import BOS, EOS
+from ..trace import Trace, TraceError, schema
 from .config import GenerationConfig, as_config, as_record
-from .generate import generate, start_trace
-from .inputs import as_bundle, prepare
+from .generate import fill, generate, start_trace
+from .inputs import as_bundle, key_prefix, prepare
 from .recorder import Recorder, g, hypothesis
-from .trace import Trace, TraceError
 
 
 def _reference_ids(bundle, prep, reference, warnings: list) -> list[int]:
@@ -78,27 +78,25 @@ def teacher_forced(model, source: str, reference, *, record=None) -> Trace:
     recorder = Recorder(bundle, record)
     out, offset, start_hooks = forced_pass(bundle, prep, target, recorder.hooks)
     logp = torch.log_softmax(out.logits[0].float(), -1)
-    key_prefix = ["<bos>"] + ([] if bundle.model.is_encoder_decoder else prep.tokens)
+    keys = key_prefix(bundle, prep)
     steps = []
     for t, tok in enumerate(target):
         q = offset + t
-        view = recorder.at_position(out, q)
         lp = logp[q:q + 1]
-        rec = recorder.steps([0], lp, lp, view, chosen=[tok],
-                             key_labels=[key_prefix + [recorder.name(i) for i in target[:t]]],
-                             src_lens=[len(prep.ids)], extra=[{"slot": 0, "node": None, "prefix_ids": target[:t]}])
-        steps.append({"step": t, "hypotheses": rec})
+        rec = recorder.steps([0], lp, lp, recorder.at_position(out, q), chosen=[tok],
+                             key_labels=[keys + [recorder.name(i) for i in target[:t]]], src_lens=[len(prep.ids)],
+                             extra=[{"slot": 0, "node": None, "prefix_ids": target[:t]}])
+        steps.append(schema.step_entry(step=t, hypotheses=rec))
     raw = logp[torch.arange(offset, offset + len(target)), torch.as_tensor(target)].tolist()
     config = GenerationConfig(max_new_tokens=len(target))
     d = start_trace(bundle, prep, config, record, "teacher_forced", None)
-    d["steps"] = steps
     d["hypotheses"] = [hypothesis(bundle, target, raw, 1.0)]
-    d["reference"] = {"text": reference if isinstance(reference, str) else bundle.tokenizer.decode(target),
-                      "token_ids": list(target)}
-    d["encoder_attention"] = recorder.encoder_attention(start_hooks, 0, len(prep.ids))
+    d["reference"] = schema.reference_section(
+        text=reference if isinstance(reference, str) else bundle.tokenizer.decode(target), token_ids=target)
     total = time.perf_counter() - t0
-    d["timing"] = {"total_s": round(total, 6), "steps_s": [round(total / len(target), 6)] * len(target)}
-    return Trace(d)
+    res = {"steps": steps, "warnings": [], "steps_s": [total / len(target)] * len(target),
+           "encoder_attention": recorder.encoder_attention(start_hooks, 0, len(prep.ids))}
+    return schema.finish(fill(d, res, total))
 
 
 ROW_KEYS = ("t", "ref_token", "ref_id", "tf_logprob", "fr_logprob", "kl", "hidden_dist", "fr_token", "fr_id",
