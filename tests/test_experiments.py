@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from engine import experiments as xp
-from engine.experiments.cli import NAMES
+from engine.experiments.cli import NAMES, add_parsers
 from engine.experiments.decoding import STRATEGIES, text_stats
 
 SHIPPED_ONLY = ["tf-vs-fr", "recovery", "beam-curse", "label-smoothing"]
@@ -81,6 +81,11 @@ def test_cli_and_bad_input(tmp_path):
                        timeout=120)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert NAMES == list(xp.EXPERIMENTS)          # the CLI's choices are the registry, in its order
+    import argparse
+    p = argparse.ArgumentParser()
+    add_parsers(p.add_subparsers(dest="command"))
+    a = p.parse_args(["experiment", "decoding", "--quick", "--out", "x.json"])
+    assert (a.command, a.name, a.quick, a.seed, a.threads, a.out) == ("experiment", "decoding", True, 0, 2, "x.json")
 
 
 def test_registry_runners_carry_title_and_caption():
