@@ -145,7 +145,8 @@ def rollout(model, tokenizer, *, src: Optional[Tensor] = None, src_mask: Optiona
         rows share it) or one for all rows.
     processor(scores [N, V], ctx: StepContext) -> scores: the decoding rules, after the mask and the
         temperature. on_step(t, out, raw_logp, chosen, live) after each choice (out: the model's
-        StepOutput; chosen [N] with <pad> for rows that had ended; live [N] bool).
+        StepOutput; chosen [N] with <pad> for rows that had ended; live [N] bool); by then the ctx the
+        processor saw holds the log-probs the token was chosen from (ctx.logp: what a recorder shows).
     forced: per input {step: token id}, chosen at that step whatever the rule (after the draw, so a
         sampling run keeps its random stream). hooks: hook point names passed to the model
         (`SeqModel.hook_names`), seen by on_step in out.hooks.
