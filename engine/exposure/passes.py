@@ -102,17 +102,16 @@ def tf_fr_pass(model: SeqModel, inp: Inputs, batch_size: int = 500) -> dict:
         lps, confs, drifts = [], [], []
 
         def on_step(j, step_out, raw_logp, chosen, live):
-            ended = ~live
-            lps.append(raw_logp.gather(1, gold[:, j].clamp(min=0)[:, None]).squeeze(1).masked_fill(ended, NAN))
-            confs.append(raw_logp.exp().max(-1).values.masked_fill(ended, NAN))
-            drifts.append((step_out.hidden[:, -1] - h_tf[:, j]).norm(dim=-1).masked_fill(ended, NAN))
+            lps.append(raw_logp.gather(1, gold[:, j].clamp(min=0)[:, None]).squeeze(1))
+            confs.append(raw_logp.max(-1).values.exp())
+            drifts.append((step_out.hidden[:, -1] - h_tf[:, j]).norm(dim=-1))
 
         fr = rollout(model, inp.tok, src=src, src_mask=smask, prompt=tin[:, :p], max_new=g, on_step=on_step)
-        pad = g - fr.tokens.shape[1]
-        out["fr_tok"].append(F.pad(fr.tokens, (0, pad), value=PAD))
-        out["fr_lp"].append(F.pad(torch.stack(lps, 1), (0, pad), value=NAN))
-        out["fr_conf"].append(F.pad(torch.stack(confs, 1), (0, pad), value=NAN))
-        out["drift"].append(F.pad(torch.stack(drifts, 1), (0, pad), value=NAN))
+        steps = fr.tokens.shape[1]
+        ended = torch.arange(steps)[None, :] >= fr.lengths[:, None]            # after the row's <eos>
+        out["fr_tok"].append(F.pad(fr.tokens, (0, g - steps), value=PAD))
+        for key, xs in (("fr_lp", lps), ("fr_conf", confs), ("drift", drifts)):
+            out[key].append(F.pad(torch.stack(xs, 1).masked_fill(ended, NAN), (0, g - steps), value=NAN))
     res = {k: torch.cat(v, 0) for k, v in out.items()}
     res["gold"] = inp.tout[:, p - 1:]
     return res
