@@ -164,7 +164,7 @@ def rollout(model, tokenizer, *, src: Optional[Tensor] = None, src_mask: Optiona
     kw = {"hooks": tuple(hooks)} if hooks else {}
     tokens = torch.full((n, steps), pad, dtype=torch.long, device=device)
     done = limits <= 0
-    ends = limits[None, :] <= torch.arange(1, steps + 1, device=device)[:, None]   # [t, row]: max_new reached
+    ends = list(limits[None, :] <= torch.arange(1, steps + 1, device=device)[:, None])   # [t][row]: max_new reached
     logps, raws, lives, hiddens, full = [], [], [], [], []
     for t in range(steps):
         if bool(done.all()):
@@ -187,15 +187,15 @@ def rollout(model, tokenizer, *, src: Optional[Tensor] = None, src_mask: Optiona
         if on_step is not None:
             on_step(t, out, raw_logp, chosen, live)
         tokens[:, t] = chosen
-        logps.append(logp.gather(1, chosen[:, None]))
-        raws.append(logps[-1].detach() if logp is raw_logp else raw_logp.detach().gather(1, chosen[:, None]))
+        step_in = chosen[:, None]
+        logps.append(logp.gather(1, step_in))
+        raws.append(logps[-1].detach() if logp is raw_logp else raw_logp.detach().gather(1, step_in))
         lives.append(live)
         if keep_hidden:
             hiddens.append(out.hidden[:, -1])
         if keep_logp:
             full.append(raw_logp)
         done = done | (chosen == eos) | ends[t]
-        step_in = chosen[:, None]
         step_mask = (~done)[:, None] if bool(done.any()) else None
     if not logps:
         empty = torch.zeros(n, 0, device=device)

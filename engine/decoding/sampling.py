@@ -67,7 +67,8 @@ class _FreeRun:
             f = self.preps[r // R].forced.get(t)
             if f is not None and not torch.isfinite(proc_logp[r, f]):
                 self.results[r // R]["warnings"].append(excluded(t, self.recorder.name(f)))
-        for b in sorted({r // R for r in live_rows}):
+        inputs = sorted({r // R for r in live_rows})
+        for b in inputs:
             rows = [r for r in live_rows if r // R == b]
             extra = [{"slot": r - b * R, "node": None, "prefix_ids": generated[r]} for r in rows]
             labels = ([self.keys[b] + [self.recorder.name(i) for i in generated[r]] for r in rows]
@@ -76,7 +77,7 @@ class _FreeRun:
                                        key_labels=labels, src_lens=[self.src_lens[b]] * len(rows))
             self.results[b]["steps"].append(schema.step_entry(step=t, hypotheses=recs))
         now = time.perf_counter()
-        for b in sorted({r // R for r in live_rows}):
+        for b in inputs:
             self.results[b]["steps_s"].append(round(now - self.clock, 6))
         self.clock = now
 
