@@ -13,6 +13,5 @@ from .registry import EXPERIMENTS, experiment, run_experiment
 from .store import ExperimentStore, load_result, save_result
 # importing an experiment's file registers it: in the order of issue 5
 from . import tf_vs_fr, ss_schedules, recovery, beam_curse, label_smoothing, decoding, tbptt, bpe_vocab  # noqa: F401
-from .cli import run as main_experiment  # shim: removed at integration (engine/__main__.py calls cli.run)
 
 __all__ = ["EXPERIMENTS", "experiment", "run_experiment", "ExperimentStore", "load_result", "save_result"]

@@ -36,7 +36,6 @@ from .oracle_kl import acc_err, emittable_logp, oracle_kl
 from .passes import Inputs, make_inputs, masks, tf_fr_pass
 from .recovery import recovery
 from .stats import bootstrap_mean, bootstrap_positions, masked_mean
-from .cli import run as main_exposure  # shim: removed at integration (engine/__main__.py calls cli.run)
 
 __all__ = ["analyze", "summary_lines", "ece", "compounding_delta", "fit_compounding", "drift_fit", "OracleLM",
            "acc_err", "emittable_logp", "oracle_kl", "Inputs", "make_inputs", "masks", "tf_fr_pass", "recovery",
