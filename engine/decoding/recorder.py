@@ -32,19 +32,6 @@ def round_tensor(t: Tensor, decimals: int = 4) -> Tensor:
     return torch.round(t.detach().double(), decimals=decimals)
 
 
-def significant(p: Tensor, digits: int = 5) -> list[list[float]]:
-    """float(f"{x:.5g}") of every x >= 0 of a 2-d tensor, computed on the tensor (the Python form costs a
-    string per number): x rounded at its 5th significant digit, exact where 10**k is a float (x >= 1e-17)."""
-    x = p.detach().double()
-    k = (digits - 1) - torch.floor(torch.log10(x))
-    exact = (x > 0) & (k <= 22)
-    scale = torch.where(exact, 10.0 ** k, torch.ones_like(x))
-    out = torch.where(exact, torch.round(x * scale) / scale, x).tolist()
-    for r, c in (~exact).nonzero().tolist():      # 0 and tiny values: the string form
-        out[r][c] = float(f"{out[r][c]:.{digits}g}")
-    return out
-
-
 class Recorder:
     """What one run records (RecordOptions) and the records of its steps."""
 
@@ -87,9 +74,9 @@ class Recorder:
         if k <= 0:
             return [[] for _ in range(logp.shape[0])]
         vals, idx = torch.topk(logp, k, dim=-1)
-        probs, idx = significant(vals.exp()), idx.tolist()
-        return [[schema.top_entry(id=i, token=self._names[i], prob=p) for i, p in zip(ir, pr)]
-                for ir, pr in zip(idx, probs)]
+        probs, idx = vals.exp().tolist(), idx.tolist()
+        return [[schema.top_entry(id=i, token=self._names[i], prob=float(f"{p:.5g}"))
+                 for i, p in zip(ir, pr)] for ir, pr in zip(idx, probs)]
 
     def encoder_attention(self, start_hooks: dict, row: int, src_len: int):
         """[layer][head][query][key] encoder self-attention of input `row`, or None."""
