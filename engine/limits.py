@@ -21,3 +21,11 @@ MAX_TRACE_BYTES = 50 * 1024 * 1024      # a trace file / upload
 MAX_TRACE_DEPTH = 16                    # JSON nesting of a trace (the deepest field is at 8)
 MAX_CONFIG_BYTES = 1 << 20              # config.json, card.json of a checkpoint; --config-json
 MAX_JSON_DEPTH = 32                     # nesting of any other JSON seqscope reads
+
+# -- checkpoints (engine/checkpoint_config.py checks config.json against these before any tensor) ---
+MAX_PARAMETERS = 100_000_000            # parameters of a seqscope model (~400 MB of float32 weights)
+MAX_TOKENIZER_BYTES = 16 * 1024 * 1024  # tokenizer.json of a checkpoint
+MAX_VOCAB_SIZE = 1_000_000              # model.vocab_size
+MAX_MODEL_WIDTH = 65_536                # d_model, d_ff, d_emb, d_hidden, d_attn
+MAX_MODEL_LAYERS = 256                  # n_layers, n_dec_layers
+MAX_MODEL_CONTEXT = 65_536              # model.max_len (positions)
