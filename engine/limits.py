@@ -29,3 +29,11 @@ MAX_VOCAB_SIZE = 1_000_000              # model.vocab_size
 MAX_MODEL_WIDTH = 65_536                # d_model, d_ff, d_emb, d_hidden, d_attn
 MAX_MODEL_LAYERS = 256                  # n_layers, n_dec_layers
 MAX_MODEL_CONTEXT = 65_536              # model.max_len (positions)
+
+# -- command line and training options (engine/cli_args.py, TrainConfig.check) --------------------
+MAX_TRAIN_BATCH = 4096                  # TrainConfig.batch_size (--batch-size)
+MAX_THREADS = 256                       # --threads of train, exposure, experiment (0 = torch's default)
+MAX_SEED = 2 ** 63 - 1                  # --seed of train, exposure, experiment (decode's seed: the same)
+MAX_SCST_SAMPLES = 64                   # TrainConfig.scst_samples (sampled rollouts per source)
+MAX_EXPOSURE_EXAMPLES = 20_000          # exposure --n (held-out examples)
+MAX_BOOTSTRAP = 2000                    # exposure --bootstrap (memory: resamples x examples x positions)
