@@ -150,20 +150,22 @@ class _Search:
         total = (sc + cum[:, None]).reshape(-1)
         vals, idx = torch.topk(total, min(2 * self.gs, total.numel()))
         finite = torch.isfinite(vals)
-        vals, idx = vals[finite].tolist(), idx[finite].tolist()
-        V, kept = sc.shape[-1], 0
-        for rank, (v, flat) in enumerate(zip(vals, idx)):
-            bi, tok = divmod(flat, V)
+        vals, idx = vals[finite], idx[finite]
+        beam_of, toks = idx // sc.shape[-1], idx % sc.shape[-1]
+        step_lps = sc[beam_of, toks].tolist()
+        raws = raw_logp[torch.as_tensor(rows, dtype=torch.long)[beam_of], toks].tolist()
+        vals, kept = vals.tolist(), 0
+        for rank, (v, bi, tok, lp, raw) in enumerate(zip(vals, beam_of.tolist(), toks.tolist(), step_lps, raws)):
             parent = self.beams[members[bi]]
             length = len(parent["ids"]) + 1
             node = schema.beam_node(id=len(self.nodes), parent=parent["node"], step=t, token=self.recorder.name(tok),
-                                    token_id=tok, logprob=g(float(sc[bi, tok])), cum_logprob=g(v),
-                                    score=g(v / (length ** self.lp)), status="pruned", group=gi)
+                                    token_id=tok, logprob=g(lp), cum_logprob=g(v), score=g(v / (length ** self.lp)),
+                                    status="pruned", group=gi)
             self.nodes.append(node)
             if kept >= self.gs or (tok == EOS and rank >= self.gs):
                 continue          # considered, not kept; an <eos> worse than the group_size best is not stored
-            beam = {"node": node["id"], "group": gi, "ids": parent["ids"] + [tok],
-                    "raw": parent["raw"] + [float(raw_logp[rows[bi], tok])], "cum": v}
+            beam = {"node": node["id"], "group": gi, "ids": parent["ids"] + [tok], "raw": parent["raw"] + [raw],
+                    "cum": v}
             if tok == EOS:
                 if self.hyps[gi].add(v, length, beam):
                     node["status"] = "finished"
