@@ -37,3 +37,5 @@ MAX_SEED = 2 ** 63 - 1                  # --seed of train, exposure, experiment 
 MAX_SCST_SAMPLES = 64                   # TrainConfig.scst_samples (sampled rollouts per source)
 MAX_EXPOSURE_EXAMPLES = 20_000          # exposure --n (held-out examples)
 MAX_BOOTSTRAP = 2000                    # exposure --bootstrap (memory: resamples x examples x positions)
+MAX_WEIGHTS_HEADER_BYTES = 16 * 1024 * 1024  # the JSON header of model.safetensors (tensor names, shapes)
+MAX_RESUME_STATE_BYTES = 16 * 1024 * 1024    # state.json of a training run's resume state (its history)
