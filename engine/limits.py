@@ -29,6 +29,8 @@ MAX_VOCAB_SIZE = 1_000_000              # model.vocab_size
 MAX_MODEL_WIDTH = 65_536                # d_model, d_ff, d_emb, d_hidden, d_attn
 MAX_MODEL_LAYERS = 256                  # n_layers, n_dec_layers
 MAX_MODEL_CONTEXT = 65_536              # model.max_len (positions)
+MAX_WEIGHTS_HEADER_BYTES = 16 * 1024 * 1024  # the JSON header of model.safetensors (tensor names, shapes)
+MAX_RESUME_STATE_BYTES = 16 * 1024 * 1024    # state.json of a training run's resume state (its history)
 
 # -- command line and training options (engine/cli_args.py, TrainConfig.check) --------------------
 MAX_TRAIN_BATCH = 4096                  # TrainConfig.batch_size (--batch-size)
@@ -37,5 +39,3 @@ MAX_SEED = 2 ** 63 - 1                  # --seed of train, exposure, experiment 
 MAX_SCST_SAMPLES = 64                   # TrainConfig.scst_samples (sampled rollouts per source)
 MAX_EXPOSURE_EXAMPLES = 20_000          # exposure --n (held-out examples)
 MAX_BOOTSTRAP = 2000                    # exposure --bootstrap (memory: resamples x examples x positions)
-MAX_WEIGHTS_HEADER_BYTES = 16 * 1024 * 1024  # the JSON header of model.safetensors (tensor names, shapes)
-MAX_RESUME_STATE_BYTES = 16 * 1024 * 1024    # state.json of a training run's resume state (its history)
