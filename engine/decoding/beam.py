@@ -126,13 +126,12 @@ class _Search:
         if dead:
             self.warnings.append(f"step {t}: the decoding rules removed every token of a beam; its raw "
                                  "distribution was used")
-        if sc is not before or self.G > 1:
+        new = [j for j, r in enumerate(rows) if r not in self.rec_rows] if (sc is not before or self.G > 1) else []
+        if new:                                       # the recorded distribution of a row: its first group's
             if self.rec_logp is None:
                 self.rec_logp = raw_logp.clone()
-            for j, r in enumerate(rows):
-                if r not in self.rec_rows:
-                    self.rec_logp[r] = torch.log_softmax(sc[j], -1)
-                    self.rec_rows.add(r)
+            self.rec_logp[ridx[new]] = torch.log_softmax(sc[new], -1)
+            self.rec_rows.update(rows[j] for j in new)
         forced = self.prep.forced.get(t)
         if forced is not None:
             sc = force_scores(sc, raw, forced, t, self.recorder.name(forced), self.warnings)
