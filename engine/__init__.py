@@ -23,6 +23,16 @@ _FACE = {
     "load_trace": "engine.trace",
     "FORMAT_VERSION": "engine.trace",
     "MAX_TRACE_BYTES": "engine.trace",
+    # limits (engine/limits.py; docs/limits.md)
+    "LimitError": "engine.limits",
+    "MAX_INPUT_CHARS": "engine.limits",
+    "MAX_NEW_TOKENS": "engine.limits",
+    "MAX_BEAMS": "engine.limits",
+    "MAX_MBR_SAMPLES": "engine.limits",
+    "MAX_CONFIG_BYTES": "engine.limits",
+    "MAX_JSON_DEPTH": "engine.limits",
+    "MAX_MODEL_LAYERS": "engine.limits",
+    "DASHBOARD_MAX_WORK": "engine.limits",
     # decoding
     "GenerationConfig": "engine.decoding.config",
     "RecordOptions": "engine.decoding.config",

@@ -15,6 +15,7 @@ MAX_NEW_TOKENS = 4096            # GenerationConfig.max_new_tokens
 MAX_BEAMS = 64                   # num_beams, num_beam_groups
 MAX_MBR_SAMPLES = 128            # mbr_num_samples, num_return_sequences
 MAX_INPUT_CHARS = 20_000         # one input text
+DASHBOARD_MAX_WORK = 2048        # a dashboard run: rows (beams, samples, returned sequences) x max_new_tokens
 
 # -- files -----------------------------------------------------------------------------------------
 MAX_TRACE_BYTES = 50 * 1024 * 1024      # a trace file / upload
