@@ -21,8 +21,10 @@ caller names, so a recorder never reads a model's internals or asks which archit
 
 `output_attentions=True` asks for every attention point (out.self_attn / out.cross_attn list them by
 layer). A teacher-forced pass is `decode` of the whole shifted target in one call; a beam search
-reorders the state with `reorder_state(state, beam_index)`. A state is a flat dict of tensors whose
-first dimension is the batch, so reordering and batching are generic.
+reorders the state with `model.reorder_state(state, beam_index)` and starts n rows per input with
+`model.expand_state(state, n)`. A seqscope model's state is a flat dict of tensors whose first
+dimension is the batch, so both are generic here; a wrapped Hugging Face model (models/hf.py) keeps
+its own cache object as the state and overrides both.
 """
 from __future__ import annotations
 
@@ -120,6 +122,10 @@ class SeqModel(nn.Module):
     @staticmethod
     def reorder_state(state: State, index: Tensor) -> State:
         return reorder_state(state, index)
+
+    def expand_state(self, state: State, n: int) -> State:
+        """Repeat every batch row n times (row b -> rows b*n .. b*n+n-1), e.g. to start n beams."""
+        return expand_state(state, n)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
