@@ -13,7 +13,8 @@ from typing import Any
 # public name -> module that defines it (one line per name; a helper moving a name updates its line)
 _FACE = {
     # models and checkpoints
-    "load": "engine.checkpoint",
+    "load": "engine.loader",
+    "list_hf_models": "engine.loader",
     "list_models": "engine.checkpoint",
     "Bundle": "engine.checkpoint",
     "CheckpointError": "engine.checkpoint",
