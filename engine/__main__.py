@@ -1,10 +1,18 @@
-"""Command line: `python -m engine {models,decode,tf-fr,train,exposure,experiment} ...`. Bad input exits with status 2 and one line."""
+"""Command line: `python -m engine {models,decode,tf-fr,train,exposure,experiment} ...`.
+
+Every flag is checked before any work starts (engine/cli_args.py, the configs' own checks): bad input
+exits with status 2 and one line naming the flag and what is allowed. Any other failure inside a
+command is one line too ("python -m engine X: error: Type: message") with status 1; set
+SEQSCOPE_DEBUG=1 to also print its traceback.
+"""
 from __future__ import annotations
 
 import argparse
 import importlib
 import json
+import os
 import sys
+import traceback
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,18 +53,34 @@ def _models(args) -> int:
     return 0
 
 
+def _one_line(exc: BaseException) -> str:
+    """The first line of an error's message, at most 500 characters."""
+    lines = [x for x in str(exc).strip().splitlines() if x.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:500]
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    prog = f"python -m engine {args.command}"
+    debug = os.environ.get("SEQSCOPE_DEBUG", "") not in ("", "0")
     try:
         if args.command == "models":
             return _models(args)
         return _cli(args.command).run(args) or 0
-    except (ValueError, OSError) as exc:
-        print(f"python -m engine {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, OSError) as exc:        # bad input (a flag, a file, a limit): status 2
+        if debug:
+            traceback.print_exc()
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - anything else: one line, status 1 (SEQSCOPE_DEBUG=1: traceback)
+        if debug:
+            traceback.print_exc()
+        print(f"{prog}: error: {type(exc).__name__}: {_one_line(exc)}"
+              + ("" if debug else " (SEQSCOPE_DEBUG=1 shows the traceback)"), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Optional
 
+from ..cli_args import file_arg, float_arg, int_arg, json_arg, json_object, text_arg
 from .config import GenerationConfig, RecordOptions
 from .fields import GENERATION_FIELDS, Field
 
@@ -24,7 +25,7 @@ def _early_stopping(v: str):
 
 # the argparse options of each kind of field (bool: a switch that sets true)
 _KIND_OPTIONS = {
-    "int": {"type": int}, "optint": {"type": int}, "float": {"type": float}, "optfloat": {"type": float},
+    "int": {"type": int}, "optint": {"type": int}, "float": {"type": float_arg}, "optfloat": {"type": float_arg},
     "bool": {"action": "store_true", "default": None}, "early_stopping": {"type": _early_stopping},
     "choice": {},
 }
@@ -41,9 +42,18 @@ def _flag_help(field: Field) -> str:
 
 def _force(v: str):
     step, sep, tok = v.partition("=")
-    if not sep or not step.strip().lstrip("-").isdigit():
-        raise argparse.ArgumentTypeError(f"{v!r} is not STEP=TOKEN (e.g. 3=7)")
+    if not sep or not step.strip().isdigit() or not tok:
+        raise argparse.ArgumentTypeError(f"{v!r} is not STEP=TOKEN (a step >= 0 and a token id or string, e.g. 3=7)")
     return int(step), tok
+
+
+def _layers(v: str):
+    if v == "all":
+        return v
+    parts = [x.strip() for x in v.split(",")]
+    if not all(x.isdigit() for x in parts):
+        raise argparse.ArgumentTypeError(f"{v!r} is not 'all' or decoder layer indices >= 0 like 0,2")
+    return sorted({int(x) for x in parts})
 
 
 def add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -53,64 +63,73 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
         if field.kind == "choice":
             options["choices"] = list(field.choices)
         g.add_argument(flag(field), dest=field.name, help=_flag_help(field), **options)
-    g.add_argument("--config-json", help="a whole GenerationConfig as JSON (flags override its fields)")
+    g.add_argument("--config-json", type=json_arg, help="a whole GenerationConfig as a JSON object (flags override "
+                   "its fields)")
     p.add_argument("--force", type=_force, action="append", default=[], metavar="STEP=TOKEN",
                    help="inject TOKEN (id or string) at STEP, then continue freely (repeatable)")
 
 
+_MODEL = text_arg("a shipped model name (python -m engine models) or a checkpoint folder")
+
+
 def add_parsers(sub) -> None:
     d = sub.add_parser("decode", help="decode one input with any strategy and record every step")
-    d.add_argument("--model", required=True, help="shipped model name or checkpoint folder")
+    d.add_argument("--model", required=True, type=_MODEL, help="shipped model name or checkpoint folder")
     d.add_argument("--input", required=True, help="the source (seq2seq) or the prompt (language model)")
     add_config_flags(d)
-    d.add_argument("--forced-prefix", help="text forced as the first generated tokens")
+    d.add_argument("--forced-prefix", type=text_arg("the text forced as the first generated tokens (or leave the "
+                   "flag out)"), help="text forced as the first generated tokens")
     r = d.add_argument_group("recording")
-    r.add_argument("--record-top-k", type=int, default=20, help="size of the recorded top lists (default 20)")
-    r.add_argument("--record-layers", default="all", help='"all" or comma-separated decoder layer indices')
+    r.add_argument("--record-top-k", type=int_arg(0, 1000), default=20,
+                   help="size of the recorded top lists, 0 to 1000 (default 20)")
+    r.add_argument("--record-layers", type=_layers, default="all",
+                   help='"all" or comma-separated decoder layer indices')
     r.add_argument("--no-hidden", action="store_true", help="do not record hidden states")
     r.add_argument("--no-attention", action="store_true", help="do not record attention")
     r.add_argument("--no-record", action="store_true", help="record only tokens, probabilities and entropies")
     d.add_argument("--json", action="store_true", help="print the whole trace as JSON")
-    d.add_argument("--out", help="save the trace to this JSON file (atomic)")
+    d.add_argument("--out", type=file_arg, help="save the trace to this JSON file (atomic)")
     t = sub.add_parser("tf-fr", help="teacher forcing vs free running on one example")
-    t.add_argument("--model", required=True)
+    t.add_argument("--model", required=True, type=_MODEL, help="shipped model name or checkpoint folder")
     t.add_argument("--input", required=True, help="the source (seq2seq) or the prompt (language model)")
     t.add_argument("--reference", required=True, help="the reference target / continuation")
     add_config_flags(t)
     t.add_argument("--json", action="store_true", help="print the comparison (rows, both traces) as JSON")
-    t.add_argument("--out", help="save the comparison to this JSON file (atomic)")
+    t.add_argument("--out", type=file_arg, help="save the comparison to this JSON file (atomic)")
 
 
 def config_from_args(args, default_max_new: Optional[int] = None) -> Optional[GenerationConfig]:
-    base = {}
-    if args.config_json:
-        try:
-            base = json.loads(args.config_json)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"--config-json is not valid JSON ({exc.msg})") from None
-        if not isinstance(base, dict):
-            raise ValueError("--config-json must be a JSON object")
+    """The GenerationConfig of --config-json and the flags (flags win); None when neither is given. A bad
+    value is a one-line ValueError naming its flag (or --config-json)."""
+    cj = args.config_json
+    cj = json_object(cj, "--config-json") if isinstance(cj, str) else (cj or {})
+    base = dict(cj)
+    given = {}
     for f in GENERATION_FIELDS:
         v = getattr(args, f.name, None)
         if v is not None:
-            base[f.name] = v
+            base[f.name] = given[f.name] = v
     if not base and default_max_new is None:
         return None
     if default_max_new is not None and "max_new_tokens" not in base and not base:
         return None
-    return GenerationConfig.from_dict(base)
+    try:
+        return GenerationConfig.from_dict(base)
+    except ValueError as exc:
+        name = str(exc).partition("=")[0]
+        if name in given:
+            where = flag(next(f for f in GENERATION_FIELDS if f.name == name))
+        elif name in cj or (cj and not given):
+            where = "--config-json"
+        else:
+            raise
+        raise ValueError(f"argument {where}: {exc}") from None
 
 
 def _record(args):
     if args.no_record:
         return RecordOptions.off()
-    layers = args.record_layers
-    if layers != "all":
-        try:
-            layers = [int(x) for x in layers.split(",") if x.strip()]
-        except ValueError:
-            raise ValueError(f"--record-layers {args.record_layers!r} is not 'all' or a list like 0,2") from None
-    return RecordOptions(top_k=args.record_top_k, layers=layers, hidden_states=not args.no_hidden,
+    return RecordOptions(top_k=args.record_top_k, layers=args.record_layers, hidden_states=not args.no_hidden,
                          attention=not args.no_attention)
 
 
@@ -130,14 +149,15 @@ def _run(args) -> int:
     from ..checkpoint import atomic_write_text, load
     from .api import generate
     from .tf_fr import compare_tf_fr
+    cfg = config_from_args(args)                 # every flag checked before the model loads
+    record = _record(args) if args.command == "decode" else None
     bundle = load(args.model)
     forced = {s: tok for s, tok in args.force} or None
     if forced:
         forced = {s: (int(t) if t.strip().isdigit() and t not in _token_strings(bundle) else t)
                   for s, t in forced.items()}
     if args.command == "decode":
-        cfg = config_from_args(args) or GenerationConfig()
-        trace = generate(bundle, args.input, cfg, record=_record(args), forced_prefix=args.forced_prefix,
+        trace = generate(bundle, args.input, cfg or GenerationConfig(), record=record, forced_prefix=args.forced_prefix,
                          forced_tokens=forced)
         if args.out:
             trace.save(args.out)
@@ -159,7 +179,6 @@ def _run(args) -> int:
         if args.out:
             print(f"saved {args.out}")
         return 0
-    cfg = config_from_args(args)
     cmp_ = compare_tf_fr(bundle, args.input, args.reference, cfg, forced_tokens=forced)
     if args.out:
         atomic_write_text(args.out, json.dumps(cmp_.to_dict(), ensure_ascii=False, allow_nan=False))

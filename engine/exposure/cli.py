@@ -1,33 +1,56 @@
-"""`python -m engine exposure --model M [--n N] [--seed S] [--t0 T] [--bootstrap B] [--json] [--out FILE]`."""
+"""`python -m engine exposure --model M [--n N] [--seed S] [--t0 T] [--bootstrap B] [--json] [--out FILE]`.
+
+Every flag is checked before the analysis starts (ranges from engine/limits.py); --t0 against the
+outputs of the examples, once the model and its n examples are loaded."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from ..cli_args import file_arg, int_arg, text_arg
+from ..limits import MAX_BOOTSTRAP, MAX_EXPOSURE_EXAMPLES, MAX_SEED, MAX_THREADS
+
 
 def add_parsers(subparsers) -> None:
     x = subparsers.add_parser("exposure", help="exposure bias on a dataset: TF vs FR, calibration, recovery, drift")
-    x.add_argument("--model", required=True, help="shipped model name or checkpoint folder")
-    x.add_argument("--n", type=int, default=1000, help="held-out examples (default 1000)")
-    x.add_argument("--seed", type=int, default=0)
-    x.add_argument("--t0", type=int, default=1, help="step of the injected wrong token (recovery)")
-    x.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the bands")
-    x.add_argument("--threads", type=int, default=1)
+    x.add_argument("--model", required=True, help="shipped model name or checkpoint folder",
+                   type=text_arg("a shipped model name (python -m engine models) or a checkpoint folder"))
+    x.add_argument("--n", type=int_arg(1, MAX_EXPOSURE_EXAMPLES, " (MAX_EXPOSURE_EXAMPLES in engine/limits.py)"),
+                   default=1000, help=f"held-out examples, 1 to {MAX_EXPOSURE_EXAMPLES} (default 1000)")
+    x.add_argument("--seed", type=int_arg(0, MAX_SEED), default=0)
+    x.add_argument("--t0", type=int_arg(0), default=1,
+                   help="step of the injected wrong token (recovery); at most the last step of the outputs")
+    x.add_argument("--bootstrap", type=int_arg(1, MAX_BOOTSTRAP, " (MAX_BOOTSTRAP in engine/limits.py)"), default=200,
+                   help=f"bootstrap resamples for the bands, 1 to {MAX_BOOTSTRAP} (default 200)")
+    x.add_argument("--threads", type=int_arg(0, MAX_THREADS, " (0 = torch's default)"), default=1,
+                   help="torch threads (0 = torch's default; default 1)")
     x.add_argument("--json", action="store_true", help="print JSON (default: a summary)")
-    x.add_argument("--out", help="also save the JSON to this file")
+    x.add_argument("--out", type=file_arg, help="also save the JSON to this file")
+
+
+def last_t0(inp) -> int:
+    """The last step recovery can inject at: an example's output must go on after the injected token
+    (engine/exposure/recovery.py keeps the examples with a gold token after decoder position prompt-1+t0)."""
+    from ..tokenizer import PAD
+    return int((inp.tout != PAD).sum(1).max()) - inp.prompt - 1
 
 
 def run(args) -> int:
     import torch
 
+    from ..checkpoint import load
     from ..files import atomic_write_text
     from .analyze import analyze, summary_lines
-    if args.n < 1 or args.n > 20000:
-        raise ValueError(f"--n must be between 1 and 20000, got {args.n}")
-    if args.t0 < 0:
-        raise ValueError(f"--t0 must be >= 0, got {args.t0}")
-    torch.set_num_threads(max(1, args.threads))
-    res = analyze(args.model, n=args.n, seed=args.seed, t0=args.t0, n_boot=args.bootstrap)
+    from .passes import make_inputs
+    bundle = load(args.model)
+    last = max(1, last_t0(make_inputs(bundle, args.n, seed=args.seed)))      # the default (1) is always allowed
+    if args.t0 > last:
+        examples = f"{args.n} example{'s' if args.n > 1 else ''}"
+        raise ValueError(f"argument --t0: {args.t0} is beyond the outputs: the {examples} of {bundle.name} "
+                         f"allow 0 to {last}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    res = analyze(args.model, n=args.n, seed=args.seed, t0=args.t0, n_boot=args.bootstrap, bundle=bundle)
     text = json.dumps(res, indent=1)
     if args.out:
         atomic_write_text(Path(args.out), text + "\n")
