@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from ..batching import pad_batch
-from ..checkpoint import Bundle, load
+from ..checkpoint import Bundle
+from ..loader import load                       # "hf:NAME" too
 from ..tokenizer import BOS
 from .fields import rule_fields
 from .rules import call_plan
