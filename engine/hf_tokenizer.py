@@ -140,13 +140,21 @@ class HFTokenizer:
         """Ids as the HF tokenizer gives them for generation (with the special tokens it adds itself: an LM's
         <bos> if it adds one, a source's </s>); `add_special_tokens=False` for a continuation / a target.
         `unknown`: the pieces of text that became the unknown token."""
-        enc = self.hf(text, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
+        try:
+            enc = self.hf(text, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
+            offsets = enc["offset_mapping"]
+        except NotImplementedError:         # a slow (Python) tokenizer has no offsets
+            enc = self.hf(text, add_special_tokens=add_special_tokens)
+            offsets = None
         ids = [int(i) for i in enc["input_ids"]]
         unknown = []
-        if self.unk_id is not None:
+        if self.unk_id is not None and self.unk_id in ids:
             unk_text = self._pieces[self.unk_id]
-            unknown = [text[a:b] for i, (a, b) in zip(ids, enc["offset_mapping"])
-                       if i == self.unk_id and b > a and text[a:b] != unk_text]
+            if offsets is None:
+                unknown = ["\ufffd"] * (ids.count(self.unk_id) - text.count(unk_text))
+            else:
+                unknown = [text[a:b] for i, (a, b) in zip(ids, offsets)
+                           if i == self.unk_id and b > a and text[a:b] != unk_text]
         return Encoding(ids, [self.token_str(i) for i in ids], unknown)
 
     def decode(self, ids: Iterable[int], keep_leading_space: bool = False) -> str:

@@ -51,13 +51,17 @@ def _trained_bpe(pre_tokenizer, specials: list[str], vocab_size: int, alphabet=(
 
 
 def _save_tokenizer(tok, folder: Path, **specials) -> None:
+    import transformers
     from transformers import PreTrainedTokenizerFast
+    transformers.utils.logging.disable_progress_bar()
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, **specials)
     fast.save_pretrained(folder)
 
 
 def _seeded(seed: int):
     import torch
+    import transformers
+    transformers.utils.logging.disable_progress_bar()
     torch.manual_seed(seed)
 
 
