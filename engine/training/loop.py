@@ -22,14 +22,14 @@ from typing import Optional, Union
 import torch
 from tqdm import tqdm
 
-from ..checkpoint import CHECKPOINT_DIR, Bundle, atomic_write_text, save_checkpoint
+from ..checkpoint import CHECKPOINT_DIR, Bundle, save_checkpoint
 from ..models import SeqModel, build_model
 from ..tokenizer import Tokenizer
 from . import metrics
 from .config import TrainConfig
 from .data import Data
 from .losses import lm_loss, seq2seq_loss
-from .resume import load_resume, resume_dir, save_resume
+from .resume import load_resume, resume_dir, resume_tokenizer, save_resume
 from .scst import scst_loss
 
 
@@ -126,7 +126,7 @@ def train(cfg: TrainConfig, out_dir: Path = CHECKPOINT_DIR, resume: bool = False
     torch.manual_seed(cfg.seed)
     t0 = time.time()
     run_dir = resume_dir(cfg.name, out_dir)
-    tok = Tokenizer.load(run_dir / "tokenizer.json") if resume and (run_dir / "tokenizer.json").exists() else None
+    tok = resume_tokenizer(run_dir) if resume else None      # bounded read; checked with the state below
     data, model, init = prepare(cfg, tok)
     opt = optimizer(model, cfg)
     step, best_metric, bad, history, elapsed_before = 0, -math.inf, 0, [], 0.0
@@ -137,8 +137,6 @@ def train(cfg: TrainConfig, out_dir: Path = CHECKPOINT_DIR, resume: bool = False
         info, best_state = load_resume(run_dir, model, opt)
         step, best_metric, bad, history = info["step"], info["best_metric"], info["bad"], info["history"]
         elapsed_before = info.get("elapsed", 0.0)
-    else:
-        atomic_write_text(run_dir / "tokenizer.json", data.tok.to_json())
     gen = torch.Generator().manual_seed(cfg.seed + 17 + 7919 * step)   # a resumed run gets its own stream
     stats: list[dict] = []
     stopped = f"reached {cfg.steps} steps"
@@ -174,7 +172,7 @@ def train(cfg: TrainConfig, out_dir: Path = CHECKPOINT_DIR, resume: bool = False
                 callback({"step": step, "eval": row})
             save_resume(run_dir, model, best_state, opt,
                         {"step": step, "best_metric": best_metric, "bad": bad, "history": history,
-                         "elapsed": elapsed, "config": asdict(cfg)})
+                         "elapsed": elapsed, "config": asdict(cfg)}, tokenizer=data.tok)
             model.train()
             if cancelled:
                 stopped = f"cancelled at step {step}"
