@@ -11,6 +11,8 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+from dashboard import warm_imports  # noqa: E402,F401  (first: what Plotly and Altair import lazily)
+
 st.set_page_config(page_title="seqscope", page_icon=":material/search_insights:", layout="wide")
 
 from dashboard import sidebar  # noqa: E402

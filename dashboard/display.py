@@ -1,9 +1,13 @@
 """How the dashboard shows things: charts with explicit colours and the chosen download format,
-presentation mode's CSS, errors as one line (never a traceback on a page), scores, links to pages."""
+presentation mode's CSS, errors as one line (never a traceback on a page), scores, links to pages,
+and text from the URL or a trace made literal for Markdown (`md`, `code`) and for Plotly labels
+(`label`): such text is never read as Markdown, HTML or a link."""
 from __future__ import annotations
 
+import html
 import logging
 import math
+import re
 import traceback
 from pathlib import Path
 from typing import Callable, Optional
@@ -55,9 +59,53 @@ def altair(chart, **kw):
     return st.vega_lite_chart(spec, theme=None, **kw)
 
 
+# Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping them all leaves
+# nothing for Markdown (links, images, emphasis, code spans, HTML, tables) or Streamlit's own
+# syntax (:colour[...] directives, $math$) to read.
+_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+_LINE_BREAKS = re.compile(r"\r\n|[\r\n\u2028\u2029]")
+
+
+def _one_row(text: str) -> str:
+    """Line breaks as a visible ⏎: a shown value stays one line (no new Markdown block)."""
+    return _LINE_BREAKS.sub("⏎", text)
+
+
+def md(text) -> str:
+    """`text` (from the URL, a trace, an exception) as literal Markdown: every punctuation character
+    backslash-escaped, line breaks shown as ⏎. For st.markdown / st.caption / st.error / st.warning."""
+    return _MD_SPECIAL.sub(r"\\\1", _one_row(str(text)))
+
+
+def code(text) -> str:
+    """`text` as a Markdown code span that nothing in it can close: the fence is one backtick longer
+    than the longest run of backticks inside (inside a code span nothing is Markdown or HTML)."""
+    s = _one_row(str(text))
+    runs = re.findall(r"`+", s)
+    fence = "`" * (max(map(len, runs), default=0) + 1)
+    pad = " " if (s[:1] in ("`", " ") or s[-1:] in ("`", " ")) else ""
+    return f"{fence}{pad}{s or ' '}{pad}{fence}"
+
+
+def label(text) -> str:
+    """`text` for a Plotly title, label or hover: HTML-escaped (Plotly reads <b>, <br>, <a href> in
+    its text as markup and shows entities as their characters)."""
+    return html.escape(str(text))
+
+
 def one_line(e: BaseException) -> str:
     msg = str(e).strip().splitlines()
     return (msg[0] if msg else type(e).__name__)[:400]
+
+
+def log_error(where: str) -> None:
+    """The current exception's traceback in the server's log (never on the page)."""
+    _log.error("%s\n%s", where, traceback.format_exc())
+
+
+def error(text) -> None:
+    """A one-line st.error of text that may hold input from the URL or a trace (shown literally)."""
+    st.error(md(text))
 
 
 def guarded(fn: Callable[[], None]) -> None:
@@ -67,13 +115,16 @@ def guarded(fn: Callable[[], None]) -> None:
         fn()
     except (ValueError, TypeError, KeyError) as e:
         if not isinstance(e, ValueError):   # a user error is a ValueError; anything else is logged
-            _log.error("page error\n%s", traceback.format_exc())
-        st.error(f"{one_line(e)}")
+            log_error("page error")
+        error(one_line(e))
+    except RecursionError:
+        log_error("page error")
+        error("The input is nested too deeply to show.")
     except Exception as e:  # noqa: BLE001 - the page must keep working
         if type(e).__name__ in ("RerunException", "StopException", "RerunData"):
             raise
-        _log.error("page error\n%s", traceback.format_exc())
-        st.error(f"Something went wrong: {type(e).__name__}: {one_line(e)}")
+        log_error("page error")
+        error(f"Something went wrong: {type(e).__name__}: {one_line(e)}")
 
 
 def rel_path(p: Path) -> str:

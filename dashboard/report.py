@@ -1,13 +1,18 @@
 """A standalone HTML report of a comparison: works offline (plotly.js inlined once), explicit
-colours, one file. Pure function: traces in, HTML string out. Every text taken from a trace is
-escaped (html.escape in the page; names reach the charts' <script> only as a download-file slug)."""
+colours, one file. Pure function: traces in, HTML string out.
+
+Everything embedded is escaped: every text taken from a trace or a run name is html.escape'd in the
+page (and in the charts' labels, which Plotly reads as markup); the figures' JSON inside <script> has
+<, >, & and the JavaScript line separators as \\u escapes, so nothing in it can close the script."""
 from __future__ import annotations
 
 import datetime as _dt
 import html
+import json
 import re
 
 import plotly.io as pio
+from plotly.offline import get_plotlyjs
 
 from dashboard import charts
 from engine.trace.view import as_dict, first_divergence, token_probs
@@ -24,19 +29,35 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "run"
 
 
-def _fig_html(fig, first: bool, name: str) -> str:
-    return pio.to_html(fig, full_html=False, include_plotlyjs=True if first else False,
-                       config=charts.plotly_config(f"seqscope-{_slug(name)}", "svg"), default_width="100%")
+def script_json(value) -> str:
+    """JSON (a value, or JSON text) safe inside a <script> element: `<`, `>`, `&`, U+2028 and U+2029 as
+    \\u escapes (they occur only inside JSON strings, where the escape means the same character)."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, allow_nan=False)
+    for ch in "<>&\u2028\u2029":
+        text = text.replace(ch, f"\\u{ord(ch):04x}")
+    return text
+
+
+def _fig_html(fig, index: int, name: str) -> str:
+    """One figure: its div and the script that draws it (the figure and its config as script_json)."""
+    fid = f"seqscope-figure-{index}"
+    height = int(fig.layout.height or 450)
+    config = {**charts.plotly_config(f"seqscope-{_slug(name)}", "svg"), "responsive": True}
+    return (f'<div id="{fid}" class="plotly-graph-div" style="height:{height}px;width:100%"></div>'
+            f'<script type="text/javascript">(function(){{var f={script_json(pio.to_json(fig, validate=False))};'
+            f'Plotly.newPlot("{fid}",f.data,f.layout,{script_json(config)});}})();</script>')
 
 
 def _run_html(name: str, tr: dict) -> str:
     hyps = tr.get("hypotheses") or []
     h = hyps[0] if hyps else {"score": float("nan"), "normalized_score": float("nan"), "text": ""}
     cfg = ", ".join(f"{k}={v}" for k, v in sorted((tr.get("config") or {}).items()))
+    warnings = "".join(f"<p style='color:#8a5300'>warning: {html.escape(str(w))}</p>" for w in tr.get("warnings") or [])
     return (f"<div class='run'><h3>{html.escape(name)}</h3>"
             + charts.tokens_html(token_probs(tr))
             + f"<p>score {charts.fmt(h.get('score'))} · normalised {charts.fmt(h.get('normalized_score'))} · strategy "
               f"{html.escape(str(tr.get('strategy')))} · seed {html.escape(str(tr.get('seed')))}</p>"
+            + warnings
             + f"<p style='font-size:0.85em;color:#555'>config: {html.escape(cfg)}</p></div>")
 
 
@@ -69,8 +90,9 @@ def comparison_report(runs: dict, *, title: str = "seqscope: decoder comparison"
         m = charts.mbr_figure(tr, title=f"{shown}: MBR utility matrix")
         if m is not None:
             figs.append((f"mbr-{name}", m))
+    parts.append(f'<script type="text/javascript">{get_plotlyjs()}</script>')
     for i, (name, fig) in enumerate(figs):
-        parts.append(_fig_html(fig, i == 0, name))
+        parts.append(_fig_html(fig, i, name))
     parts.append("<p style='color:#777;font-size:0.8em'>Standalone report: no network needed. "
                  "Each chart's camera button saves an SVG.</p></body></html>")
     return "\n".join(parts)

@@ -5,13 +5,20 @@ experiment results, and the store of uploaded traces.
 Every function here is a thin st.cache_* wrapper over the engine's public face (`engine.X`); the
 knowledge (models, tasks, references, presets) lives in the engine. Changing a view control (a step,
 a layer, a head) never re-decodes: the run is cached by the arguments that define it.
+
+A decoding run is computed outside its st.cache_data function (which only stores and returns results,
+`_stored`), so the run can report progress on the page at every step and be cancelled there: Streamlit
+stops a script at its next st call, which the progress callback makes. One session computes a given run
+at a time; another asking for the same run waits for it (and can still be stopped while waiting).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Iterator, Optional
 
 import streamlit as st
 
@@ -65,8 +72,7 @@ def forget_model(name: str) -> None:
     load_model.clear(name)
     model_info.clear(name)
     examples.clear(name)
-    run_generate.clear()
-    run_tffr.clear()
+    _stored.clear()
 
 
 @st.cache_data(show_spinner=False)
@@ -109,29 +115,93 @@ def task_max_new(name: str) -> int:
 
 # -- decoding runs -----------------------------------------------------------------------------
 
+Progress = Callable[[int, int], None]      # (steps done, steps at most): called at every decoding step
+
+
+class _Miss(Exception):
+    """Not in the cache (never cached itself: st.cache_data keeps only returned values)."""
+
+
+@st.cache_data(show_spinner=False, max_entries=256, max_size="1GB")
+def _stored(key: str, _value: Optional[dict] = None) -> dict:
+    """The cache of decoding runs by key: a lookup (no value) of a key not stored raises _Miss; a
+    store passes the value, which is returned and kept. Bounded in entries and in bytes."""
+    if _value is None:
+        raise _Miss(key)
+    return _value
+
+
+@st.cache_resource
+def _key_locks() -> tuple[threading.Lock, dict]:
+    return threading.Lock(), {}
+
+
+@contextmanager
+def _computing(key: str, waiting: Optional[Progress]) -> Iterator[None]:
+    """One computation of a key at a time across sessions; `waiting` is called while another session
+    holds it (its st call lets Streamlit stop this script)."""
+    guard, locks = _key_locks()
+    with guard:
+        lock = locks.setdefault(key, threading.Lock())
+    while not lock.acquire(timeout=0.2):
+        if waiting is not None:
+            waiting(0, 0)
+    try:
+        yield
+    finally:
+        lock.release()
+        with guard:
+            if not lock.locked():
+                locks.pop(key, None)
+
+
+def _cached(key: str, compute: Callable[[], dict], progress: Optional[Progress]) -> dict:
+    try:
+        return _stored(key)
+    except _Miss:
+        pass
+    with _computing(key, progress):
+        try:
+            return _stored(key)               # another session computed it meanwhile
+        except _Miss:
+            return _stored(key, compute())
+
+
 def _forced(forced_json: str) -> Optional[dict]:
     """The forced tokens of a run ({step: token}) from their JSON, or None."""
     forced = json.loads(forced_json) if forced_json else None
     return {int(k): v for k, v in forced.items()} if forced else None
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def run_generate(model: str, text: str, config_json: str, record_json: str = "",
-                 forced_json: str = "") -> dict:
-    """One decoding run as a trace dict; cached by (model, input, config, recording, forcing)."""
-    cfg = engine.GenerationConfig.from_dict(json.loads(config_json))
-    record = json.loads(record_json) if record_json else DEFAULT_RECORD
-    tr = engine.generate(load_model(model), text, cfg, record=engine.RecordOptions(**record),
-                         forced_tokens=_forced(forced_json))
-    return tr.to_dict()
+def _progress_arg(progress: Optional[Progress]) -> dict:
+    """engine.generate's per-step callback, when it has one (TEMPORARY: until the engine's lands)."""
+    import inspect
+    if progress is None or "progress" not in inspect.signature(engine.generate).parameters:
+        return {}
+    return {"progress": progress}
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def run_tffr(model: str, source: str, reference: str, config_json: str, forced_json: str = "") -> dict:
+def run_generate(model: str, text: str, config_json: str, record_json: str = "", forced_json: str = "",
+                 progress: Optional[Progress] = None) -> dict:
+    """One decoding run as a trace dict; cached by (model, input, config, recording, forcing).
+    `progress(done, total)` is called at every step while it decodes."""
+    def compute() -> dict:
+        cfg = engine.GenerationConfig.from_dict(json.loads(config_json))
+        record = json.loads(record_json) if record_json else DEFAULT_RECORD
+        tr = engine.generate(load_model(model), text, cfg, record=engine.RecordOptions(**record),
+                             forced_tokens=_forced(forced_json), **_progress_arg(progress))
+        return tr.to_dict()
+    return _cached(json.dumps(["generate", model, text, config_json, record_json, forced_json]), compute, progress)
+
+
+def run_tffr(model: str, source: str, reference: str, config_json: str, forced_json: str = "",
+             progress: Optional[Progress] = None) -> dict:
     """engine.compare_tf_fr as a dict; cached like run_generate."""
-    cfg = engine.GenerationConfig.from_dict(json.loads(config_json))
-    cmp = engine.compare_tf_fr(load_model(model), source, reference, cfg, forced_tokens=_forced(forced_json))
-    return cmp.to_dict()
+    def compute() -> dict:
+        cfg = engine.GenerationConfig.from_dict(json.loads(config_json))
+        return engine.compare_tf_fr(load_model(model), source, reference, cfg,
+                                    forced_tokens=_forced(forced_json)).to_dict()
+    return _cached(json.dumps(["tffr", model, source, reference, config_json, forced_json]), compute, progress)
 
 
 # -- the exposure-bias lab ---------------------------------------------------------------------
@@ -172,7 +242,12 @@ def _upload_store() -> dict:
     return {}
 
 
-def remember_upload(tr: dict) -> str:
+def remember_upload(trace) -> str:
+    """Keep an uploaded trace: an engine.Trace, so it went through engine.load_trace's validation (a
+    link's ?trace= key only ever names a validated trace). Returns its key."""
+    if not isinstance(trace, engine.Trace):
+        raise TypeError("remember_upload takes the engine.Trace that engine.load_trace returned")
+    tr = trace.to_dict()
     key = hashlib.sha256(json.dumps(tr, sort_keys=True).encode()).hexdigest()[:16]
     store = _upload_store()
     store[key] = tr

@@ -11,7 +11,7 @@ from typing import Optional
 import streamlit as st
 
 import engine
-from dashboard import display, runs, url_state
+from dashboard import budget, display, runs, url_checks, url_state
 from dashboard.display import one_line
 from dashboard.url_state import CUSTOM, CUSTOM_KEYS, changed, set_shared, shared
 
@@ -63,9 +63,10 @@ def run_app(pages: list) -> None:
     model, input and strategies), presentation mode, then the chosen page."""
     nav_box = st.sidebar.container()
     try:
+        bad = url_checks.checked(st.query_params)     # before anything reads the URL
         shared_controls()
     except Exception as e:  # noqa: BLE001 - e.g. no shipped models: say so, never a traceback
-        st.error(f"The dashboard could not start: {one_line(e)}")
+        display.error(f"The dashboard could not start: {one_line(e)}")
         st.stop()
     display.PAGE_OBJECTS.update({p.url_path or "compare": p for p in pages})
     page = st.navigation(pages, position="hidden")
@@ -76,6 +77,12 @@ def run_app(pages: list) -> None:
                 st.page_link(p, query_params=params)
             st.divider()
     display.apply_presentation_css()
+    if bad:
+        for line in bad:
+            display.error(line)
+        st.info("Nothing was run for this link. Fix the parameter in the address bar, or open a page from the "
+                "sidebar (its links keep only the valid settings).")
+        return
     page.run()
 
 
@@ -95,8 +102,28 @@ def current_strategies() -> list[str]:
 
 # -- strategies -> configs -> runs -------------------------------------------------------------
 
+def _not_a_number(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _custom_json(strategy: str, raw: str) -> dict:
+    """A custom strategy's JSON (from the URL or the sidebar), read within the size and nesting limits."""
+    try:
+        url_checks.check_custom_json(raw)
+        user = json.loads(raw, parse_constant=_not_a_number)
+    except url_checks.BadParam as e:
+        raise engine.LimitError(f"{strategy}: the config is {e}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{strategy}: the config is not valid JSON ({e.msg} at column {e.colno})") from None
+    except (ValueError, RecursionError) as e:
+        raise ValueError(f"{strategy}: the config is not valid JSON ({one_line(e)[:100]})") from None
+    if not isinstance(user, dict):
+        raise ValueError(f"{strategy}: the config must be a JSON object of GenerationConfig fields")
+    return user
+
+
 def config_for(strategy: str, model: str) -> dict:
-    """The GenerationConfig dict of a preset or a custom strategy (from the URL)."""
+    """The GenerationConfig dict of a preset or a custom strategy (from the URL); not yet checked."""
     d = {"max_new_tokens": runs.task_max_new(model)}
     if strategy in engine.PRESETS:
         d.update(engine.PRESETS[strategy])
@@ -104,15 +131,18 @@ def config_for(strategy: str, model: str) -> dict:
     if strategy in CUSTOM:
         raw = shared(CUSTOM_KEYS[strategy]) or ""
         if raw.strip():
-            try:
-                user = json.loads(raw)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{strategy}: the config is not valid JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(user, dict):
-                raise ValueError(f"{strategy}: the config must be a JSON object of GenerationConfig fields")
-            d.update(user)
+            d.update(_custom_json(strategy, raw))
         return d
     raise ValueError(f"unknown strategy {strategy!r}; choose one of {url_state.strategy_names()}")
+
+
+def checked_config(strategy: str, model: str) -> dict:
+    """config_for, checked before any work: the engine's validation (one line naming the field), then
+    the dashboard's work budget (engine.LimitError naming DASHBOARD_MAX_WORK)."""
+    cfg = config_for(strategy, model)
+    engine.GenerationConfig.from_dict(cfg)    # a one-line ValueError when invalid
+    budget.check(cfg, strategy)
+    return cfg
 
 
 def _record_json(record: Optional[dict]) -> str:
@@ -126,8 +156,7 @@ def run_strategies(model: str, text: str, strategies: list[str], *, record: Opti
     bar = None
     for i, s in enumerate(strategies):
         try:
-            cfg = config_for(s, model)
-            engine.GenerationConfig.from_dict(cfg)    # a one-line ValueError when invalid
+            cfg = checked_config(s, model)
         except (ValueError, TypeError) as e:
             errors[s] = one_line(e)
             continue
@@ -162,7 +191,6 @@ def get_run(choice: str, *, record: Optional[dict] = None) -> dict:
             raise ValueError("no trace uploaded: upload one on the Traces page")
         return tr
     model, text = current_model(), current_input()
-    cfg = config_for(choice, model)
-    engine.GenerationConfig.from_dict(cfg)
-    with st.spinner(f"Decoding with {choice}…"):
+    cfg = checked_config(choice, model)
+    with st.spinner(f"Decoding with {display.md(choice)}…"):
         return runs.run_generate(model, text, runs.cfg_json(cfg), _record_json(record))

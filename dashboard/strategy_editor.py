@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 
 import engine
-from dashboard import runs, sidebar, url_state
+from dashboard import display, runs, sidebar, url_state
 from dashboard.display import one_line
 
 
@@ -76,7 +76,7 @@ def custom_editor(model: str) -> None:
             try:
                 current = sidebar.config_for(slot, model)
             except ValueError as e:
-                st.error(one_line(e))
+                display.error(one_line(e))
                 current = {"max_new_tokens": runs.task_max_new(model)}
             with st.form(f"form_{key}"):
                 cols = st.columns(4)
@@ -86,4 +86,4 @@ def custom_editor(model: str) -> None:
                 st.form_submit_button(f"Apply {slot}", on_click=_apply, args=(slot,), type="primary")
             err = st.session_state.get(f"_edit_err_{key}")
             if err:
-                st.error(err)
+                display.error(err)

@@ -1,8 +1,11 @@
 """Every dashboard page under streamlit.testing.v1.AppTest: it runs without an exception, and
 changing the key widgets changes what is shown. Uses the shipped models and the real engine."""
+import html
 import json
+import re
 
 import pytest
+from markdown_it import MarkdownIt
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -33,8 +36,21 @@ def _plotly(at):
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
+_CM = MarkdownIt("commonmark")
+
+
+def shown(source: str) -> str:
+    """What a Markdown source shows on the page: rendered (CommonMark), tags dropped, entities decoded.
+    Text from the URL or a trace is escaped in the source, so assertions read what a user sees."""
+    return html.unescape(re.sub(r"<[^>]+>", "", _CM.render(source))).strip()
+
+
 def _md(at):
-    return "\n".join(m.value for m in at.markdown)
+    return "\n".join(shown(m.value) for m in at.markdown)
+
+
+def _headings(at):
+    return [shown(m.value) for m in at.markdown if m.value.startswith("#### ")]
 
 
 def test_compare_page_runs_and_strategies_change_output(root):
@@ -42,13 +58,13 @@ def test_compare_page_runs_and_strategies_change_output(root):
     assert not at.error, [e.value for e in at.error]
     assert at.title[0].value == "Compare decoders"
     for s in DEFAULT_STRATEGIES:
-        assert f"#### {s}" in _md(at)
+        assert s in _headings(at)
     fig = _plotly(at)[0]
     names = [t.get("name") for t in fig["data"] if t.get("showlegend", True) is not False]
     assert names == DEFAULT_STRATEGIES
     at.multiselect(key="s").set_value(["greedy", "beam 4 + length penalty"]).run()
     _ok(at)
-    assert "#### beam 4 + length penalty" in _md(at) and "#### top-p 0.9" not in _md(at)
+    assert "beam 4 + length penalty" in _headings(at) and "top-p 0.9" not in _headings(at)
     fig = _plotly(at)[0]
     assert [t.get("name") for t in fig["data"] if t.get("showlegend", True) is not False] == \
         ["greedy", "beam 4 + length penalty"]
@@ -57,21 +73,21 @@ def test_compare_page_runs_and_strategies_change_output(root):
 def test_compare_page_language_model_and_input(root):
     at = _ok(_app(root, model="text-gpt", input="A function is", s=["greedy", "top-k 40"]))
     assert not at.error, [e.value for e in at.error]
-    assert "`A function is`" in _md(at)
+    assert "Input: A function is" in _md(at)
     before = _plotly(at)[0]
     at.text_input(key="input").set_value("When the").run()
     _ok(at)
-    assert "`When the`" in _md(at)
+    assert "Input: When the" in _md(at)
     assert _plotly(at)[0] != before
 
 
 def test_bad_custom_config_shows_error_and_page_keeps_working(root):
     at = _ok(_app(root, s=["greedy", "custom A"], ca='{"top_p": 7}'))
-    errs = [e.value for e in at.error]
+    errs = [shown(e.value) for e in at.error]
     assert any("custom A" in e and "top_p" in e for e in errs), errs
-    assert "#### greedy" in _md(at)                     # the other strategy still shows
+    assert "greedy" in _headings(at)                     # the other strategy still shows
     at2 = _ok(_app(root, s=["greedy", "custom A"], ca="{not json"))
-    assert any("not valid JSON" in e.value for e in at2.error)
+    assert any("not valid JSON" in shown(e.value) for e in at2.error)
 
 
 def test_custom_editor_applies_every_field(root):
@@ -85,7 +101,7 @@ def test_custom_editor_applies_every_field(root):
     cfg = json.loads(at.session_state["_shared"]["ca"])
     assert cfg["num_beams"] == 3 and cfg["length_penalty"] == 0.5
     assert "custom A" in at.session_state["_shared"]["s"]
-    assert "#### custom A" in _md(at)
+    assert "custom A" in _headings(at)
 
 
 def test_step_inspector_slider_and_buttons(root):
@@ -183,11 +199,11 @@ def test_presentation_mode_hides_titles(root):
 
 def test_bad_input_is_an_error_not_a_traceback(root):
     at = _ok(_app(root, input="x" * 3000))
-    assert at.error and all("at most" in e.value for e in at.error)
+    assert at.error and all("at most" in shown(e.value) for e in at.error)
     at = _ok(_app(root, "views/attention.py", input="x" * 3000))
     assert at.error
     at = _ok(_app(root, input="日本 ☃"))
-    assert len(at.warning) == 1 and "<unk>" in at.warning[0].value    # once, not once per strategy
+    assert len(at.warning) == 1 and "<unk>" in shown(at.warning[0].value)    # once, not once per strategy
 
 
 

@@ -1,6 +1,7 @@
 """Minimum Bayes risk: the utility of every candidate against every pseudo-reference."""
 from __future__ import annotations
 
+import html
 from typing import Optional
 
 import plotly.graph_objects as go
@@ -15,7 +16,7 @@ def mbr_figure(trace: dict, *, title: Optional[str] = None) -> Optional[go.Figur
     m = as_dict(trace).get("mbr")
     if not m:
         return None
-    cands = [f"{i}: {c[:24]}" for i, c in enumerate(m["candidates"])]
+    cands = [f"{i}: {html.escape(c[:24])}" for i, c in enumerate(m["candidates"])]    # Plotly reads <b>, <a> as markup
     fig = go.Figure(go.Heatmap(z=m["matrix"], x=cands, y=cands, colorscale="Blues",
                                hovertemplate="candidate %{y}<br>vs pseudo-reference %{x}<br>utility %{z:.2f}<extra></extra>"))
     chosen = m.get("chosen")

@@ -1,6 +1,7 @@
 """The step inspector: one step's top tokens before and after the decoding rules."""
 from __future__ import annotations
 
+import html
 from typing import Optional
 
 import plotly.graph_objects as go
@@ -14,7 +15,7 @@ def step_figure(entry: dict, chosen_id: Optional[int], *, title: Optional[str] =
     """Top-k bars before (raw softmax) and after the decoding rules of one step record; cut tokens
     grey, the chosen token outlined and starred."""
     rows = step_rows(entry, chosen_id)
-    labels = [f"{token_label(r['token'])}  ·{r['id']}" for r in rows]
+    labels = [f"{html.escape(token_label(r['token']))}  ·{r['id']}" for r in rows]   # Plotly reads <b>, <a> as markup
     fig = go.Figure()
     fig.add_trace(go.Bar(
         y=labels, x=[r["before"] if r["before"] is not None else 0 for r in rows], orientation="h",

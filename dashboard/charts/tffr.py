@@ -3,6 +3,7 @@
 a wrong token injected into the free run."""
 from __future__ import annotations
 
+import html
 from typing import Optional
 
 import plotly.graph_objects as go
@@ -18,8 +19,8 @@ def tffr_figure(cmp: dict, *, title: Optional[str] = None, label: str = "") -> g
     step where the free run was forced a token (its trace's forced tokens) in orange."""
     rows = cmp["rows"]
     t = [r["t"] for r in rows]
-    ref = [token_label(r["ref_token"]) for r in rows]
-    fr_tok = [token_label(r.get("fr_token") or "") for r in rows]
+    ref = [html.escape(token_label(r["ref_token"])) for r in rows]          # Plotly reads <b>, <a> as markup
+    fr_tok = [html.escape(token_label(r.get("fr_token") or "")) for r in rows]
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07,
                         subplot_titles=("log-prob of the reference token", "KL(TF ‖ FR) (nats)",
                                         "hidden-state distance (L2)"))
@@ -58,7 +59,7 @@ def recovery_figure(base: dict, injected: dict, step: int, *, title: Optional[st
         rows = cmp["rows"]
         fig.add_trace(go.Scatter(
             x=[r["t"] for r in rows], y=[r["fr_logprob"] for r in rows], mode="lines+markers", name=name,
-            line=dict(color=colour, width=2.5), text=[token_label(r.get("fr_token") or "") for r in rows],
+            line=dict(color=colour, width=2.5), text=[html.escape(token_label(r.get("fr_token") or "")) for r in rows],
             marker=dict(symbol=["circle" if r.get("on_track") else "x" for r in rows], size=9),
             hovertemplate="t=%{x}, produced %{text}<br>log p(ref) = %{y:.3f}<extra>" + name + "</extra>"))
     fig.add_vline(x=step, line=dict(color=CHOSEN, width=3))

@@ -6,8 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import charts, display, sidebar, url_state
-
-KINDS = {"cross": "cross-attention (source × generated)", "self": "decoder self-attention"}
+from dashboard.url_checks import ATTENTION_KINDS as KINDS
 
 
 def main() -> None:
@@ -21,7 +20,7 @@ def main() -> None:
     kinds = [k for k in KINDS if charts.has_attention(tr, k)]
     if not kinds:
         arch = (tr.get("model") or {}).get("arch", "")
-        st.info(f"This run has no recorded attention ({tr['model'].get('name')}, {arch}). "
+        st.info(f"This run has no recorded attention ({display.md(tr['model'].get('name'))}, {display.md(arch)}). "
                 + ("The GRU without attention squeezes the whole source into one vector, the 'thought vector' "
                    "bottleneck: there is nothing to look at, which is the point. Try dates-gru-attn."
                    if "noattn" in arch else "Record attention when decoding, or pick another model."))
@@ -45,7 +44,7 @@ def main() -> None:
                            f"(score {display.fmt_score(hyps[i].get('score'))})")
     head_arg = head if head == "avg" else int(head)
     title = (f"{KINDS[kind]}, layer {layer}, " + ("head average" if head == "avg" else f"head {head}")
-             + f" · {tr['model'].get('name')} · {choice}")
+             + f" · {tr['model'].get('name')} · {choice}")        # Vega draws titles as text, not markup
     chart = charts.attention_heatmap(tr, kind, layer or 0, head_arg, hyp, title=title,
                                      cell=34 if url_state.presenting() else 24)
     event = display.altair(chart, on_select="rerun", key="att_heatmap", selection_mode="pick")
@@ -59,7 +58,8 @@ def main() -> None:
     rows = charts.hypothesis_steps(tr, hyp)
     if picked is not None and picked < len(rows):
         row = rows[picked]
-        st.markdown(f"**Selected step {picked}: {row['token']!r}** (p = {display.fmt_score(row['prob'])})")
+        st.markdown(f"**Selected step {picked}: {display.md(repr(row['token']))}** "
+                    f"(p = {display.fmt_score(row['prob'])})")
         params = url_state.link_params(run=choice, step=picked, hyp=hyp or None)
         st.page_link(display.page_ref("views/step.py"), label=f"Open step {picked} in the step inspector", icon=":material/biotech:",
                      query_params=params)

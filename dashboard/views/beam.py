@@ -6,7 +6,8 @@ import json
 import streamlit as st
 
 import engine
-from dashboard import charts, display, runs, sidebar, url_state
+from dashboard import budget, charts, display, runs, sidebar, url_state
+from dashboard.url_checks import BEAM_GROUPS, BEAM_MAX_NEW, BEAMS, LENGTH_PENALTY
 
 RECORD = {"top_k": 5, "layers": "all", "hidden_states": False, "attention": False}
 
@@ -23,23 +24,24 @@ def main() -> None:
     if src == runs.UPLOADED:
         tr = runs.uploaded_trace()
         if not tr.get("beam"):
-            st.error("The uploaded trace is not a beam search (its strategy is "
-                     f"{tr.get('strategy')!r}); pick 'beam search set here'.")
+            display.error("The uploaded trace is not a beam search (its strategy is "
+                          f"{tr.get('strategy')!r}); pick 'beam search set here'.")
             return
     else:
-        beams = c[0].slider("Beams", 2, 8, 4, key="beams", bind="query-params")
-        groups = c[1].selectbox("Groups (diverse beam)", [g for g in (1, 2, 4, 8) if beams % g == 0 and g <= beams],
+        beams = c[0].slider("Beams", *BEAMS, 4, key="beams", bind="query-params")
+        groups = c[1].selectbox("Groups (diverse beam)", [g for g in BEAM_GROUPS if beams % g == 0 and g <= beams],
                                 key="groups", bind="query-params")
-        lp = c[2].number_input("Length penalty", -2.0, 4.0, 1.0, 0.25, key="lp", bind="query-params",
+        lp = c[2].number_input("Length penalty", *LENGTH_PENALTY, 1.0, 0.25, key="lp", bind="query-params",
                                help="score = sum log p / length^length_penalty (Hugging Face); > 1 favours longer outputs")
-        max_new = c[3].number_input("Max new tokens", 1, 64, runs.task_max_new(model), key="maxlen",
-                                    bind="query-params")
+        max_new = c[3].number_input("Max new tokens", *BEAM_MAX_NEW, min(runs.task_max_new(model), BEAM_MAX_NEW[1]),
+                                    key="maxlen", bind="query-params")
         early = c[4].toggle("early_stopping", key="early", bind="query-params")
         cfg = {"max_new_tokens": int(max_new), "num_beams": int(beams), "length_penalty": float(lp),
                "early_stopping": bool(early), "num_return_sequences": int(beams)}
         if groups and groups > 1:
             cfg.update({"num_beam_groups": int(groups), "diversity_penalty": 1.0})
         engine.GenerationConfig.from_dict(cfg)
+        budget.check(cfg, "the beam search")
         with st.spinner(f"Beam search with {beams} beams…"):
             tr = runs.run_generate(model, text, runs.cfg_json(cfg), json.dumps(RECORD, sort_keys=True))
     nodes = (tr.get("beam") or {}).get("nodes") or []
@@ -59,10 +61,11 @@ def main() -> None:
         show_pruned = st.toggle("pruned", value=True, key="pruned", bind="query-params",
                                 help="show the candidates that were considered and dropped")
     counts = charts.beam_counts(tr, upto)
-    st.markdown(f"**{tr['input']['text']}** → best: `{hyps[0]['text'] if hyps else ''}` · up to step {upto}: "
-                f"{counts['kept']} kept, {counts['finished']} finished, {counts['pruned']} pruned")
+    st.markdown(f"**{display.md(tr['input']['text'])}** → best: {display.code(hyps[0]['text'] if hyps else '')} · "
+                f"up to step {upto}: {counts['kept']} kept, {counts['finished']} finished, {counts['pruned']} pruned")
     fig = charts.beam_tree_figure(tr, upto, hyp=hyp or 0, show_pruned=show_pruned,
-                                  title=f"beam search ({tr['beam']['num_beams']} beams) · {tr['model'].get('name')}")
+                                  title=f"beam search ({tr['beam']['num_beams']} beams) · "
+                                        f"{display.label(tr['model'].get('name'))}")
     display.plot(fig, "beam-tree")
     if not url_state.presenting():
         st.caption("Each column is a step; each dot a candidate token (hover: token, log-prob, cumulative and "

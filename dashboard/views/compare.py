@@ -45,7 +45,7 @@ def render_outputs(traces: dict[str, dict], big: bool) -> None:
     cols = st.columns(len(traces))
     for col, (name, tr) in zip(cols, traces.items()):
         with col:
-            st.markdown(f"#### {name}")
+            st.markdown(f"#### {display.md(name)}")
             hyps = tr.get("hypotheses") or []
             if not hyps:
                 st.warning("no hypothesis")
@@ -69,18 +69,19 @@ def main() -> None:
     big = url_state.presenting()
     if not big:
         st.title("Compare decoders")
-        st.caption(f"**{model}** ({info['kind']}, {info['arch']}) · {info['card'].get('task_description') or ''}")
+        st.caption(f"**{display.md(model)}** ({display.md(info['kind'])}, {display.md(info['arch'])}) · "
+                   + display.md(info['card'].get('task_description') or ''))
         with st.expander("Tours: curated views, one link each", expanded=False):
             tours()
         with st.expander("Set strategies by hand (custom A / custom B: every GenerationConfig field)"):
             strategy_editor.custom_editor(model)
-    st.markdown(f"**Input:** `{text}`")
+    st.markdown(f"**Input:** {display.code(text)}")
     if len(strategies) < 1:
         st.info("Pick two to four strategies in the sidebar.")
         return
     traces, errors = sidebar.run_strategies(model, text, strategies)
     for s, msg in errors.items():
-        st.error(f"{s}: {msg}")
+        display.error(f"{s}: {msg}")
     if not traces:
         return
     seen = []
@@ -88,7 +89,7 @@ def main() -> None:
         for w in tr.get("warnings") or []:
             if w not in seen:
                 seen.append(w)
-                st.warning(w)
+                st.warning(display.md(w))
     render_outputs(traces, big)
     div = charts.first_divergence(traces)
     if len(traces) > 1:
@@ -96,7 +97,7 @@ def main() -> None:
                     f"**The strategies first part ways at step {div}.**")
     display.plot(charts.compare_figure(traces, title="Per step: chosen token's probability and entropy"), "compare")
     for name, tr in traces.items():
-        fig = charts.mbr_figure(tr, title=f"{name}: MBR utility matrix (chosen candidate outlined)")
+        fig = charts.mbr_figure(tr, title=f"{display.label(name)}: MBR utility matrix (chosen candidate outlined)")
         if fig is not None:
             display.plot(fig, f"mbr-{name}")
 

@@ -10,10 +10,9 @@ import streamlit as st
 
 import engine
 from dashboard import charts, display, runs, url_state
+from dashboard.url_checks import LAB_N as N_CHOICES, LAB_T0, LAB_VIEWS as VIEWS, SEEDS
 
-N_CHOICES = [50, 100, 200, 500, 1000]
 PAIRS = {"addition-gru": "addition-gru-ss", "hmm-gpt": "hmm-gpt-ss"}
-VIEWS = ["Dataset analysis", "Experiments"]
 # the dataset analysis, one section per row: (chart name, subheader, figure of (model, result), caption)
 SECTIONS = [
     ("per-position", "Per position: teacher forcing vs free running",
@@ -57,9 +56,9 @@ def dataset_view() -> None:
                               "trained on the Train page are listed as runs/dashboard/NAME.")
     n = c[1].selectbox("Examples n", N_CHOICES, index=1, key="lab_n", bind="query-params",
                        help="Held-out examples of the model's task (the first n of the test split).")
-    t0 = c[2].number_input("Injection step t0", min_value=0, max_value=30, value=1, step=1, key="lab_t0",
+    t0 = c[2].number_input("Injection step t0", min_value=LAB_T0[0], max_value=LAB_T0[1], value=1, step=1, key="lab_t0",
                            bind="query-params", help="Recovery: the model's best wrong token is forced here.")
-    seed = c[3].number_input("Seed", min_value=0, max_value=10_000, value=0, step=1, key="lab_seed",
+    seed = c[3].number_input("Seed", min_value=SEEDS[0], max_value=SEEDS[1], value=0, step=1, key="lab_seed",
                              bind="query-params")
     if not models:
         st.info("Pick one model, or two to compare them side by side.")
@@ -95,7 +94,7 @@ def dataset_view() -> None:
             st.caption(ORACLE_CAPTION)
     with st.expander("Samples (first 8 examples)"):
         for m, r in results.items():
-            st.markdown(f"**{m}**")
+            st.markdown(f"**{display.md(m)}**")
             st.dataframe(r.get("samples") or [], hide_index=True, width="stretch")
     st.download_button("Download the analysis (JSON)", json.dumps(results, indent=1),
                        file_name=f"exposure-{'-vs-'.join(models)}-n{n}.json", mime="application/json")
@@ -128,7 +127,7 @@ def experiments_view() -> None:
                           help="The eight experiments of engine/experiments/, in the order of issue 5.")
     quick = c[1].toggle("Quick", value=False, key="lab_quick",
                         help="Reduced size (--quick): seconds instead of minutes; a smoke test, not for conclusions.")
-    seed = c[2].number_input("Seed", 0, 10_000, 0, key="lab_exp_seed")
+    seed = c[2].number_input("Seed", *SEEDS, 0, key="lab_exp_seed")
     if c[3].button(f"Run {name}", type="primary", key=f"run_{name}", width="stretch"):
         run_experiment(name, quick, int(seed))
         st.session_state["lab_src"] = "your run"
@@ -147,7 +146,7 @@ def experiments_view() -> None:
     if not url_state.presenting():
         st.markdown(f"**What the literature predicts.** {res['caption']}")
     st.markdown(f"**This run:** {res['verdict']}")
-    st.caption(f"{_status_line(res)} · {src} result: `{display.rel_path(paths[src])}`")
+    st.caption(f"{_status_line(res)} · {src} result: {display.code(display.rel_path(paths[src]))}")
     for i, fig in enumerate(charts.experiment_figures(res)):
         display.plot(fig, f"{name}-{i}", key=f"exp-{name}-{i}")
     st.download_button("Download the result (JSON)", paths[src].read_text(encoding="utf-8"),

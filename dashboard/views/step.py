@@ -43,8 +43,9 @@ def main() -> None:
     row = rows[t]
     entry = row["entry"]
     prefix = "".join(r["token"] for r in rows[:t])
-    st.markdown(f"**{tr['input']['text']}** → `{prefix or ' '}` + **`{row['token']}`** "
-                f"(step {t} of {n - 1}; chosen token {row['token']!r}, p = {display.fmt_score(row['prob'])})")
+    st.markdown(f"**{display.md(tr['input']['text'])}** → {display.code(prefix)} + **{display.code(row['token'])}** "
+                f"(step {t} of {n - 1}; chosen token {display.md(repr(row['token']))}, "
+                f"p = {display.fmt_score(row['prob'])})")
     m = st.columns(4)
     m[0].metric("entropy before the rules", display.fmt_score(entry.get("entropy_raw")))
     m[1].metric("entropy after the rules", display.fmt_score(entry.get("entropy")))
@@ -57,7 +58,7 @@ def main() -> None:
                     help="show the small probabilities too (a confident model puts almost all mass on one token)")
     display.plot(charts.step_figure(entry, row["token_id"], log=log,
                                   title=f"step {t}: top-{len(entry.get('top_before') or [])} before and after "
-                                        f"the decoding rules ({tr.get('strategy')})"), "step")
+                                        f"the decoding rules ({display.label(tr.get('strategy'))})"), "step")
     if not url_state.presenting():
         st.caption("Light bars: the model's raw softmax. Dark bars: the distribution after temperature, "
                    "top-k/top-p/min-p/typical, penalties and bans, which the token is drawn from. Grey = cut "

@@ -43,7 +43,7 @@ def main() -> None:
     with st.spinner("Teacher forcing and free running…"):
         base = runs.run_tffr(model, text, ref, runs.cfg_json(cfg))
     for w in dict.fromkeys(((base.get("tf") or {}).get("warnings") or []) + ((base.get("fr") or {}).get("warnings") or [])):
-        st.warning(w)
+        st.warning(display.md(w))
     n = len(base["rows"])
     if n == 0:
         st.error("The reference is empty after tokenization: type a reference with at least one token.")
@@ -54,7 +54,8 @@ def main() -> None:
     with c[2]:
         wrong = st.text_input("wrong token (blank: the model's runner-up)", key="wrong", bind="query-params",
                               disabled=inject == "none")
-    st.markdown(f"**Input:** `{text}` · **reference:** `{ref}` · free running produced **`{_output(base)}`**")
+    st.markdown(f"**Input:** {display.code(text)} · **reference:** {display.code(ref)} · free running produced "
+                f"**{display.code(_output(base))}**")
     div = base.get("first_divergence")
     st.markdown("Free running reproduces the reference." if div is None
                 else f"Free running first leaves the reference at **t = {div}**.")
@@ -73,14 +74,14 @@ def main() -> None:
         tid, label = _runner_up(base, t)
         token = int(tid)
     forced = json.dumps({str(t): token})
-    with st.spinner(f"Free running with {label!r} injected at step {t}…"):
+    with st.spinner(f"Free running with {display.md(repr(label))} injected at step {t}…"):
         hit = runs.run_tffr(model, text, ref, runs.cfg_json(cfg), forced)
     recovered = all(r.get("fr_token") == r.get("ref_token") for r in hit["rows"][t + 1:])
     cols = st.columns(2)
     with cols[0]:
-        st.markdown(f"##### undisturbed\n`{_output(base)}`")
+        st.markdown(f"##### undisturbed\n{display.code(_output(base))}")
     with cols[1]:
-        st.markdown(f"##### with {label!r} at step {t}\n`{_output(hit)}` — "
+        st.markdown(f"##### with {display.md(repr(label))} at step {t}\n{display.code(_output(hit))} — "
                     + ("**recovers**: every later token matches the reference" if recovered else
                        "**derails**: later tokens differ from the reference"))
     display.plot(charts.recovery_figure(base, hit, t, title="one wrong note: recovering or derailing?"), "recovery")
@@ -88,7 +89,8 @@ def main() -> None:
     with cols[0]:
         display.plot(charts.tffr_figure(base, title="undisturbed"), "tffr-base")
     with cols[1]:
-        display.plot(charts.tffr_figure(hit, title=f"{label!r} injected at step {t}"), "tffr-injected")
+        display.plot(charts.tffr_figure(hit, title=f"{display.label(repr(label))} injected at step {t}"),
+                     "tffr-injected")
 
 
 display.guarded(main)

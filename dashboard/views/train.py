@@ -10,8 +10,8 @@ import streamlit as st
 
 import engine
 from dashboard import charts, display, runs, train_form, url_state
+from dashboard.url_checks import TRAIN_SOURCES as SOURCES
 
-SOURCES = ["recipe", "task + architecture"]
 
 
 def base_config(source: str) -> dict:
@@ -46,19 +46,21 @@ def job_view(job) -> None:
     if not job.done:
         return
     if job.error:
-        st.error(f"Training {job.name} failed: {job.error}")
+        display.error(f"Training {job.name} failed: {job.error}")
         return
     card = job.card or {}
     folder = display.rel_path(job.out_dir / job.name)
     metrics = {k: v for k, v in (card.get("metrics") or {}).items() if isinstance(v, (int, float))}
     st.success(f"{job.name}: {card.get('stopped')}; {card.get('steps')} steps in {card.get('wall_time_s')} s. "
-               f"Checkpoint saved to `{folder}`.")
+               f"Checkpoint saved to {display.code(folder)}.")
     if metrics:
         st.markdown("Test metrics: " + ", ".join(f"**{k}** {v}" for k, v in metrics.items()))
     if _in_trained_dir(job):
-        st.markdown(f"Analyse it on the **Exposure lab** page (listed as `{folder}`).")
-    st.markdown(f"Open it from the sidebar's model picker, or elsewhere: `python -m engine decode --model {folder} ...`, "
-                f"`python -m engine exposure --model {folder} --n 200`, or pass the folder to `engine.load()`.")
+        st.markdown(f"Analyse it on the **Exposure lab** page (listed as {display.code(folder)}).")
+    st.markdown(f"Open it from the sidebar's model picker, or elsewhere: "
+                f"{display.code(f'python -m engine decode --model {folder} ...')}, "
+                f"{display.code(f'python -m engine exposure --model {folder} --n 200')}, or pass the folder to "
+                "`engine.load()`.")
 
 
 def _in_trained_dir(job) -> bool:
@@ -103,7 +105,7 @@ def main() -> None:
     busy = job is not None and job.running
     target = out_dir / cfg["name"]
     if target.exists() and not busy:
-        st.warning(f"`{display.rel_path(target)}` exists and will be replaced when this run finishes.")
+        st.warning(f"{display.code(display.rel_path(target))} exists and will be replaced when this run finishes.")
     if st.button("Start training", type="primary", disabled=busy, key="tr_start"):
         st.session_state["train_job"] = engine.TrainJob.start(cfg, out_dir)
     live()
