@@ -51,13 +51,17 @@ def test_tf_fr_json(capsys):
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["decode", "--model", "text-gpt", "--input", "The", "--top-p", "2"], "top_p=2.0"),
+    (["decode", "--model", "text-gpt", "--input", "The", "--top-p", "2"], "argument --top-p: top_p=2.0"),
     (["decode", "--model", "text-gpt", "--input", "The", "--top-p", "x"], "--top-p"),
     (["decode", "--model", "nope", "--input", "x"], "nope"),
     (["decode", "--model", "dates-gru-attn", "--input", ""], "empty"),
     (["decode", "--model", "dates-gru-attn", "--input", "x", "--early-stopping", "maybe"], "early-stopping"),
     (["decode", "--model", "dates-gru-attn", "--input", "x", "--force", "3"], "STEP=TOKEN"),
-    (["decode", "--model", "dates-gru-attn", "--input", "x", "--config-json", "{"], "config-json"),
+    (["decode", "--model", "dates-gru-attn", "--input", "x", "--config-json", "{"], "argument --config-json"),
+    (["decode", "--model", "dates-gru-attn", "--input", "x", "--config-json", '{"top_p": 2}'],
+     "argument --config-json: top_p"),
+    (["decode", "--model", "dates-gru-attn", "--input", "x", "--config-json", '{"top_p": 0.5}', "--top-p", "3"],
+     "argument --top-p: top_p=3.0"),
     (["tf-fr", "--model", "dates-gru-attn", "--input", "x"], "--reference"),
 ])
 def test_bad_input_exits_2_with_one_line(argv, needle, capsys):
@@ -72,4 +76,4 @@ def test_bad_input_exits_2_with_one_line(argv, needle, capsys):
 def test_subprocess_exit_status():
     p = subprocess.run([sys.executable, "-m", "engine", "decode", "--model", "dates-gru-attn", "--input",
                         "3 march 2021", "--num-beams", "0"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert p.returncode == 2 and "num_beams=0" in p.stderr and "Traceback" not in p.stderr
+    assert p.returncode == 2 and "argument --num-beams: num_beams=0" in p.stderr and "Traceback" not in p.stderr

@@ -146,7 +146,8 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
-    from ..checkpoint import atomic_write_text, load
+    from ..files import atomic_write_text
+    from ..loader import load                    # "hf:NAME" (Hugging Face) or a seqscope checkpoint
     from .api import generate
     from .tf_fr import compare_tf_fr
     cfg = config_from_args(args)                 # every flag checked before the model loads
