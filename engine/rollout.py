@@ -24,8 +24,6 @@ from typing import Callable, Optional, Sequence, Union
 import torch
 from torch import Tensor
 
-from .models.base import expand_state
-
 
 def never_emit_ids(tokenizer) -> list[int]:
     """The ids a free run never emits: <pad>, <bos> and <unk> (the special-token rule)."""
@@ -73,7 +71,7 @@ def begin(model, *, src: Optional[Tensor] = None, src_mask: Optional[Tensor] = N
             raise ValueError("an encoder-decoder model needs a source (src)")
         state, start_hooks = model.start(src, src_mask, **kw)
         if rows_per_input > 1:
-            state = expand_state(state, rows_per_input)
+            state = model.expand_state(state, rows_per_input)
         n = src.shape[0]
     else:
         if prompt is None:
