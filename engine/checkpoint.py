@@ -278,6 +278,7 @@ def list_models() -> list[dict]:
         folder = CHECKPOINT_DIR / name
         config = _read_json(folder / "config.json")
         card = _read_json(folder / "card.json", required=False) or {}
+        config, card = (x if isinstance(x, dict) else {} for x in (config, card))
         rows.append({"name": name, "task": config.get("task"), "kind": config.get("kind"),
                      "arch": config.get("arch"), "parameters": card.get("parameters"),
                      "metrics": card.get("metrics", {}), "path": str(folder)})

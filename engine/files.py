@@ -315,5 +315,9 @@ def _swap_in(tmp: Path, folder: Path, tag: str) -> None:
         return
     aside = folder.parent / f"{_prefix(folder)}old-{tag}"
     os.rename(folder, aside)
-    os.rename(tmp, folder)
+    try:
+        os.rename(tmp, folder)
+    except BaseException:
+        os.rename(aside, folder)
+        raise
     _remove(aside)

@@ -416,6 +416,24 @@ def test_a_failed_swap_keeps_the_old_checkpoint(tmp_path, monkeypatch):
     assert load(folder).model.cfg.d_model == 16 and leftovers(folder) == []
 
 
+def test_fallback_rename_in_failing_puts_the_old_folder_back(tmp_path, monkeypatch):
+    folder = tmp_path / "ck"
+    make(folder, "gpt", GPT)
+    monkeypatch.setattr(files, "_exchange", lambda a, b: False)
+    real, calls = os.rename, []
+
+    def rename(a, b):
+        calls.append(b)
+        if len(calls) == 2:                       # the new folder in, after the old one went aside
+            raise OSError(5, "I/O error (simulated)")
+        return real(a, b)
+    monkeypatch.setattr(files.os, "rename", rename)
+    with pytest.raises(OSError, match="simulated"):
+        make(folder, "gpt", {**GPT, "d_model": 32, "d_ff": 64}, seed=1)
+    monkeypatch.undo()
+    assert len(calls) == 3 and load(folder).model.cfg.d_model == 16 and leftovers(folder) == []
+
+
 def _dead_pid():
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()
