@@ -154,7 +154,7 @@ OTHERS = [
     (lambda t: TF(t, "--repetition-penalty", "-inf"), "--repetition-penalty"),
     # train: every range of TrainConfig.check, named by its flag
     (lambda t: TR(t, "--lr", "inf"), "--lr"),
-    (lambda t: TR(t, "--lr", "0"), "--lr"),
+    (lambda t: TR(t, "--lr=-0.1"), "--lr"),
     (lambda t: TR(t, "--lr", "2"), "--lr"),
     (lambda t: TR(t, "--label-smoothing", "1"), "--label-smoothing"),
     (lambda t: TR(t, "--label-smoothing", "nan"), "--label-smoothing"),
@@ -226,7 +226,7 @@ def test_train_ranges_live_in_train_config():
                      (dict(steps=0), "steps must be >= 1"), (dict(patience=-1), "patience must be >= 1"),
                      (dict(warmup=-5), "warmup must be >= 0"), (dict(threads=-1), "threads must be from 0 to"),
                      (dict(max_minutes=float("nan")), "max_minutes must be a finite number > 0"),
-                     (dict(lr=float("nan")), "lr must be in (0, 1]"), (dict(steps="5"), "steps must be an integer"),
+                     (dict(lr=float("nan")), "lr must be in [0, 1]"), (dict(steps="5"), "steps must be an integer"),
                      (dict(model=[]), "model must be an object"), (dict(lr=10 ** 400), "lr must be"),
                      (dict(model={"d_hidden": "big"}), "model.d_hidden"),
                      (dict(data_sizes={"train": 0}), "data_sizes"), (dict(seed=True), "seed must be an integer")):

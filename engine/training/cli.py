@@ -31,7 +31,7 @@ def add_parsers(subparsers) -> None:
                    help="architecture options as a JSON object, e.g. '{\"d_hidden\": 64}'")
     t.add_argument("--steps", type=int, help="maximum optimiser steps (>= 1)")
     t.add_argument("--batch-size", type=int, help="examples per step (1 to MAX_TRAIN_BATCH)")
-    t.add_argument("--lr", type=float_arg, help="peak learning rate, in (0, 1]")
+    t.add_argument("--lr", type=float_arg, help="peak learning rate, in [0, 1] (0: the weights stay as they start)")
     t.add_argument("--seed", type=int, help="seed of the data, the weights and the sampling (>= 0)")
     t.add_argument("--max-minutes", type=float_arg, help="time budget in minutes (> 0)")
     t.add_argument("--label-smoothing", type=float_arg, help="label smoothing alpha, in [0, 1)")

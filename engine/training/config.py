@@ -36,7 +36,7 @@ INT_RANGES = {
 }
 # ... of each number option: (lo, hi, lo excluded, hi excluded); every number must be finite
 FLOAT_RANGES = {
-    "lr": (0.0, 1.0, True, False), "weight_decay": (0.0, None, False, False), "grad_clip": (0.0, None, True, False),
+    "lr": (0.0, 1.0, False, False), "weight_decay": (0.0, None, False, False), "grad_clip": (0.0, None, True, False),
     "label_smoothing": (0.0, 1.0, False, True), "feed_model_prob": (0.0, 1.0, False, False),
     "max_minutes": (0.0, None, True, False), "ss_eps_min": (0.0, 1.0, False, False),
 }
