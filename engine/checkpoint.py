@@ -211,6 +211,10 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
         raise CheckpointError("an empty checkpoint name")
     if "\x00" in s:
         raise CheckpointError(f"{label!r}: a checkpoint name or path cannot contain a NUL character")
+    try:
+        os.fsencode(s)
+    except UnicodeError:
+        raise CheckpointError(f"{label!r}: not a valid file name (unpaired surrogate characters)") from None
     if len(s) > MAX_PATH_CHARS or any(len(os.fsencode(part)) > 255 for part in s.split(os.sep)):
         raise CheckpointError(f"{label!r}: name too long for a checkpoint folder")
     try:

@@ -274,7 +274,8 @@ def test_fifo_and_directory_are_refused(tmp_path, alarm, piece):
     refused(folder, f"{folder / piece}: a directory, not a regular file")
 
 
-@pytest.mark.parametrize("name", ["a" * 5000, "x/" + "b" * 5000, "c" * 300, "bad\x00name", "", 12, b"nope"])
+@pytest.mark.parametrize("name", ["a" * 5000, "x/" + "b" * 5000, "c" * 300, "bad\x00name", "", 12, b"nope",
+                                  "\ud800", "\ud800/x", "a\udcff"])
 def test_hostile_names(name):
     with pytest.raises(CheckpointError) as info:
         engine.load(name)
