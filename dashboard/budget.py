@@ -17,15 +17,15 @@ def rows(cfg: dict) -> tuple[int, str]:
     return max(cands)
 
 
-def check(cfg: dict, what: str) -> None:
+def check(cfg: dict) -> None:
     """Raise engine.LimitError (a ValueError, one line) when a run of `cfg` (a GenerationConfig dict,
-    already valid) is over the dashboard's budget. `what` names the run (a strategy, a page)."""
+    already valid) is over the dashboard's budget."""
     n, field = rows(cfg)
     steps = int(cfg.get("max_new_tokens") or 1)
     budget = engine.DASHBOARD_MAX_WORK
     if n * steps > budget:
         flags = f"--{field.replace('_', '-')} {n} --max-new-tokens {steps}"
         raise engine.LimitError(
-            f"{what}: {field} {n} × max_new_tokens {steps} = {n * steps:,} token steps is over the dashboard's "
+            f"{field} {n} × max_new_tokens {steps} = {n * steps:,} token steps is over the dashboard's "
             f"budget of {budget:,} per run (DASHBOARD_MAX_WORK in engine/limits.py: raise it there, or decode it "
             f"from the command line: python -m engine decode {flags} ...)")

@@ -8,6 +8,7 @@ import html
 import logging
 import math
 import re
+import time
 import traceback
 from pathlib import Path
 from typing import Callable, Optional
@@ -125,6 +126,34 @@ def guarded(fn: Callable[[], None]) -> None:
             raise
         log_error("page error")
         error(f"Something went wrong: {type(e).__name__}: {one_line(e)}")
+
+
+class Progress:
+    """A progress bar for runs that report their steps (runs.Progress callbacks): it appears at the first
+    step reported (a cached run shows nothing), shows at most ten updates a second, and goes on done().
+    Each update is an st call, where Streamlit stops a script whose user navigated away or pressed Stop:
+    that is what makes a long decode cancellable."""
+
+    def __init__(self, n_runs: int = 1):
+        self._slot = st.empty()
+        self._n = max(1, n_runs)
+        self._last = time.monotonic()       # a run done within 0.1 s shows no bar
+
+    def callback(self, index: int, label: str) -> Callable[[int, int], None]:
+        """The callback of run `index` (of n_runs): (steps done, steps at most); (0, 0) = waiting."""
+        def on_step(done: int, total: int) -> None:
+            now = time.monotonic()
+            if now - self._last < 0.1:
+                return
+            self._last = now
+            part = min(1.0, done / total) if total else 0.0
+            text = (f"{label}: step {done} of at most {total}" if total else
+                    f"{label}: waiting for the same run in another session")
+            self._slot.progress(min(1.0, (index + part) / self._n), text=md(text) + " (Stop, top right, cancels it)")
+        return on_step
+
+    def done(self) -> None:
+        self._slot.empty()
 
 
 def rel_path(p: Path) -> str:

@@ -141,7 +141,7 @@ def checked_config(strategy: str, model: str) -> dict:
     the dashboard's work budget (engine.LimitError naming DASHBOARD_MAX_WORK)."""
     cfg = config_for(strategy, model)
     engine.GenerationConfig.from_dict(cfg)    # a one-line ValueError when invalid
-    budget.check(cfg, strategy)
+    budget.check(cfg)
     return cfg
 
 
@@ -151,25 +151,20 @@ def _record_json(record: Optional[dict]) -> str:
 
 def run_strategies(model: str, text: str, strategies: list[str], *, record: Optional[dict] = None
                    ) -> tuple[dict[str, dict], dict[str, str]]:
-    """Decode `text` with each strategy (cached); progress while running; errors per strategy."""
+    """Decode `text` with each strategy (cached); progress at every step while decoding (cancellable);
+    errors per strategy."""
     traces, errors = {}, {}
-    bar = None
-    for i, s in enumerate(strategies):
-        try:
-            cfg = checked_config(s, model)
-        except (ValueError, TypeError) as e:
-            errors[s] = one_line(e)
-            continue
-        if bar is None and len(strategies) > 1:
-            bar = st.progress(0.0, text="Decoding…")
-        if bar is not None:
-            bar.progress(i / len(strategies), text=f"Decoding with {s}…")
-        try:
-            traces[s] = runs.run_generate(model, text, runs.cfg_json(cfg), _record_json(record))
-        except (ValueError, TypeError, KeyError) as e:
-            errors[s] = one_line(e)
-    if bar is not None:
-        bar.empty()
+    bar = display.Progress(len(strategies))
+    try:
+        for i, s in enumerate(strategies):
+            try:
+                cfg = checked_config(s, model)
+                traces[s] = runs.run_generate(model, text, runs.cfg_json(cfg), _record_json(record),
+                                              progress=bar.callback(i, f"Decoding with {s}"))
+            except (ValueError, TypeError, KeyError) as e:
+                errors[s] = one_line(e)
+    finally:
+        bar.done()
     return traces, errors
 
 
@@ -192,5 +187,9 @@ def get_run(choice: str, *, record: Optional[dict] = None) -> dict:
         return tr
     model, text = current_model(), current_input()
     cfg = checked_config(choice, model)
-    with st.spinner(f"Decoding with {display.md(choice)}…"):
-        return runs.run_generate(model, text, runs.cfg_json(cfg), _record_json(record))
+    bar = display.Progress()
+    try:
+        return runs.run_generate(model, text, runs.cfg_json(cfg), _record_json(record),
+                                 progress=bar.callback(0, f"Decoding with {choice}"))
+    finally:
+        bar.done()

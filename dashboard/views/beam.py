@@ -41,9 +41,13 @@ def main() -> None:
         if groups and groups > 1:
             cfg.update({"num_beam_groups": int(groups), "diversity_penalty": 1.0})
         engine.GenerationConfig.from_dict(cfg)
-        budget.check(cfg, "the beam search")
-        with st.spinner(f"Beam search with {beams} beams…"):
-            tr = runs.run_generate(model, text, runs.cfg_json(cfg), json.dumps(RECORD, sort_keys=True))
+        budget.check(cfg)
+        bar = display.Progress()
+        try:
+            tr = runs.run_generate(model, text, runs.cfg_json(cfg), json.dumps(RECORD, sort_keys=True),
+                                   progress=bar.callback(0, f"Beam search with {beams} beams"))
+        finally:
+            bar.done()
     nodes = (tr.get("beam") or {}).get("nodes") or []
     last = max((n["step"] for n in nodes), default=0)
     hyps = tr.get("hypotheses") or []
@@ -69,7 +73,7 @@ def main() -> None:
     display.plot(fig, "beam-tree")
     if not url_state.presenting():
         st.caption("Each column is a step; each dot a candidate token (hover: token, log-prob, cumulative and "
-                   "normalised score). Blue = kept, green diamonds = finished with <eos>, grey rings = pruned; "
+                   "normalised score). Blue = kept, green diamonds = finished with `<eos>`, grey rings = pruned; "
                    "the red path is the highlighted hypothesis.")
         with st.expander("Final hypotheses"):
             st.dataframe([{"#": i + 1, "text": h["text"], "score": h.get("score"),
