@@ -34,6 +34,8 @@ _FACE = {
     "MAX_JSON_DEPTH": "engine.limits",
     "MAX_MODEL_LAYERS": "engine.limits",
     "DASHBOARD_MAX_WORK": "engine.limits",
+    "WORK_BUDGET": "engine.limits",
+    "work_units": "engine.decoding.budget",
     # decoding
     "GenerationConfig": "engine.decoding.config",
     "RecordOptions": "engine.decoding.config",

@@ -1,7 +1,10 @@
 """Every limit seqscope enforces, in one place (docs/limits.md explains each and how to raise it).
 
 Inputs are checked against these before any work starts: a request over a limit is refused with one
-line that names the limit and how to raise it. Torch-free.
+line that names the limit and how to raise it. Torch-free. Any helper may ADD a constant (one line and
+a comment, in its section); docs/limits.md must mention every constant (tests/test_limits.py checks).
+The allowed ranges of the decoding parameters (temperature, penalties, ...) are rows of the table in
+engine/decoding/fields.py (docs/decoding.md), each with its reason.
 """
 from __future__ import annotations
 
@@ -11,11 +14,20 @@ class LimitError(ValueError):
 
 
 # -- decoding requests -----------------------------------------------------------------------------
-MAX_NEW_TOKENS = 4096            # GenerationConfig.max_new_tokens
+MAX_NEW_TOKENS = 4096            # GenerationConfig.max_new_tokens, min_new_tokens
 MAX_BEAMS = 64                   # num_beams, num_beam_groups
 MAX_MBR_SAMPLES = 128            # mbr_num_samples, num_return_sequences
+MAX_DECODE_SEED = 2 ** 63 - 1    # GenerationConfig.seed (torch.Generator.manual_seed takes 64 bits)
 MAX_INPUT_CHARS = 20_000         # one input text
-DASHBOARD_MAX_WORK = 2048        # a dashboard run: rows (beams, samples, returned sequences) x max_new_tokens
+
+# -- the work budget of a decoding request (engine/decoding/budget.py: one definition of "work") ----
+# work = inputs x rows x steps x (1 + recorded numbers / WORK_NUMBERS_PER_UNIT + vocabulary / WORK_VOCAB_PER_UNIT)
+#        + encoder attention + MBR utility pairs; one unit ~ one unrecorded token step of one row
+WORK_BUDGET = 30_000             # engine.generate / generate_batch / decode (budget=, SEQSCOPE_WORK_BUDGET)
+DASHBOARD_MAX_WORK = 10_000      # one run the dashboard starts (engine.work_units, the same units)
+WORK_NUMBERS_PER_UNIT = 256      # recorded numbers (attention weights, hidden state, top-list entries) per unit
+WORK_VOCAB_PER_UNIT = 8192       # vocabulary entries (softmax, top-k, entropy per row-step) per unit
+WORK_UTILITY_TOKENS_PER_UNIT = 10  # MBR: tokens of a candidate pair a utility (chrF/BLEU) scores per unit
 
 # -- files -----------------------------------------------------------------------------------------
 MAX_TRACE_BYTES = 50 * 1024 * 1024      # a trace file / upload
