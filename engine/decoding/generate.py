@@ -5,7 +5,7 @@ import random
 import time
 from typing import Optional, Sequence
 
-from . import sampling
+from . import budget as _budget, sampling
 from .beam import beam_search
 from .config import GenerationConfig, RecordOptions, as_config, as_record
 from .fields import warper_names
@@ -64,9 +64,9 @@ def fill(d: dict, res: dict, total_s: float) -> dict:
     return d
 
 
-def _run(bundle, preps, config: GenerationConfig, record: RecordOptions, seeds) -> list[Trace]:
+def _run(bundle, preps, config: GenerationConfig, record: RecordOptions, seeds, progress=None) -> list[Trace]:
     """Run the configured strategy for prepared inputs; returns the validated traces."""
-    recorder = Recorder(bundle, record)
+    recorder = _budget.report_progress(Recorder(bundle, record), progress, max(p.max_new for p in preps))
     strategy = config.strategy
     if strategy in ("greedy", "sample"):
         t0 = time.perf_counter()
@@ -92,22 +92,27 @@ def _run(bundle, preps, config: GenerationConfig, record: RecordOptions, seeds) 
     return out
 
 
-def generate(model, text: str, config=None, *, record=None, forced_prefix=None, forced_tokens=None) -> Trace:
+def generate(model, text: str, config=None, *, record=None, forced_prefix=None, forced_tokens=None, budget=None,
+             progress: Optional[_budget.Progress] = None) -> Trace:
     """Decode `text` (a seq2seq source or an LM prompt) with `config`; everything is recorded in the Trace.
 
     forced_prefix: text or token ids forced as the first generated tokens; forced_tokens: {step: token}
-    injected at that step, after which the model continues freely."""
+    injected at that step, after which the model continues freely. budget: the most work units the
+    request may take (default $SEQSCOPE_WORK_BUDGET or engine.limits.WORK_BUDGET; engine.LimitError
+    before any model call when over it; docs/limits.md). progress(step, max_new): called after each
+    step; it may raise to cancel the run."""
     bundle = as_bundle(model)
     config, record = as_config(config), as_record(record)
     prep = prepare(bundle, text, config.max_new_tokens)
+    _budget.check(bundle, config, record, [len(prep.ids)], budget)
     attach_forced(bundle, prep, forced_prefix, forced_tokens)
-    return _run(bundle, [prep], config, record, [_seed(config)])[0]
+    return _run(bundle, [prep], config, record, [_seed(config)], progress)[0]
 
 
-def generate_batch(model, texts: Sequence[str], config=None, *, record=None) -> list[Trace]:
+def generate_batch(model, texts: Sequence[str], config=None, *, record=None, budget=None) -> list[Trace]:
     """Decode several inputs; greedy and sampling share one model call per step (the same results as
     one at a time: each input gets its own generator seeded with the config's seed); beam search and
-    MBR run the inputs one after another."""
+    MBR run the inputs one after another. budget: as for generate, for all the inputs together."""
     bundle = as_bundle(model)
     config, record = as_config(config), as_record(record)
     if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
@@ -115,6 +120,7 @@ def generate_batch(model, texts: Sequence[str], config=None, *, record=None) -> 
     if not texts:
         return []
     preps = [prepare(bundle, t, config.max_new_tokens) for t in texts]
+    _budget.check(bundle, config, record, [len(p.ids) for p in preps], budget)
     seed = _seed(config)
     return _run(bundle, preps, config, record, [seed] * len(preps))
 
