@@ -218,3 +218,32 @@ def test_eta_cutoff_through_the_table():
     cfg = config_from_args(args)
     assert cfg.eta_cutoff == 0.01 and R.rules_active(cfg, True) == ["eta_cutoff"]
     assert "| `eta_cutoff` |" in (ROOT / "docs" / "decoding.md").read_text(encoding="utf-8")
+
+
+# -- numerical safety (issue 10, items 4 and 5): ranges that exclude overflow, each with its reason -----
+
+SAFETY_ROWS = ("temperature", "repetition_penalty", "additive_repetition_penalty", "diversity_penalty",
+               "length_penalty")
+
+
+def test_the_numerical_ranges_say_their_reason_in_the_docs_table():
+    table = {line.split("|")[1].strip(" `"): line for line in markdown_table().splitlines()[2:]}
+    for name in SAFETY_ROWS:
+        row = next(f for f in GENERATION_FIELDS if f.name == name)
+        assert row.lo is not None and row.hi is not None, name
+        assert "float32" in row.note or "overflow" in row.note, name
+        assert row.note.replace("<", "&lt;").replace(">", "&gt;") in table[name], name
+    assert "[0.0001, 10000]" in table["temperature"] and "[-10, 10]" in table["length_penalty"]
+
+
+def test_the_cli_flags_take_the_same_ranges():
+    from engine.decoding.cli import config_from_args
+    p = build_parser()
+    ok = p.parse_args(["decode", "--model", "m", "--input", "x", "--temperature", "0.0001", "--length-penalty", "-10",
+                       "--additive-repetition-penalty", "10000"])
+    cfg = config_from_args(ok)
+    assert (cfg.temperature, cfg.length_penalty, cfg.additive_repetition_penalty) == (1e-4, -10, 10000)
+    for flag_, bad in (("--temperature", "5e-324"), ("--length-penalty", "400"), ("--repetition-penalty", "1e-300"),
+                       ("--additive-repetition-penalty", "1e39")):
+        with pytest.raises((SystemExit, ValueError)):
+            config_from_args(p.parse_args(["decode", "--model", "m", "--input", "x", flag_, bad]))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
+from ..limits import MAX_BEAMS, MAX_DECODE_SEED, MAX_MBR_SAMPLES, MAX_NEW_TOKENS
 from . import rules as R
 
 STRATEGIES = ("greedy", "sample", "beam", "diverse_beam", "mbr")
@@ -25,9 +26,6 @@ SAMPLING = ("sample", "mbr")                  # mbr: its candidates are samples 
 BEAM = ("beam", "diverse_beam")
 KINDS = ("int", "float", "bool", "optint", "optfloat", "choice", "early_stopping")
 STAGES = ("processor", "warper")
-MAX_NEW_TOKENS_LIMIT = 4096
-MAX_BEAMS = 64
-MAX_MBR_SAMPLES = 128
 
 _ANNOTATIONS = {"int": int, "float": float, "bool": bool, "optint": Optional[int], "optfloat": Optional[float],
                 "choice": str, "early_stopping": Union[bool, str]}
@@ -140,15 +138,16 @@ class Field:
 
 GENERATION_FIELDS: tuple[Field, ...] = (
     Field("max_new_tokens", "int", 32, "tokens to generate at most; capped by the model's length limit, "
-          "with a warning in the trace", lo=1, hi=MAX_NEW_TOKENS_LIMIT, hf_name="max_new_tokens",
+          "with a warning in the trace", lo=1, hi=MAX_NEW_TOKENS, hf_name="max_new_tokens",
           hf_default="max_length=20"),
     Field("min_new_tokens", "int", 0, "<eos> is impossible before this many tokens; at most max_new_tokens",
-          lo=0, hi=MAX_NEW_TOKENS_LIMIT, hf_name="min_new_tokens",
+          lo=0, hi=MAX_NEW_TOKENS, hf_name="min_new_tokens",
           rule=R.min_new_tokens, stage="processor", order=40),
     Field("do_sample", "bool", False, "sample instead of taking the argmax; the sampling rules (warpers) "
           "act only then, and for MBR's samples", strategies=SAMPLING, hf_name="do_sample"),
-    Field("temperature", "float", 1.0, "divide the logits by T before the softmax; any tiny value is allowed "
-          "(equals greedy)", lo=0, lo_open=True, note="(1.0 = unchanged)", strategies=SAMPLING,
+    Field("temperature", "float", 1.0, "divide the logits by T before the softmax; 1e-4 is practically greedy, "
+          "1e4 practically uniform", lo=1e-4, hi=10_000,
+          note="(1.0 = unchanged; beyond, logits / T leave float32's range: inf, then NaN)", strategies=SAMPLING,
           hf_name="temperature", rule=R.temperature, stage="warper", order=50),
     Field("top_k", "optint", None, "keep the k most probable tokens and every token tied with the k-th",
           lo=0, note="(0 = off)", strategies=SAMPLING, hf_name="top_k", hf_default="50",
@@ -168,8 +167,9 @@ GENERATION_FIELDS: tuple[Field, ...] = (
           "min(eta, sqrt(eta) * exp(-entropy)); the paper suggests 3e-4 to 4e-3", lo=0, hi=1, hi_open=True,
           note="(0 = off)", strategies=SAMPLING, hf_name="eta_cutoff", rule=R.eta_cutoff, stage="warper", order=110),
     Field("repetition_penalty", "float", 1.0, "HF's multiplicative penalty on tokens already in the context: "
-          "a seen token's score s becomes s * p if s < 0, else s / p", lo=0, lo_open=True,
-          note="(1.0 = off, > 1 penalises repeats)", hf_name="repetition_penalty",
+          "a seen token's score s becomes s * p if s < 0, else s / p; Hugging Face users take 1.0 to 2.0",
+          lo=1e-3, hi=1000, note="(1.0 = off, > 1 penalises repeats; beyond, s * p or s / p can leave float32's range)",
+          hf_name="repetition_penalty",
           rule=R.repetition_penalty, stage="processor", order=10),
     Field("no_repeat_ngram_size", "int", 0, "forbid any n-gram of this size that is already in the context",
           lo=0, hi=64, hf_name="no_repeat_ngram_size", rule=R.no_repeat_ngram, stage="processor", order=30),
@@ -178,10 +178,13 @@ GENERATION_FIELDS: tuple[Field, ...] = (
     Field("num_beam_groups", "int", 1, "diverse beam search: groups decoded in turn; must divide num_beams",
           lo=1, hi=MAX_BEAMS, strategies=("diverse_beam",), hf_name="num_beam_groups"),
     Field("diversity_penalty", "float", 0.0, "diverse beam search: a group's scores drop by this x how often "
-          "the earlier groups chose the token at this step; needs num_beam_groups > 1", lo=0,
-          note="(0 = off)", strategies=("diverse_beam",), hf_name="diversity_penalty", rule=R.hamming_diversity),
-    Field("length_penalty", "float", 1.0, "a finished hypothesis scores sum log p / length ** length_penalty",
-          note="(1.0 = divide by length)", strategies=BEAM + ("mbr",), hf_name="length_penalty"),
+          "the earlier groups chose the token at this step; needs num_beam_groups > 1", lo=0, hi=10_000,
+          note="(0 = off; 1e4 already removes a token, more would overflow float32)", strategies=("diverse_beam",),
+          hf_name="diversity_penalty", rule=R.hamming_diversity),
+    Field("length_penalty", "float", 1.0, "a finished hypothesis scores sum log p / length ** length_penalty; "
+          "Hugging Face users take about -2 to 2", lo=-10, hi=10,
+          note="(1.0 = divide by length; beyond ±10, length ** length_penalty overflows or underflows)",
+          strategies=BEAM + ("mbr",), hf_name="length_penalty"),
     Field("early_stopping", "early_stopping", False, "when a beam group stops: true as soon as num_beams "
           "hypotheses are finished; false when the best live beam cannot beat the worst finished one at its "
           "current length; never: at the longest length (HF's BeamHypotheses.is_done)",
@@ -189,10 +192,11 @@ GENERATION_FIELDS: tuple[Field, ...] = (
     Field("num_return_sequences", "int", 1, "hypotheses returned: greedy 1; beam at most num_beams; sampling "
           "that many samples; MBR at most mbr_num_samples", lo=1, hi=MAX_MBR_SAMPLES,
           hf_name="num_return_sequences"),
-    Field("seed", "optint", None, "seed of the sampling generator (same seed, same trace)", lo=0, hi=2 ** 63 - 1,
+    Field("seed", "optint", None, "seed of the sampling generator (same seed, same trace)", lo=0, hi=MAX_DECODE_SEED,
           none="random, recorded in the trace", strategies=SAMPLING),
     Field("additive_repetition_penalty", "float", 0.0, "seqscope: log p - lambda * 1[token in the context], "
-          "on log-probabilities (the sources' form)", lo=0, note="(0 = off)",
+          "on log-probabilities (the sources' form)", lo=0, hi=10_000,
+          note="(0 = off; 1e4 already removes a seen token, more would overflow float32: inf x 0 = NaN)",
           rule=R.additive_repetition_penalty, stage="processor", order=20),
     Field("mbr", "bool", False, "seqscope: minimum Bayes risk decoding (rank candidates by expected utility)",
           strategies=("mbr",)),

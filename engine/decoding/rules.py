@@ -12,11 +12,18 @@ A rule is `fn(scores, value, ...)`: `value` is its field's setting; a rule that 
 it by parameter name: `seen` ([N, V] bool, token v occurs in row n's context), `context_ids` (per
 row, the ids the repetition rules look at), `n_generated` (tokens generated so far per row),
 `eos_id`. Adding a rule = one function here + one row in fields.py (docs/decoding.md).
+
+Numerical safety: the table's ranges keep every rule's arithmetic inside float32 (a temperature of
+5e-324 or a penalty of 1e39 is refused before any work). Should a row still come out of the rules with
+NaN or +inf, `apply_rules` removes the whole row (-inf), and the strategy puts the raw distribution
+back with a warning in the trace (`sampling.revive_dead_rows`): never NaN in a trace, never a failed draw.
+`length_normalized` is the safe form of Hugging Face's `score / length ** length_penalty`.
 """
 from __future__ import annotations
 
 import functools
 import inspect
+import math
 from typing import Callable, Optional, Sequence
 
 import torch
@@ -191,6 +198,24 @@ def hamming_diversity(scores: Tensor, previous_tokens: Sequence[int], penalty: f
     return scores - penalty * freq[None, :]
 
 
+def length_normalized(score: float, length: int, length_penalty: float) -> float:
+    """score / length ** length_penalty (HF BeamHypotheses), computed in log space as
+    score * exp(-length_penalty * log(length)) with length >= 1: never a ZeroDivisionError or an
+    OverflowError; a result beyond float range is +-inf."""
+    score = float(score)
+    if score == 0.0 or length_penalty == 0.0 or not math.isfinite(score):
+        return score
+    exponent = -float(length_penalty) * math.log(max(int(length), 1))
+    if exponent > 709.0:                          # exp overflows: |score| x inf
+        return math.copysign(math.inf, score)
+    return score * math.exp(exponent)
+
+
+def non_finite_rows(scores: Tensor) -> Tensor:
+    """[N] bool: rows holding NaN or +inf (-inf is a removed token, as everywhere)."""
+    return (torch.isnan(scores) | torch.isposinf(scores)).any(-1)
+
+
 # -- composition (driven by the table in fields.py) ---------------------------------------------------
 
 CONTEXT_ARGS = ("seen", "context_ids", "n_generated", "eos_id")
@@ -210,8 +235,11 @@ def apply_rules(scores: Tensor, config, context_ids: Sequence[Sequence[int]], n_
                 eos_id: int, warp: bool) -> Tensor:
     """Every rule of `config` that is on, in the table's order. `context_ids`: per row, the ids the
     repetition rules look at (LM: prompt + generated; seq2seq: generated); `n_generated`: tokens
-    generated so far; `warp`: apply the sampling rules too."""
+    generated so far; `warp`: apply the sampling rules too. A row that comes out with NaN or +inf is
+    returned fully removed (-inf), so the strategy falls back to its raw distribution and records a
+    warning (see the module docstring)."""
     from .fields import rule_fields
+    original = scores
     context = {"context_ids": context_ids, "n_generated": n_generated, "eos_id": eos_id}
     for field in rule_fields(warp):
         value = getattr(config, field.name)
@@ -224,6 +252,10 @@ def apply_rules(scores: Tensor, config, context_ids: Sequence[Sequence[int]], n_
                 context["seen"] = seen_mask(context_ids, scores.shape[-1], scores.device)
             kwargs[name] = context[name]
         scores = field.rule(scores, **kwargs)
+    if scores is not original:
+        bad = non_finite_rows(scores)
+        if bool(bad.any()):
+            scores = scores.masked_fill(bad[:, None], NEG_INF)
     return scores
 
 
