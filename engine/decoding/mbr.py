@@ -68,6 +68,10 @@ def _softmax(xs: Sequence[float]) -> list[float]:
 
 
 def mbr_section(hyps: list[dict], source: str, name: str, weighted: bool) -> tuple[dict, list[dict]]:
+    if not hyps:
+        search = "n-best search" if source == "nbest" else "sampling"
+        raise ValueError(f"MBR has no candidates to choose from: the {search} returned no hypothesis "
+                         "(the decoding rules removed every continuation)")
     texts = [h["text"] for h in hyps]
     matrix, n_scored = utility_matrix(texts, name)
     weights = _softmax([h["score"] if h["score"] is not None else -1e9 for h in hyps]) if weighted else None
