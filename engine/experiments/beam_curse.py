@@ -1,6 +1,8 @@
 """Experiment 4: the beam-search curse (quality and length against beam width) on text-gpt."""
 from __future__ import annotations
 
+import math
+
 from ..checkpoint import load
 from ..tokenizer import EOS
 from .registry import experiment
@@ -33,7 +35,7 @@ def beam_curse(quick: bool, seed: int):
     for lp in (0.0, 1.0):
         for w in widths:
             cfg = {"num_beams": w, "length_penalty": lp, "max_new_tokens": new} if w > 1 else {"max_new_tokens": new}
-            traces = generate_batch(b, prompts, cfg, record=False)
+            traces = generate_batch(b, prompts, cfg, record=False, budget=math.inf)   # fixed sizes: beyond the page budget on purpose
             outs = [t.text.strip() for t in traces]
             n_tok = [len([i for i in t.hypotheses[0]["token_ids"] if i != EOS]) for t in traces]
             scores = [t.hypotheses[0].get("score") for t in traces]

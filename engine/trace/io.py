@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Union
 
 from ..files import atomic_write_bytes
+from ..limits import MAX_TRACE_BYTES, MAX_TRACE_DEPTH
 from .checks import NonFinite, TraceError
 from .schema import validate
 
-MAX_TRACE_BYTES = 50 * 1024 * 1024
-MAX_DEPTH = 16            # JSON nesting; the format's deepest field (steps[t].hypotheses[j].self_attn) is at 8
+MAX_DEPTH = MAX_TRACE_DEPTH   # JSON nesting; the format's deepest field (steps[t].hypotheses[j].self_attn) is at 8
 
 
 class Trace:

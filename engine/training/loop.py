@@ -43,9 +43,9 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 def prepare(cfg: TrainConfig, tok: Optional[Tokenizer] = None) -> tuple[Data, SeqModel, Optional[Bundle]]:
     """The data, the model (with the weights of `init_from` when given) and that starting checkpoint."""
+    cfg.check()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    cfg.check()
     init = None
     if cfg.init_from:
         from ..checkpoint import load
