@@ -173,23 +173,16 @@ def _forced(forced_json: str) -> Optional[dict]:
     return {int(k): v for k, v in forced.items()} if forced else None
 
 
-def _progress_arg(progress: Optional[Progress]) -> dict:
-    """engine.generate's per-step callback, when it has one (TEMPORARY: until the engine's lands)."""
-    import inspect
-    if progress is None or "progress" not in inspect.signature(engine.generate).parameters:
-        return {}
-    return {"progress": progress}
-
-
 def run_generate(model: str, text: str, config_json: str, record_json: str = "", forced_json: str = "",
                  progress: Optional[Progress] = None) -> dict:
     """One decoding run as a trace dict; cached by (model, input, config, recording, forcing).
-    `progress(done, total)` is called at every step while it decodes."""
+    `progress(done, total)` is called at every step while it decodes. The engine refuses a run over
+    the dashboard's budget (DASHBOARD_MAX_WORK) before any model call (the pages check it first)."""
     def compute() -> dict:
         cfg = engine.GenerationConfig.from_dict(json.loads(config_json))
         record = json.loads(record_json) if record_json else DEFAULT_RECORD
         tr = engine.generate(load_model(model), text, cfg, record=engine.RecordOptions(**record),
-                             forced_tokens=_forced(forced_json), **_progress_arg(progress))
+                             forced_tokens=_forced(forced_json), budget=engine.DASHBOARD_MAX_WORK, progress=progress)
         return tr.to_dict()
     return _cached(json.dumps(["generate", model, text, config_json, record_json, forced_json]), compute, progress)
 

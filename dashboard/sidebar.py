@@ -136,12 +136,12 @@ def config_for(strategy: str, model: str) -> dict:
     raise ValueError(f"unknown strategy {strategy!r}; choose one of {url_state.strategy_names()}")
 
 
-def checked_config(strategy: str, model: str) -> dict:
+def checked_config(strategy: str, model: str, text: str, record: Optional[dict] = None) -> dict:
     """config_for, checked before any work: the engine's validation (one line naming the field), then
-    the dashboard's work budget (engine.LimitError naming DASHBOARD_MAX_WORK)."""
+    the dashboard's work budget for this input and recording (engine.LimitError naming DASHBOARD_MAX_WORK)."""
     cfg = config_for(strategy, model)
     engine.GenerationConfig.from_dict(cfg)    # a one-line ValueError when invalid
-    budget.check(cfg)
+    budget.check(cfg, model=model, text=text, record=record or runs.DEFAULT_RECORD)
     return cfg
 
 
@@ -158,7 +158,7 @@ def run_strategies(model: str, text: str, strategies: list[str], *, record: Opti
     try:
         for i, s in enumerate(strategies):
             try:
-                cfg = checked_config(s, model)
+                cfg = checked_config(s, model, text, record)
                 traces[s] = runs.run_generate(model, text, runs.cfg_json(cfg), _record_json(record),
                                               progress=bar.callback(i, f"Decoding with {s}"))
             except (ValueError, TypeError, KeyError) as e:
@@ -186,7 +186,7 @@ def get_run(choice: str, *, record: Optional[dict] = None) -> dict:
             raise ValueError("no trace uploaded: upload one on the Traces page")
         return tr
     model, text = current_model(), current_input()
-    cfg = checked_config(choice, model)
+    cfg = checked_config(choice, model, text, record)
     bar = display.Progress()
     try:
         return runs.run_generate(model, text, runs.cfg_json(cfg), _record_json(record),

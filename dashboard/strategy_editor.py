@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 
 import engine
-from dashboard import display, runs, sidebar, url_state
+from dashboard import budget, display, runs, sidebar, url_state
 from dashboard.display import one_line
 
 
@@ -37,6 +37,8 @@ def _apply(slot: str) -> None:
             if f.name == "max_new_tokens" or v != f.default:
                 out[f.name] = v
         engine.GenerationConfig.from_dict(out)
+        budget.check(out, model=sidebar.current_model(), text=sidebar.current_input(),
+                     record=runs.DEFAULT_RECORD)    # refused here already, not only when it would run
     except (ValueError, TypeError) as e:
         st.session_state[f"_edit_err_{key}"] = one_line(e)
         return

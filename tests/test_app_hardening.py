@@ -129,11 +129,25 @@ def test_custom_strategy_over_the_budget_is_refused_and_the_rest_runs(root, deco
     ca = json.dumps({"num_beams": 64, "max_new_tokens": 4096})
     at = _ok(_app(root, model="text-gpt", input="hello there", s=["greedy", "custom A"], ca=ca))
     errs = [shown(e.value) for e in at.error]
-    assert len(errs) == 1 and errs[0].startswith("custom A: num_beams 64 × max_new_tokens 4096"), errs
-    assert "DASHBOARD_MAX_WORK in engine/limits.py" in errs[0] and "python -m engine decode" in errs[0]
+    assert len(errs) == 1 and errs[0].startswith("custom A: this run is "), errs
+    assert "work units (--num-beams 64 --max-new-tokens 4096" in errs[0]
+    assert "DASHBOARD_MAX_WORK in engine/limits.py" in errs[0] and "python -m engine decode --num-beams 64" in errs[0]
     assert decodes and all(c.get("num_beams", 1) == 1 for c in decodes)      # greedy only
     # the editor on the same page says the same and keeps working
     assert "greedy" in [shown(m.value) for m in at.markdown if m.value.startswith("#### ")]
+
+
+def test_editor_refuses_a_config_over_the_budget(root, decodes):
+    at = _ok(_app(root, model="text-gpt", input="hello there"))
+    decodes.clear()
+    at.number_input(key="edit_ca.num_beams").set_value(64)
+    at.number_input(key="edit_ca.max_new_tokens").set_value(4096)
+    [b for b in at.get("button") if "Apply custom A" in (b.proto.label or "")][0].click().run()
+    _ok(at)
+    errs = [shown(e.value) for e in at.error]
+    assert any(e.startswith("this run is ") and "DASHBOARD_MAX_WORK" in e for e in errs), errs
+    assert not at.session_state["_shared"]["ca"] and "custom A" not in at.session_state["_shared"]["s"]
+    assert all(c.get("num_beams", 1) < 64 for c in decodes)
 
 
 def test_deep_or_huge_custom_json_is_one_line(root, decodes):
@@ -154,6 +168,47 @@ def test_beam_page_link_over_its_slider_is_refused(root, decodes):
     assert decodes == []
     ok = _ok(_app(root, "views/beam.py", {"beams": "3", "maxlen": "12"}))
     assert not ok.error and ok.slider(key="beams").value == 3
+
+
+def test_a_decode_reports_every_step_and_is_cancelled_at_one():
+    """engine.generate calls the page's callback after every step; a callback that raises (as Streamlit's
+    StopException does at an st call once the user stopped the script) ends the decode, nothing is
+    cached, and the next request decodes afresh."""
+    from dashboard import runs
+
+    class Stop(BaseException):          # Streamlit's StopException is a BaseException too
+        pass
+
+    def cancel(done, total):
+        calls.append((done, total))
+        if done == 3:
+            raise Stop
+
+    args = ("dates-gru-attn", "Fri 13 Nov 26", runs.cfg_json({"max_new_tokens": 16}))
+    calls = []
+    with pytest.raises(Stop):
+        runs.run_generate(*args, progress=cancel)
+    assert calls == [(1, 16), (2, 16), (3, 16)]
+    seen = []
+    tr = runs.run_generate(*args, progress=lambda done, total: seen.append(done))
+    assert seen == list(range(1, len(tr["steps"]) + 1)) and len(seen) > 3       # decoded afresh, every step
+    again = []
+    assert runs.run_generate(*args, progress=lambda done, total: again.append(done)) == tr and again == []
+
+
+def test_progress_bar_updates_at_most_ten_times_a_second():
+    from types import SimpleNamespace
+    shown = []
+    bar = display.Progress(2)
+    bar._slot = SimpleNamespace(progress=lambda value, text: shown.append((value, text)), empty=lambda: shown.append(0))
+    step = bar.callback(1, "Decoding with <b>x</b>")
+    step(5, 10)                          # within 0.1 s of the start: nothing shown (a quick run shows no bar)
+    bar._last -= 1
+    step(5, 10)
+    step(6, 10)                          # within 0.1 s of the last update: skipped
+    assert len(shown) == 1 and shown[0][0] == 0.75 and "<b>" not in shown[0][1] and "step 5 of at most 10" in shown[0][1]
+    bar.done()
+    assert shown[-1] == 0
 
 
 # -- item 1 and 9: uploads and ?trace= links are validated; failures are one line ------------------

@@ -41,7 +41,7 @@ def main() -> None:
         if groups and groups > 1:
             cfg.update({"num_beam_groups": int(groups), "diversity_penalty": 1.0})
         engine.GenerationConfig.from_dict(cfg)
-        budget.check(cfg)
+        budget.check(cfg, model=model, text=text, record=RECORD)
         bar = display.Progress()
         try:
             tr = runs.run_generate(model, text, runs.cfg_json(cfg), json.dumps(RECORD, sort_keys=True),
