@@ -54,3 +54,5 @@ def test_eight_first_page_loads_at_once(fresh):
     assert f"Input: {HOSTILE}" in main.inner_text()
     assert main.locator('img[src="x"], img[src="http://x/y.png"]').count() == 0
     assert main.locator("code", has_text="<img src=x>").count() >= 1
+    warning = main.locator('[data-testid="stAlertContentWarning"]').first.inner_text()   # escaped Markdown
+    assert "became <unk>: '" in warning and "\\" not in warning, warning
