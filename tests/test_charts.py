@@ -359,3 +359,40 @@ def test_report_escapes_run_names_and_tokens():
     assert html.count("<script") == html.count("</script>")                # every script closed by its own tag
     assert html.count("Plotly.newPlot") == 2
     assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;b&gt;&amp;" in html
+
+
+def _strings(x):
+    if isinstance(x, str):
+        yield x
+    elif isinstance(x, dict):
+        for v in x.values():
+            yield from _strings(v)
+    elif isinstance(x, (list, tuple)):
+        for v in x:
+            yield from _strings(v)
+
+
+def test_trace_text_reaches_plotly_escaped():
+    """Plotly reads <b>, <br>, <a href> in titles, labels, texts and hovers as markup: every token and
+    candidate string from a trace reaches a figure HTML-escaped (shown literally)."""
+    bad = "<img src=x><a href='https://x'>y</a>"
+    greedy, beam, tffr = make_greedy_trace(out="2021"), make_beam_trace(), make_tffr()
+    for st in greedy["steps"]:
+        h = st["hypotheses"][0]
+        h["token"] = bad
+        for e in h["top_before"] + h["top_after"]:
+            e["token"] = bad
+    greedy["hypotheses"][0]["tokens"] = [bad] * len(greedy["hypotheses"][0]["tokens"])
+    for n in beam["beam"]["nodes"]:
+        n["token"] = bad
+    for r in tffr["rows"]:
+        r["ref_token"] = r["fr_token"] = bad
+    mbr = make_greedy_trace()
+    mbr["mbr"] = {"candidates": [bad, "b"], "matrix": [[1.0, 0.5], [0.5, 1.0]], "utility": "chrf", "chosen": 0}
+    figs = [charts.compare_figure({bad: greedy}), charts.step_figure(greedy["steps"][0]["hypotheses"][0], 12),
+            charts.beam_tree_figure(beam), charts.tffr_figure(tffr), charts.recovery_figure(tffr, tffr, 1),
+            charts.attention_entropy_figure(greedy, "cross"), charts.mbr_figure(mbr)]
+    for fig in figs:
+        strings = list(_strings(fig.to_plotly_json()))
+        assert not [s for s in strings if "<img" in s or "<a " in s], [s for s in strings if "<img" in s][:3]
+        assert any("&lt;img src=x&gt;" in s for s in strings)

@@ -63,7 +63,8 @@ def beam_tree_figure(trace: dict, upto_step: Optional[int] = None, *, hyp: int =
         fig.add_trace(go.Scatter(
             x=[pos[i][0] for i in ids], y=[pos[i][1] for i in ids],
             mode="markers+text" if (label_text and status != "pruned") else "markers",
-            name=status, text=[token_label(n["token"] or "") if n["parent"] is not None else "<bos>" for n in ns],
+            name=status, text=[html.escape(token_label(n["token"] or "") if n["parent"] is not None else "<bos>")
+                               for n in ns],
             textposition="middle right", textfont=dict(color=INK, size=11),
             marker=dict(symbol=_SYMBOLS[status], size=_SIZES[status], color=STATUS_COLOURS[status],
                         line=dict(color=[WINNER if i in win else "#ffffff" for i in ids], width=2)),

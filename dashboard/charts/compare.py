@@ -21,7 +21,7 @@ def compare_figure(runs: dict[str, dict], *, title: Optional[str] = None) -> go.
         shown = html.escape(label)             # Plotly reads <b>, <br>, … in legends and hovers as markup
         rows = hypothesis_steps(tr, 0)
         xs = [r["step"] for r in rows]
-        text = [r["token"] for r in rows]
+        text = [html.escape(r["token"]) for r in rows]          # shown in the hover
         fig.add_trace(go.Scatter(
             x=xs, y=[r["prob"] for r in rows], mode="lines+markers", name=shown, legendgroup=shown,
             line=dict(color=colour, width=2.5), marker=dict(size=7, color=colour), text=text,
