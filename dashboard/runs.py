@@ -230,20 +230,20 @@ def read_result(path: Path) -> dict:
 
 @st.cache_resource
 def _upload_store() -> dict:
-    """Uploaded traces by content hash, for this server's lifetime (the last 16): a link with
-    ?trace=<hash> shows an uploaded trace on any page, in any session of this server."""
+    """Uploaded traces' JSON bytes by content hash, for this server's lifetime (the last 16): a link
+    with ?trace=<hash> shows an uploaded trace on any page, in any session of this server. The bytes
+    are kept (at most 16 × engine.MAX_TRACE_BYTES), not the parsed traces, which are several times larger."""
     return {}
 
 
-def remember_upload(trace) -> str:
-    """Keep an uploaded trace: an engine.Trace, so it went through engine.load_trace's validation (a
-    link's ?trace= key only ever names a validated trace). Returns its key."""
-    if not isinstance(trace, engine.Trace):
-        raise TypeError("remember_upload takes the engine.Trace that engine.load_trace returned")
-    tr = trace.to_dict()
-    key = hashlib.sha256(json.dumps(tr, sort_keys=True).encode()).hexdigest()[:16]
+def remember_upload(data: bytes) -> str:
+    """Read an uploaded trace through engine.load_trace (size cap, strict JSON, every field and the beam
+    graph validated; engine.TraceError otherwise) and keep it: for this session, and for ?trace= links.
+    Returns its key."""
+    tr = engine.load_trace(data).to_dict()
+    key = hashlib.sha256(data).hexdigest()[:16]
     store = _upload_store()
-    store[key] = tr
+    store[key] = bytes(data)
     while len(store) > 16:
         store.pop(next(iter(store)))
     st.session_state["uploaded_trace"] = tr
@@ -252,12 +252,15 @@ def remember_upload(trace) -> str:
 
 
 def uploaded_trace() -> Optional[dict]:
+    """This session's uploaded trace, or the one the link's ?trace= key names (read through
+    engine.load_trace again, like an upload)."""
     tr = st.session_state.get("uploaded_trace")
     if tr is not None:
         return tr
     key = st.query_params.get("trace")
-    if key and key in _upload_store():
-        st.session_state["uploaded_trace"] = _upload_store()[key]
-        st.session_state["uploaded_key"] = key
-        return st.session_state["uploaded_trace"]
-    return None
+    data = _upload_store().get(key) if key else None
+    if data is None:
+        return None
+    st.session_state["uploaded_trace"] = engine.load_trace(data).to_dict()
+    st.session_state["uploaded_key"] = key
+    return st.session_state["uploaded_trace"]

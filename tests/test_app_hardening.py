@@ -268,8 +268,8 @@ def test_repeated_ids_never_reach_a_page_nor_a_link(root):
     _upload(at, "repeated-ids.json", json.dumps(_repeated_ids_trace()).encode())
     assert at.session_state["uploaded_trace"] is None
     from dashboard import runs
-    with pytest.raises(TypeError):
-        runs.remember_upload(_repeated_ids_trace())        # only a validated engine.Trace is kept
+    with pytest.raises(engine.TraceError, match="repeats"):
+        runs.remember_upload(json.dumps(_repeated_ids_trace()).encode())     # kept only once validated
     # a good upload: its ?trace= key opens it in another session; an unknown key shows nothing
     _upload(at, "good.json", json.dumps(_real_trace(beam=True)).encode())
     key = at.session_state["uploaded_key"]

@@ -18,7 +18,7 @@ def _on_upload() -> None:
     if f is None:
         return
     try:
-        tr = engine.load_trace(f.getvalue())       # size-capped, parsed strictly, every field validated
+        runs.remember_upload(f.getvalue())         # engine.load_trace: size-capped, strict, every field validated
     except (ValueError, RecursionError) as e:      # engine.TraceError is a ValueError
         error = display.one_line(e) if isinstance(e, ValueError) else "nested too deeply to read"
     except Exception as e:  # noqa: BLE001 - never Streamlit's error box
@@ -26,7 +26,6 @@ def _on_upload() -> None:
         error = f"could not be read ({type(e).__name__})"
     else:
         st.session_state["upload_error"] = ""
-        runs.remember_upload(tr)
         st.session_state["uploaded_name"] = f.name
         return
     st.session_state["upload_error"] = f"{f.name}: {error}"
