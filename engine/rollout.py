@@ -5,14 +5,19 @@ decoding rules as `processor` and the trace recorder as `on_step`), evaluation, 
 lab, SCST and the model cards' samples. Beam search has its own loop but the same start (`begin`) and
 the same special-token rule.
 
-The special-token rule (docs/decoding.md): a model never emits <pad>, <bos> or <unk> in a free run.
-Their logits are set to -inf at every step before anything else (temperature, decoding rules, the
-choice), so every recorded distribution is the model's distribution over the tokens it may emit.
-`never_emit_ids(tokenizer)` is the one place that says which ids these are.
+The special-token rule (docs/decoding.md): a free run never emits the ids of `tokenizer.never_emit`
+(seqscope's tokenizers: <pad>, <bos>, <unk>; a Hugging Face tokenizer: none, as `generate`), nor an
+id the tokenizer has no string for (a model's logits may be wider than its tokenizer: padded
+vocabularies). The logits are cut to the tokenizer's width and the never-emit ids set to -inf at every
+step before anything else (temperature, decoding rules, the choice), so every recorded distribution is
+the model's distribution over the tokens it may emit. `EmitMask` does both; `never_emit_ids(tokenizer)`
+is the one place that says which ids. Decoding uses only the tokenizer's roles (bos_id, prepend_bos,
+decoder_start_id, eos_id / eos_ids, pad_id): a row ends at any of `end_ids(tokenizer)`; a tokenizer
+without an end token runs every row to its max_new.
 
 One step, for N rows (rows_per_input rows per input):
 
-    logits -> mask never_emit_ids -> log_softmax          = raw_logp (recorded, keep_logp)
+    logits -> EmitMask (cut to the vocabulary, never_emit -inf) -> log_softmax = raw_logp (keep_logp)
            -> / temperature -> processor(scores, ctx)     = the scores the token is chosen from
            -> argmax (greedy) or one draw per row (sample), then forced tokens replace the choice
 """
@@ -26,8 +31,62 @@ from torch import Tensor
 
 
 def never_emit_ids(tokenizer) -> list[int]:
-    """The ids a free run never emits: <pad>, <bos> and <unk> (the special-token rule)."""
-    return sorted({int(tokenizer.pad_id), int(tokenizer.bos_id), int(tokenizer.unk_id)})
+    """The ids a free run never emits: `tokenizer.never_emit` (seqscope: <pad>, <bos>, <unk>; HF: none)."""
+    return [int(i) for i in tokenizer.never_emit]
+
+
+def end_ids(tokenizer) -> tuple[int, ...]:
+    """The ids that end a row: `tokenizer.eos_ids` when the tokenizer lists several, else its eos_id;
+    () when it has no end token (a run then goes to max_new)."""
+    ids = getattr(tokenizer, "eos_ids", None)
+    if ids:
+        return tuple(int(i) for i in ids)
+    return () if tokenizer.eos_id is None else (int(tokenizer.eos_id),)
+
+
+def pad_value(tokenizer) -> int:
+    """The id written after a row ended: <pad>, else the end token (as `generate`), else 0."""
+    for v in (tokenizer.pad_id, *end_ids(tokenizer)):
+        if v is not None:
+            return int(v)
+    return 0
+
+
+class EmitMask:
+    """The special-token rule for one run: last-position logits [N, W] -> float scores [N, V], V = the
+    tokenizer's vocabulary (ids >= V are cut off: never chosen, never shown), never_emit ids -inf.
+    Index tensors follow the logits' device."""
+
+    def __init__(self, tokenizer):
+        self.vocab = int(tokenizer.vocab_size)
+        self.never = [i for i in never_emit_ids(tokenizer) if 0 <= i < self.vocab]
+        self._index: dict = {}
+
+    def index(self, device, width: int) -> Tensor:
+        """The never-emit ids below `width` as a long tensor on `device` (made once per device and width)."""
+        key = (device, width)
+        if key not in self._index:
+            self._index[key] = torch.as_tensor([i for i in self.never if i < width], dtype=torch.long, device=device)
+        return self._index[key]
+
+    def __call__(self, logits: Tensor) -> Tensor:
+        if logits.shape[-1] > self.vocab:
+            logits = logits[..., :self.vocab]
+        logits = logits.float()
+        if not self.never:
+            return logits
+        return logits.index_fill(-1, self.index(logits.device, logits.shape[-1]), float("-inf"))
+
+
+def model_device(model) -> torch.device:
+    """Where a model's tensors live (its `device` if it says, else its first parameter's; CPU without any)."""
+    device = getattr(model, "device", None)
+    if isinstance(device, torch.device):
+        return device
+    try:
+        return next(model.parameters()).device
+    except (StopIteration, AttributeError, TypeError):
+        return torch.device("cpu")
 
 
 @dataclass
@@ -61,25 +120,35 @@ OnStep = Callable[[int, object, Tensor, Tensor, Tensor], None]
 
 def begin(model, *, src: Optional[Tensor] = None, src_mask: Optional[Tensor] = None,
           prompt: Optional[Tensor] = None, prompt_mask: Optional[Tensor] = None, rows_per_input: int = 1,
-          bos_id: int = 1, hooks: Sequence[str] = ()):
+          start_id: Optional[int] = None, hooks: Sequence[str] = ()):
     """Start decoding: encoder pass (seq2seq) or an empty cache (LM), each input repeated
-    rows_per_input times. Returns (state, first decoder input [N, P], its mask or None, start hooks)."""
+    rows_per_input times (`model.expand_state`). A seq2seq run without a decoder `prompt` starts from
+    `start_id` (the tokenizer's decoder_start_id). Inputs are moved to the model's device.
+    Returns (state, first decoder input [N, P], its mask or None, start hooks)."""
     kw = {"hooks": tuple(hooks)} if hooks else {}
     start_hooks = {}
+    device = model_device(model)
+    if prompt is not None:
+        prompt = prompt.to(device)
+        prompt_mask = prompt_mask.to(device) if prompt_mask is not None else None
     if model.is_encoder_decoder:
         if src is None:
             raise ValueError("an encoder-decoder model needs a source (src)")
-        state, start_hooks = model.start(src, src_mask, **kw)
+        src = src.to(device)
+        state, start_hooks = model.start(src, src_mask.to(device) if src_mask is not None else None, **kw)
         if rows_per_input > 1:
             state = model.expand_state(state, rows_per_input)
         n = src.shape[0]
-    else:
         if prompt is None:
-            raise ValueError("a language model needs a prompt that starts with <bos>")
+            if start_id is None:
+                raise ValueError("this encoder-decoder model's tokenizer names no decoder start token "
+                                 "(decoder_start_id)")
+            prompt = torch.full((n, 1), int(start_id), dtype=torch.long, device=device)
+    else:
+        if prompt is None or prompt.shape[1] == 0:
+            raise ValueError("a language model needs a prompt of at least one token")
         n = prompt.shape[0]
         state, _ = model.start(batch_size=n * rows_per_input)
-    if prompt is None:
-        prompt = torch.full((n, 1), bos_id, dtype=torch.long, device=src.device)
     if prompt_mask is not None and bool(prompt_mask.all()):
         prompt_mask = None
     if rows_per_input > 1:
@@ -131,19 +200,20 @@ def rollout(model, tokenizer, *, src: Optional[Tensor] = None, src_mask: Optiona
             temperature: float = 1.0, generators=None, processor: Optional[Processor] = None,
             on_step: Optional[OnStep] = None, keep_hidden: bool = False, keep_logp: bool = False,
             forced: Optional[Sequence[dict]] = None, hooks: Sequence[str] = ()) -> Rollout:
-    """Decode every input freely, all rows in one model call per step, until each row has emitted <eos>
-    or its max_new tokens.
+    """Decode every input freely, all rows in one model call per step, until each row has emitted an end
+    token (`end_ids(tokenizer)`) or its max_new tokens.
 
-    src, src_mask: [B, S] encoder input (seq2seq; <bos> is fed first unless `prompt` is given).
-    prompt, prompt_mask: [B, P] left-padded ids that start with <bos> (LM: the prompt; seq2seq: an
-        optional decoder prefix); mask True = real token.
+    src, src_mask: [B, S] encoder input (seq2seq; the tokenizer's decoder_start_id is fed first unless
+        `prompt` is given).
+    prompt, prompt_mask: [B, P] left-padded ids (LM: the whole prompt, <bos> included when the tokenizer
+        prepends one; seq2seq: an optional decoder prefix); mask True = real token.
     max_new: an int, or one value per input or per row.
     rows_per_input: rows decoded per input (row b*R + j is row j of input b).
     sample: draw from the distribution (else argmax); generators: one torch.Generator per input (its
         rows share it) or one for all rows.
     processor(scores [N, V], ctx: StepContext) -> scores: the decoding rules, after the mask and the
         temperature. on_step(t, out, raw_logp, chosen, live) after each choice (out: the model's
-        StepOutput; chosen [N] with <pad> for rows that had ended; live [N] bool); by then the ctx the
+        StepOutput; chosen [N] with `pad_value` for rows that had ended; live [N] bool); by then the ctx the
         processor saw holds the log-probs the token was chosen from (ctx.logp: what a recorder shows).
     forced: per input {step: token id}, chosen at that step whatever the rule (after the draw, so a
         sampling run keeps its random stream). hooks: hook point names passed to the model
@@ -152,13 +222,14 @@ def rollout(model, tokenizer, *, src: Optional[Tensor] = None, src_mask: Optiona
     R = rows_per_input
     state, step_in, step_mask, start_hooks = begin(model, src=src, src_mask=src_mask, prompt=prompt,
                                                    prompt_mask=prompt_mask, rows_per_input=R,
-                                                   bos_id=tokenizer.bos_id, hooks=hooks)
+                                                   start_id=tokenizer.decoder_start_id, hooks=hooks)
     n = step_in.shape[0]
     device = step_in.device
     limits = _row_limits(max_new, n // R, R).to(device)
     steps = int(limits.max()) if n else 0
-    never = torch.as_tensor(never_emit_ids(tokenizer), dtype=torch.long, device=device)
-    pad, eos = tokenizer.pad_id, tokenizer.eos_id
+    mask = EmitMask(tokenizer)
+    pad, eos = pad_value(tokenizer), end_ids(tokenizer)
+    eos_t = torch.as_tensor(eos, dtype=torch.long, device=device) if len(eos) > 1 else None
     kw = {"hooks": tuple(hooks)} if hooks else {}
     tokens = torch.full((n, steps), pad, dtype=torch.long, device=device)
     done = limits <= 0
@@ -169,7 +240,7 @@ def rollout(model, tokenizer, *, src: Optional[Tensor] = None, src_mask: Optiona
             break
         out = model.decode(step_in, state, step_mask, **kw)
         state = out.state
-        masked = out.logits[:, -1].float().index_fill(1, never, float("-inf"))
+        masked = mask(out.logits[:, -1])
         raw_logp = masked.log_softmax(-1)
         scores = masked if temperature == 1.0 else masked / temperature
         live = ~done
@@ -193,7 +264,11 @@ def rollout(model, tokenizer, *, src: Optional[Tensor] = None, src_mask: Optiona
             hiddens.append(out.hidden[:, -1])
         if keep_logp:
             full.append(raw_logp)
-        done = done | (chosen == eos) | ends[t]
+        if eos_t is not None:
+            done = done | torch.isin(chosen, eos_t)
+        elif eos:
+            done = done | (chosen == eos[0])
+        done = done | ends[t]
         step_mask = (~done)[:, None] if bool(done.any()) else None
     if not logps:
         empty = torch.zeros(n, 0, device=device)
@@ -209,4 +284,5 @@ def rollout(model, tokenizer, *, src: Optional[Tensor] = None, src_mask: Optiona
                    start_hooks=start_hooks)
 
 
-__all__ = ["never_emit_ids", "Rollout", "StepContext", "rollout", "begin"]
+__all__ = ["never_emit_ids", "end_ids", "pad_value", "EmitMask", "model_device", "Rollout", "StepContext", "rollout",
+           "begin"]

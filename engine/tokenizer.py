@@ -4,6 +4,12 @@ A character tokenizer is a BPE model with no merges (every character is a token)
 share one file format (`tokenizer.json`, readable by `tokenizers.Tokenizer.from_file`) and one
 wrapper. Special tokens always occupy ids 0..3: <pad>, <bos>, <eos>, <unk>. Characters that are not
 in the vocabulary map to <unk>; `encode` reports them so callers can warn the user.
+
+The special-token roles (every tokenizer has them, the HF wrapper too; the decoding code uses only
+these, never fixed ids): bos_id = 1 is prepended to a language model's prompt (`prepend_bos`) and is
+the first decoder input of a seq2seq model (`decoder_start_id`); eos_id = 2 ends a run (`eos_ids`);
+pad_id = 0, unk_id = 3; `never_emit` = (pad, bos, unk): the ids a free run never emits;
+`special_ids`: all four.
 """
 from __future__ import annotations
 
@@ -87,9 +93,17 @@ class Tokenizer:
     def vocab_size(self) -> int:
         return len(self._id_to_token)
 
+    # -- the special-token roles (module docstring) -----------------------------------------------
     pad_id, bos_id, eos_id, unk_id = PAD, BOS, EOS, UNK
+    eos_ids: tuple[int, ...] = (EOS,)
+    decoder_start_id = BOS
+    prepend_bos = True
+    never_emit: tuple[int, ...] = (PAD, BOS, UNK)
+    special_ids = frozenset((PAD, BOS, EOS, UNK))
 
-    def encode(self, text: str) -> Encoding:
+    def encode(self, text: str, add_special_tokens: bool = False) -> Encoding:
+        """Ids of `text`, without special tokens (seqscope adds <bos> / <eos> where a run needs them;
+        `add_special_tokens` is accepted for the HF wrapper's signature and changes nothing)."""
         enc = self.hf.encode(text, add_special_tokens=False)
         unknown = [text[a:b] for i, (a, b) in zip(enc.ids, enc.offsets) if i == UNK]
         return Encoding(list(enc.ids), list(enc.tokens), unknown)

@@ -625,3 +625,29 @@ def test_the_recorder_asks_the_model_for_hook_points_not_its_arch():
                 assert len(s["hidden"]) == tok.vocab_size and s["cross_attn"] is None
     with pytest.raises(ValueError, match="layers"):
         engine.generate(toy, "ab", record=engine.RecordOptions(layers=[1]))
+
+
+def test_early_stopping_false_uses_the_best_running_beam():
+    """Defect B (issue 12): transformers 5.x's `_check_early_stop_heuristic` stops when the best
+    still-running beam cannot beat the worst finished hypothesis; HF <= 4.49 (and seqscope before)
+    compared the best of all candidates, which can be a hypothesis that has just finished.
+
+    A bigram model over {a, b}, 2 beams, length_penalty 1: step 0 keeps a, b and finishes [<eos>]
+    (-1.20); step 1 finishes [a, <eos>] (-0.56 / 2) and keeps [b, a] (-2.81) as the best running beam.
+    -2.81 / 2 cannot beat -1.20: the search stops with those two. The old test (-0.56 / 2 > -1.20) went
+    on and let [b, a, <eos>] ((-2.81 - 0.05) / 3 = -0.95) evict [<eos>]."""
+    tok = Tokenizer.train_char(["ab"])
+    a, b = tok.encode("a").ids[0], tok.encode("b").ids[0]
+    model = ToyLM(tok.vocab_size)
+    table = torch.full((tok.vocab_size, tok.vocab_size), -1e4)
+    for prev, nxt in ((tok.bos_id, {a: 0.6, EOS: 0.3, b: 0.1}), (a, {EOS: 0.95, b: 0.05}), (b, {EOS: 0.4, a: 0.6})):
+        for i, p in nxt.items():
+            table[prev, i] = math.log(p)
+    with torch.no_grad():
+        model.table.copy_(table)
+    toy = Bundle("toy", model, tok, {"name": "toy", "arch": "toy", "task": "toy", "kind": "lm", "model": {}})
+    t = engine.generate(toy, "", {"num_beams": 2, "num_return_sequences": 2, "length_penalty": 1.0,
+                                  "early_stopping": False, "max_new_tokens": 6}, record=False)
+    assert [h["token_ids"] for h in t.hypotheses] == [[a, EOS], [EOS]] and len(t.steps) == 2
+    assert [h["search_score"] for h in t.hypotheses] == pytest.approx([math.log(0.6 * 0.95) / 2, math.log(0.3)],
+                                                                        abs=1e-5)

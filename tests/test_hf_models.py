@@ -422,9 +422,6 @@ def test_padded_vocabulary_ids(bundles):
 
 # -- end to end (the decoding side: engine/decoding, engine/rollout) ------------------------------------
 
-@pytest.mark.xfail(strict=False, raises=(TypeError, ValueError, AttributeError, IndexError, RuntimeError),
-                   reason="until the decoding side of issue 12 (special-token roles in rollout/inputs/beam, "
-                          "model.expand_state) lands; remove this mark then")
 @pytest.mark.parametrize("arch", ["gpt2", "llama", "marian"])
 def test_generate_greedy(bundles, arch):
     b = bundles[arch]

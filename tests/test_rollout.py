@@ -4,7 +4,10 @@ import pytest
 import torch
 
 from engine.models import build_model
-from engine.rollout import never_emit_ids, rollout
+import copy
+
+from engine.models.base import SeqModel, StepOutput
+from engine.rollout import end_ids, never_emit_ids, rollout
 from engine.tokenizer import BOS, EOS, PAD, UNK, Tokenizer
 
 TOK = Tokenizer.train_char(["abcdefgh0123"])
@@ -48,6 +51,9 @@ ARCHS = ["gru-attn", "transformer", "gpt"]
 
 def test_never_emit_ids():
     assert never_emit_ids(TOK) == sorted([PAD, BOS, UNK]) and EOS not in never_emit_ids(TOK)
+    assert tuple(never_emit_ids(TOK)) == TOK.never_emit and end_ids(TOK) == (EOS,)
+    assert (TOK.bos_id, TOK.decoder_start_id, TOK.eos_id, TOK.pad_id, TOK.unk_id) == (BOS, BOS, EOS, PAD, UNK)
+    assert TOK.prepend_bos and TOK.special_ids == {PAD, BOS, EOS, UNK}
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -160,3 +166,68 @@ def test_processor_forced_tokens_and_on_step():
     assert not set(r.tokens[0, :n].tolist()) & set(digits[1:])
     assert [s[0] for s in steps] == list(range(n)) and [s[1][0] for s in steps] == r.tokens[0, :n].tolist()
     assert seen[0] == (0, 0, True) and seen[1][1] == 1
+
+
+class Wide(SeqModel):
+    """A seqscope model behind a wrapper: logits `extra` ids wider than the tokenizer (a padded
+    vocabulary), the extra ids made the favourites; records the first decoder input it is fed."""
+
+    def __init__(self, inner, extra: int):
+        super().__init__()
+        self.inner, self.extra, self.fed = inner, extra, []
+        self.is_encoder_decoder, self.max_len = inner.is_encoder_decoder, inner.max_len
+
+    def describe(self):
+        return self.inner.describe()
+
+    def start(self, *a, **kw):
+        return self.inner.start(*a, **kw)
+
+    def expand_state(self, state, n):
+        return self.inner.expand_state(state, n)
+
+    def decode(self, input_ids, state, input_mask=None, output_attentions=False, hooks=()):
+        self.fed.append(input_ids[:, 0].tolist())
+        out = self.inner.decode(input_ids, state, input_mask)
+        big = torch.full((*out.logits.shape[:-1], self.extra), 100.0)
+        return StepOutput(torch.cat([out.logits, big], -1), out.hidden, out.state, out.hooks)
+
+
+def roles(**changes):
+    tok = copy.copy(TOK)
+    for k, v in changes.items():
+        setattr(tok, k, v)
+    return tok
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_only_the_tokenizer_roles_decide(arch):
+    """Padded logits are never chosen; a seq2seq run starts from decoder_start_id; a run stops at any
+    of eos_ids, and without an end token runs to max_new; never_emit () lets <pad>/<bos>/<unk> through."""
+    m = model(arch)
+    wide = Wide(m, 3)
+    r = rollout(wide, TOK, **inputs(m, TEXTS), max_new=6, rows_per_input=2, sample=True,
+                generators=torch.Generator().manual_seed(0), keep_logp=True)
+    assert int(r.tokens.max()) < V and r.step_logp.shape[-1] == V
+    plain = rollout(m, TOK, **inputs(m, TEXTS), max_new=6)
+    assert torch.equal(rollout(Wide(m, 3), TOK, **inputs(m, TEXTS), max_new=6).tokens, plain.tokens)
+    if m.is_encoder_decoder:
+        start = TOK.encode("h").ids[0]
+        rollout(wide, roles(decoder_start_id=start), **inputs(m, TEXTS), max_new=2)
+        assert wide.fed[-2] == [start] * len(TEXTS)
+    n = int(plain.lengths.max())
+    no_end = rollout(m, roles(eos_id=None, eos_ids=()), **inputs(m, TEXTS), max_new=n + 3)
+    assert no_end.lengths.tolist() == [n + 3] * len(TEXTS)
+    first = plain.tokens[0, 0].item()
+    two = rollout(m, roles(eos_ids=(EOS, first)), **inputs(m, TEXTS), max_new=6)
+    assert two.lengths[0] == 1
+    for row, k in zip(two.tokens.tolist(), two.lengths.tolist()):
+        assert not {EOS, first} & set(row[:k - 1]) and (k == 6 or row[k - 1] in (EOS, first))
+    head = m.out if arch == "gru-attn" else m.head
+    with torch.no_grad():
+        if head.bias is not None:
+            head.bias[PAD] += 50.0
+        else:
+            head.weight[PAD] *= 20.0
+    free = rollout(m, roles(never_emit=()), **inputs(m, TEXTS), max_new=4)
+    assert (free.tokens[:, 0] == PAD).any()

@@ -1,10 +1,13 @@
-"""Beam search and diverse beam search for one input, Hugging Face semantics, vectorised: one model
-call per step for every live hypothesis of every group, the state reordered with `model.reorder_state`.
+"""Beam search and diverse beam search for one input, Hugging Face semantics (transformers 5.24's
+`_beam_search`), vectorised: one model call per step for every live hypothesis of every group, the
+state reordered with `model.reorder_state`.
 
-Per group and step the 2*group_size best candidates (cumulative processed log-probs) are considered:
-an <eos> candidate among the first group_size is stored as finished, the first group_size others are
-kept, the rest are pruned. Every candidate is a node of the beam graph; every step is recorded. The
-special-token rule of `engine.rollout` holds: <pad>, <bos>, <unk> are masked before any rule."""
+Per group and step the max(2, 1 + number of end ids) * group_size best candidates (cumulative
+processed log-probs) are considered: an end-token candidate among the first group_size is stored as
+finished, the first group_size others are kept, the rest are pruned. Every candidate is a node of the
+beam graph; every step is recorded. The special-token rule of `engine.rollout` holds (`EmitMask`:
+never_emit ids masked and ids past the tokenizer's vocabulary cut off before any rule). A group stops
+as `_check_early_stop_heuristic` says (BeamHypotheses.is_done with the best still-running beam)."""
 from __future__ import annotations
 
 import time
@@ -13,19 +16,19 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ..rollout import begin, never_emit_ids
-from ..tokenizer import BOS, EOS
+from ..rollout import EmitMask, begin, end_ids
 from ..trace import schema
 from .config import GenerationConfig
 from .forced import force_scores, unused
 from .inputs import Prepared, key_prefix, needs_context, rule_context, run_inputs
 from .recorder import Recorder, g, hypothesis
 from .rules import apply_rules, hamming_diversity
-from .sampling import revive_dead_rows
+from .sampling import revive_dead_rows, rule_eos
 
 
 class BeamHypotheses:
-    """The finished hypotheses of one beam group (Hugging Face's BeamHypotheses, with the same is_done)."""
+    """The finished hypotheses of one beam group: the best num_beams, and `is_done`, transformers 5.24's
+    `_check_early_stop_heuristic` (called with the best still-running beam's cumulative score)."""
 
     def __init__(self, num_beams: int, length_penalty: float, early_stopping, max_new: int):
         self.num_beams, self.length_penalty = num_beams, length_penalty
@@ -52,6 +55,10 @@ class BeamHypotheses:
         return False
 
     def is_done(self, best_sum_logprobs: float, cur_len: int) -> bool:
+        """Can no running beam beat the worst stored hypothesis any more? `best_sum_logprobs`: the best
+        still-running beam's cumulative score (not the best of all candidates: that was HF <= 4.49);
+        cur_len: the tokens generated so far. True: as soon as num_beams are stored; False: that beam
+        at its current length; "never": at max_new tokens when the length penalty is > 0."""
         if len(self) < self.num_beams:
             return False
         if self.early_stopping is True:
@@ -74,8 +81,13 @@ class _Search:
         self.G = config.num_beam_groups if num_beams is None else 1
         self.K, self.gs, self.lp = K, K // self.G, config.length_penalty
         self.n_return = num_return or config.num_return_sequences
-        self.nodes = [schema.beam_node(id=0, parent=None, step=-1, token="<bos>", token_id=BOS, logprob=0.0,
-                                       cum_logprob=0.0, score=0.0, status="kept")]
+        tok = bundle.tokenizer
+        self.eos = frozenset(end_ids(tok))
+        self.rule_eos = rule_eos(tok)
+        root = prep.prefix[0]                    # the decoder start (seq2seq) or the prompt's first token
+        self.nodes = [schema.beam_node(id=0, parent=None, step=-1, token=recorder.name(root), token_id=root,
+                                       logprob=0.0, cum_logprob=0.0, score=0.0, status="kept")]
+        self.width = max(2, 1 + len(self.eos)) * self.gs  # candidates per group and step (HF's beams_to_keep)
         # a live beam: node id, group, generated ids, raw log-probs, cumulative processed log-prob
         self.beams = [{"node": 0, "group": gi, "ids": [], "raw": [], "cum": 0.0} for gi in range(self.G)]
         self.row_of_beam = [0] * self.G          # at step 0 every group reads row 0 (the root)
@@ -83,18 +95,19 @@ class _Search:
         self.done = [False] * self.G
         self.steps, self.steps_s, self.warnings = [], [], []
         self.context = needs_context(config, False)
-        self.never = torch.as_tensor(never_emit_ids(bundle.tokenizer), dtype=torch.long)
+        self.mask = EmitMask(tok)
 
     def run(self) -> dict:
         model, kw = self.bundle.model, {"hooks": self.recorder.hooks} if self.recorder.hooks else {}
-        state, step_in, step_mask, start_hooks = begin(model, **run_inputs(self.bundle, [self.prep]), bos_id=BOS,
+        state, step_in, step_mask, start_hooks = begin(model, **run_inputs(self.bundle, [self.prep]),
                                                        hooks=self.recorder.hooks)
+        device = step_in.device
         last_kept = []
         for t in range(self.prep.max_new):
             t0 = time.perf_counter()
             out = model.decode(step_in, state, step_mask, **kw)
             step_mask = None
-            raw_logp = out.logits[:, -1].float().index_fill(1, self.never, float("-inf")).log_softmax(-1)
+            raw_logp = self.mask(out.logits[:, -1]).log_softmax(-1)
             self.rec_logp, self.rec_rows = None, set()   # processed distributions of the rows, if a rule acted
             self.tokens_now, self.new_beams, self.parent_rows = [], [], []
             for gi in range(self.G):
@@ -107,21 +120,23 @@ class _Search:
                 last_kept = [bm for bm, _ in live]
                 break
             self.beams = [bm for bm, _ in live]
-            state = model.reorder_state(out.state, torch.as_tensor([r for _, r in live], dtype=torch.long))
+            state = model.reorder_state(out.state, torch.as_tensor([r for _, r in live], dtype=torch.long,
+                                                                   device=device))
             self.row_of_beam = list(range(len(self.beams)))
-            step_in = torch.as_tensor([bm["ids"][-1] for bm in self.beams], dtype=torch.long)[:, None]
+            step_in = torch.as_tensor([bm["ids"][-1] for bm in self.beams], dtype=torch.long, device=device)[:, None]
         self.finalize(last_kept)
         return self.result(start_hooks)
 
     def group_scores(self, gi: int, members: list, rows: list, raw_logp: Tensor, t: int) -> Tensor:
         """The scores of a group's beams after diversity, the rules and a forced token."""
-        ridx = torch.as_tensor(rows, dtype=torch.long)
+        ridx = torch.as_tensor(rows, dtype=torch.long, device=raw_logp.device)
         raw = raw_logp.index_select(0, ridx)
         sc = hamming_diversity(raw, self.tokens_now, self.config.diversity_penalty) if self.G > 1 else raw
         contexts = ([rule_context(self.bundle, self.prep, self.beams[i]["ids"]) for i in members]
                     if self.context else None)
         before = sc
-        sc = apply_rules(sc, self.config, contexts, [len(self.beams[i]["ids"]) for i in members], EOS, warp=False)
+        sc = apply_rules(sc, self.config, contexts, [len(self.beams[i]["ids"]) for i in members], self.rule_eos,
+                         warp=False)
         sc, dead = revive_dead_rows(sc, raw)
         if dead:
             self.warnings.append(f"step {t}: the decoding rules removed every token of a beam; its raw "
@@ -145,15 +160,15 @@ class _Search:
             return
         rows = [self.row_of_beam[i] for i in members]
         sc = self.group_scores(gi, members, rows, raw_logp, t)
-        cum = torch.as_tensor([self.beams[i]["cum"] for i in members], dtype=sc.dtype)
+        cum = torch.as_tensor([self.beams[i]["cum"] for i in members], dtype=sc.dtype, device=sc.device)
         total = (sc + cum[:, None]).reshape(-1)
-        vals, idx = torch.topk(total, min(2 * self.gs, total.numel()))
+        vals, idx = torch.topk(total, min(self.width, total.numel()))
         finite = torch.isfinite(vals)
         vals, idx = vals[finite], idx[finite]
         beam_of, toks = idx // sc.shape[-1], idx % sc.shape[-1]
         step_lps = sc[beam_of, toks].tolist()
-        raws = raw_logp[torch.as_tensor(rows, dtype=torch.long)[beam_of], toks].tolist()
-        vals, kept = vals.tolist(), 0
+        raws = raw_logp[torch.as_tensor(rows, dtype=torch.long, device=raw_logp.device)[beam_of], toks].tolist()
+        vals, kept, best_running = vals.tolist(), 0, None
         for rank, (v, bi, tok, lp, raw) in enumerate(zip(vals, beam_of.tolist(), toks.tolist(), step_lps, raws)):
             parent = self.beams[members[bi]]
             length = len(parent["ids"]) + 1
@@ -161,11 +176,12 @@ class _Search:
                                     token_id=tok, logprob=g(lp), cum_logprob=g(v), score=g(v / (length ** self.lp)),
                                     status="pruned", group=gi)
             self.nodes.append(node)
-            if kept >= self.gs or (tok == EOS and rank >= self.gs):
+            end = tok in self.eos
+            if kept >= self.gs or (end and rank >= self.gs):
                 continue          # considered, not kept; an <eos> worse than the group_size best is not stored
             beam = {"node": node["id"], "group": gi, "ids": parent["ids"] + [tok], "raw": parent["raw"] + [raw],
                     "cum": v}
-            if tok == EOS:
+            if end:
                 if self.hyps[gi].add(v, length, beam):
                     node["status"] = "finished"
             else:
@@ -174,8 +190,10 @@ class _Search:
                 self.parent_rows.append(rows[bi])
                 self.tokens_now.append(tok)
                 kept += 1
-        if vals:
-            self.done[gi] = self.done[gi] or self.hyps[gi].is_done(max(vals), t + 1)
+                if best_running is None:
+                    best_running = v
+        if best_running is not None:          # HF 5.x: the best still-running beam, not the best candidate
+            self.done[gi] = self.done[gi] or self.hyps[gi].is_done(best_running, t + 1)
         if kept == 0:
             self.done[gi] = True
 
@@ -215,8 +233,8 @@ class _Search:
 
     def result(self, start_hooks: dict) -> dict:
         final = sorted(((s, p) for h in self.hyps for s, p in h.beams), key=lambda x: -x[0])
-        hyps = [hypothesis(self.bundle, p["ids"], p["raw"], self.lp, node=p["node"], search_score=g(s),
-                           search_logprob=g(p["cum"])) for s, p in final[:self.n_return]]
+        hyps = [hypothesis(self.bundle, p["ids"], p["raw"], self.lp, node=p["node"], search_score=g(s, 9),
+                           search_logprob=g(p["cum"], 9)) for s, p in final[:self.n_return]]
         self.warnings += unused(self.prep, [len(self.steps)], what="search")
         beam = schema.beam_section(nodes=self.nodes, num_beams=self.K, num_beam_groups=self.G,
                                    length_penalty=self.lp, early_stopping=self.config.early_stopping)

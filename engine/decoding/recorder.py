@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from ..checkpoint import Bundle
-from ..tokenizer import EOS
+from ..rollout import end_ids
 from ..trace import schema
 from .config import RecordOptions
 
@@ -70,6 +70,7 @@ class Recorder:
         return self._names[int(i)]
 
     def top_list(self, logp: Tensor) -> list[list[dict]]:
+        logp = logp[..., :len(self._names)]          # ids past the tokenizer's vocabulary are never shown
         k = min(self.record.top_k, logp.shape[-1])
         if k <= 0:
             return [[] for _ in range(logp.shape[0])]
@@ -119,7 +120,7 @@ class Recorder:
         (rows indexed like `out`). extra: per row, its slot, node and prefix_ids. chosen: per row in `rows`,
         the chosen token id or None. key_labels: per row, the labels of the self-attention keys;
         src_lens: per row, the source length."""
-        idx = torch.as_tensor(list(rows), dtype=torch.long)
+        idx = torch.as_tensor(list(rows), dtype=torch.long, device=raw_logp.device)
         same = proc_logp is raw_logp                 # no rule changed anything: compute once
         raw = raw_logp.index_select(0, idx)
         proc = raw if same else proc_logp.index_select(0, idx)
@@ -128,7 +129,8 @@ class Recorder:
         tops_b = self.top_list(raw)
         tops_a = [list(x) for x in tops_b] if same else self.top_list(proc)
         if chosen is not None:
-            cidx = torch.as_tensor([c if c is not None else 0 for c in chosen], dtype=torch.long)[:, None]
+            cidx = torch.as_tensor([c if c is not None else 0 for c in chosen], dtype=torch.long,
+                                   device=raw.device)[:, None]
             c_proc = proc.gather(1, cidx)[:, 0].tolist()
             c_raw = raw.gather(1, cidx)[:, 0].tolist()
         selfs, crosses = self._attention(out.hooks, idx, len(rows), src_lens)
@@ -166,7 +168,7 @@ def hypothesis(bundle: Bundle, ids: Sequence[int], raw_logprobs: Sequence[float]
     norm = score / (n ** length_penalty) if n else 0.0
     return schema.hypothesis(text=continuation_text(bundle, ids), tokens=[tok.token_str(i) for i in ids],
                              token_ids=ids, token_logprobs=[g(x) for x in raw_logprobs], score=g(score),
-                             normalized_score=g(norm), finished=bool(ids and ids[-1] == EOS), **extra)
+                             normalized_score=g(norm), finished=bool(ids and ids[-1] in end_ids(tok)), **extra)
 
 
 __all__ = ["Recorder", "hypothesis", "continuation_text", "g", "round_tensor"]

@@ -11,14 +11,20 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor
 
-from ..rollout import StepContext, rollout
-from ..tokenizer import EOS
+from ..rollout import StepContext, end_ids, rollout
 from ..trace import schema
 from .config import GenerationConfig
 from .forced import excluded, unused
 from .inputs import Prepared, key_prefix, needs_context, rule_context, run_inputs
 from .recorder import Recorder, hypothesis
 from .rules import apply_rules
+
+
+def rule_eos(tokenizer):
+    """The `eos_id` the rules get (min_new_tokens masks it): the end id, or for none or several end ids a
+    [k, 1] index tensor (rules index `scores[rows, eos_id]`; this shape broadcasts to every row x end id)."""
+    ids = end_ids(tokenizer)
+    return ids[0] if len(ids) == 1 else torch.as_tensor(ids, dtype=torch.long).reshape(-1, 1)
 
 
 def revive_dead_rows(scores: Tensor, fallback: Tensor) -> tuple[Tensor, list[int]]:
@@ -42,6 +48,7 @@ class _FreeRun:
         self.keys = [key_prefix(bundle, p) for p in preps] if recorder.key_labels else None
         self.src_lens = [len(p.ids) for p in preps]
         self.results = [{"steps": [], "warnings": [], "steps_s": [], "rows": []} for _ in preps]
+        self.eos = rule_eos(bundle.tokenizer)
         self.ctx: Optional[StepContext] = None
         self.clock = time.perf_counter()
 
@@ -51,7 +58,7 @@ class _FreeRun:
         generated = ctx.tokens.tolist() if self.context else None
         contexts = ([rule_context(self.bundle, self.preps[r // self.R], generated[r]) for r in range(n)]
                     if self.context else None)
-        out = apply_rules(scores, self.config, contexts, [t] * n, EOS, self.warp)
+        out = apply_rules(scores, self.config, contexts, [t] * n, self.eos, self.warp)
         out, dead = revive_dead_rows(out, scores)
         for r in dead:
             if bool(ctx.live[r]):
@@ -115,4 +122,4 @@ def ranked_hypotheses(bundle, rows, config: GenerationConfig) -> list[dict]:
     return hyps
 
 
-__all__ = ["run", "ranked_hypotheses", "revive_dead_rows"]
+__all__ = ["run", "ranked_hypotheses", "revive_dead_rows", "rule_eos"]

@@ -13,7 +13,7 @@ from typing import Optional
 
 import torch
 
-from ..tokenizer import BOS, EOS
+from ..rollout import end_ids, model_device
 from ..trace import Trace, TraceError, schema
 from .config import GenerationConfig, as_config, as_record
 from .generate import fill, generate, start_trace
@@ -29,7 +29,7 @@ def _reference_ids(bundle, prep, reference, warnings: list) -> list[int]:
     elif isinstance(reference, str):
         if not reference.strip():
             raise ValueError("the reference is empty")
-        enc = bundle.tokenizer.encode(reference)
+        enc = bundle.tokenizer.encode(reference, add_special_tokens=False)     # a continuation / a target
         if enc.unknown:
             warnings.append(f"reference: {len(enc.unknown)} character(s) not in the vocabulary became <unk>: "
                             f"{''.join(sorted(set(enc.unknown)))[:40]!r}")
@@ -39,10 +39,10 @@ def _reference_ids(bundle, prep, reference, warnings: list) -> list[int]:
     if not ids:
         raise ValueError("the reference is empty")
     if bundle.model.is_encoder_decoder:
-        ids = ids + [EOS]                       # a seq2seq target ends with <eos>
-        room = bundle.model.max_len             # <bos> + target[:-1] fed
-    else:
-        room = bundle.model.max_len - len(prep.ids)
+        eos = end_ids(bundle.tokenizer)
+        if eos and ids[-1] not in eos:
+            ids = ids + [eos[0]]                # a seq2seq target ends with <eos>
+    room = bundle.model.max_len - len(prep.prefix) + 1    # prefix + target[:-1] fed
     if len(ids) > room:
         raise ValueError(f"the reference is {len(ids)} tokens long (with the source/prompt, over the model's "
                          f"limit of {bundle.model.max_len}); at most {room} fit")
@@ -51,19 +51,27 @@ def _reference_ids(bundle, prep, reference, warnings: list) -> list[int]:
 
 @torch.no_grad()
 def forced_pass(bundle, prep, target_ids: list[int], hooks=()):
-    """One decoder call over <bos> (+ prompt) + target[:-1], reporting the hook points `hooks`.
-    Returns (out, offset, start hooks): out.logits[0, offset + t] is the distribution that predicts target[t]."""
+    """One decoder call over the prefix (decoder start, or [<bos>] + prompt) + target[:-1], reporting the
+    hook points `hooks`. Returns (out, offset, start hooks): out.logits[0, offset + t] is the
+    distribution that predicts target[t] (`tf_logp`: its log-probs over the tokenizer's vocabulary)."""
     model = bundle.model
+    device = model_device(model)
     kw = {"hooks": tuple(hooks)} if hooks else {}
     if model.is_encoder_decoder:
-        src = torch.as_tensor([prep.ids], dtype=torch.long)
+        src = torch.as_tensor([prep.ids], dtype=torch.long, device=device)
         state, start_hooks = model.start(src, **kw)
-        inp, offset = [BOS] + target_ids[:-1], 0
     else:
         state, start_hooks = model.start(batch_size=1)
-        inp, offset = [BOS] + prep.ids + target_ids[:-1], len(prep.ids)
-    out = model.decode(torch.as_tensor([inp], dtype=torch.long), state, **kw)
+    inp, offset = prep.prefix + list(target_ids[:-1]), len(prep.prefix) - 1
+    out = model.decode(torch.as_tensor([inp], dtype=torch.long, device=device), state, **kw)
     return out, offset, start_hooks
+
+
+def tf_logp(bundle, logits):
+    """Teacher-forced log-probs [..., V] of logits: ids past the tokenizer's vocabulary cut off, nothing
+    else masked (teacher forcing scores the reference as the model gives it)."""
+    vocab = bundle.tokenizer.vocab_size
+    return torch.log_softmax(logits[..., :vocab].float(), -1)
 
 
 def teacher_forced(model, source: str, reference, *, record=None) -> Trace:
@@ -77,7 +85,7 @@ def teacher_forced(model, source: str, reference, *, record=None) -> Trace:
     target = _reference_ids(bundle, prep, reference, prep.warnings)
     recorder = Recorder(bundle, record)
     out, offset, start_hooks = forced_pass(bundle, prep, target, recorder.hooks)
-    logp = torch.log_softmax(out.logits[0].float(), -1)
+    logp = tf_logp(bundle, out.logits[0])
     keys = key_prefix(bundle, prep)
     steps = []
     for t, tok in enumerate(target):
@@ -87,7 +95,8 @@ def teacher_forced(model, source: str, reference, *, record=None) -> Trace:
                              key_labels=[keys + [recorder.name(i) for i in target[:t]]], src_lens=[len(prep.ids)],
                              extra=[{"slot": 0, "node": None, "prefix_ids": target[:t]}])
         steps.append(schema.step_entry(step=t, hypotheses=rec))
-    raw = logp[torch.arange(offset, offset + len(target)), torch.as_tensor(target)].tolist()
+    raw = logp[torch.arange(offset, offset + len(target), device=logp.device),
+               torch.as_tensor(target, device=logp.device)].tolist()
     config = GenerationConfig(max_new_tokens=len(target))
     d = start_trace(bundle, prep, config, record, "teacher_forced", None)
     d["hypotheses"] = [hypothesis(bundle, target, raw, 1.0)]
@@ -149,15 +158,15 @@ def compare_tf_fr(model, source: str, reference, config=None, *, forced_tokens=N
     fr_ids = fr.hypotheses[0]["token_ids"] if fr.hypotheses else []
     prep = prepare(bundle, source, 1)
     tf_out, off, _ = forced_pass(bundle, prep, target)
-    tf_logp = torch.log_softmax(tf_out.logits[0, off:off + len(target)].float(), -1)
+    tf_lp = tf_logp(bundle, tf_out.logits[0, off:off + len(target)])
     tf_h = tf_out.hidden[0, off:off + len(target)].float()
     n_fr = min(len(fr_ids), len(target))
     if n_fr:
         fr_out, off2, _ = forced_pass(bundle, prep, fr_ids)
-        fr_logp = torch.log_softmax(fr_out.logits[0, off2:off2 + n_fr].float(), -1)
+        fr_logp = tf_logp(bundle, fr_out.logits[0, off2:off2 + n_fr])
         fr_h = fr_out.hidden[0, off2:off2 + n_fr].float()
-        p_tf = tf_logp[:n_fr].exp()
-        kl = (p_tf * (tf_logp[:n_fr] - fr_logp)).nan_to_num(0.0).sum(-1).clamp(min=0).tolist()
+        p_tf = tf_lp[:n_fr].exp()
+        kl = (p_tf * (tf_lp[:n_fr] - fr_logp)).nan_to_num(0.0).sum(-1).clamp(min=0).tolist()
         hd = (fr_h - tf_h[:n_fr]).norm(dim=-1).tolist()
     rows, first = [], None
     name = bundle.tokenizer.token_str
@@ -167,7 +176,7 @@ def compare_tf_fr(model, source: str, reference, config=None, *, forced_tokens=N
         if first is None and fr_id != ref:
             first = t
         rows.append({
-            "t": t, "ref_token": name(ref), "ref_id": ref, "tf_logprob": g(tf_logp[t, ref]),
+            "t": t, "ref_token": name(ref), "ref_id": ref, "tf_logprob": g(tf_lp[t, ref]),
             "fr_logprob": g(fr_logp[t, ref]) if has else None, "kl": g(kl[t]) if has else None,
             "hidden_dist": g(hd[t]) if has else None, "fr_token": name(fr_id) if has else None, "fr_id": fr_id,
             "on_track": bool(has and fr_ids[:t] == target[:t]),
