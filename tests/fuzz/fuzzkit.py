@@ -139,6 +139,9 @@ RAW_FRAGMENTS = [
 ]
 
 
+RAWS = [Raw(t) for t in RAW_FRAGMENTS]         # drawn as objects: a failing case prints them short
+
+
 def scalars() -> st.SearchStrategy:
     return st.one_of(st.none(), st.booleans(), numbers(), texts(12))
 
@@ -149,7 +152,7 @@ def values() -> st.SearchStrategy:
         st.lists(scalars(), max_size=3),
         st.dictionaries(st.text(CHARS, max_size=6), scalars(), max_size=3),
     )
-    return st.one_of(scalars(), small, st.sampled_from(RAW_FRAGMENTS).map(Raw))
+    return st.one_of(scalars(), small, st.sampled_from(RAWS))
 
 
 def dumps(doc: Any, ascii_only: bool = True) -> str:
@@ -270,7 +273,7 @@ def mutate(data, doc, max_depth: int = 9, ops=OPS):
         parent[key] = data.draw(st.sampled_from([[old], {"value": old}, str(old), None, True, 0, 1.5, ""]),
                                 label="retyped")
     elif op == "raw":
-        parent[key] = Raw(data.draw(st.sampled_from(RAW_FRAGMENTS), label="raw"))
+        parent[key] = data.draw(st.sampled_from(RAWS), label="raw")
     elif op == "tweak":
         parent[key] = data.draw(_tweak(old), label="tweaked")
     elif op == "empty":

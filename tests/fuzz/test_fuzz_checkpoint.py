@@ -126,7 +126,7 @@ def worker(folders, tmp_path_factory):
 def _json_file(data, path: Path) -> None:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:                                    # an earlier mutation left no JSON
+    except (ValueError, RecursionError):                  # an earlier mutation left no JSON
         doc = None
     how = data.draw(st.sampled_from(["mutate", "mutate", "mutate", "whole"]), label=f"{path.name}: how")
     if how == "mutate" and doc is not None:
@@ -141,7 +141,7 @@ def _weights(data, path: Path) -> None:
     n = int.from_bytes(b[:8], "little")
     try:
         header = json.loads(bytes(b[8:8 + n])) if 0 < n <= len(b) - 8 else None
-    except ValueError:                                    # an earlier mutation broke the header
+    except (ValueError, RecursionError):                  # an earlier mutation broke the header
         header = None
     op = data.draw(st.sampled_from(["flip", "flip-header", "header-json", "length", "truncate", "append", "replace"]),
                    label="weights op")
@@ -234,7 +234,7 @@ def apply(data, folder: Path, plan: list) -> None:
         elif kind == "model-field" and regular:
             try:
                 _model_field(data, path)
-            except (ValueError, UnicodeDecodeError):      # an earlier mutation left no JSON
+            except (ValueError, RecursionError):         # an earlier mutation left no JSON
                 pass
         elif kind == "weights" and regular:
             _weights(data, path)

@@ -101,17 +101,19 @@ def text_op(data, text: str):
 
 
 @st.composite
-def mutated_traces(draw):
+def mutated_traces(draw, ops=KEEP_TYPES, file_ops: bool = True, max_ops: int = 3):
     """(seed name, the source given to load_trace: bytes, str or a file path, how it is given)."""
     data = draw(st.data())
     name = draw(st.one_of(st.sampled_from(sorted(SEEDS)), st.sampled_from(BEAM_SEEDS)), label="seed")
     doc = json.loads(json.dumps(SEEDS[name]))
-    for _ in range(draw(st.integers(1, 3), label="mutations")):
+    for _ in range(draw(st.integers(1, max_ops), label="mutations")):
         if draw(st.integers(0, 3), label="beam?") == 0:
             beam_op(data, doc)
         else:
-            doc = mutate(data, doc, max_depth=9, ops=KEEP_TYPES)
+            doc = mutate(data, doc, max_depth=9, ops=ops)
     text = dumps(doc, ascii_only=draw(st.booleans(), label="ascii"))
+    if not file_ops:
+        return name, text, "str"
     src = text_op(data, text)
     form = draw(st.sampled_from(["bytes", "str", "file"]), label="form")
     return name, src, form
@@ -177,3 +179,34 @@ def test_mutated_trace(case):
             again = engine.load_trace(tr.to_json())       # what load_trace accepts, save() writes back
             assert again.to_dict() == tr.to_dict(), "the trace changed when saved and read back"
             render(tr)
+
+
+# -- the pages that show an uploaded trace ----------------------------------------------------------
+
+PAGES = {"views/step.py": {"run": "uploaded trace"}, "views/attention.py": {"run": "uploaded trace"},
+         "views/beam.py": {}, "views/traces.py": {}}
+
+
+@given(case=mutated_traces(ops=("same_type", "same_type", "same_type", "tweak", "duplicate", "delete"),
+                           file_ops=False, max_ops=1),
+       page=st.sampled_from(sorted(PAGES)), step=st.integers(0, 40), hyp=st.integers(0, 3))
+@cases(ci=12, long=300)
+def test_uploaded_trace_on_the_pages(one_torch_thread, case, page, step, hyp):
+    """A mutated trace that load_trace accepts, as the uploaded trace of a session, on every page that
+    shows one: no exception, no error logged (the page's own guard logs every unexpected exception)."""
+    from streamlit.testing.v1 import AppTest
+    from test_fuzz_url import APP, check_page
+    name, text, _ = case
+    try:
+        tr = engine.load_trace(text)
+    except engine.TraceError:
+        event("refused")
+        return
+    event(f"accepted, on {page}")
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["uploaded_trace"] = tr.to_dict()
+    at.session_state["beam_src"] = "uploaded trace"
+    for k, v in {**PAGES[page], "step": str(step), "hyp": str(hyp), "bhyp": str(hyp)}.items():
+        at.query_params[k] = v
+    at.switch_page(page)
+    check_page(at, f"{page} with the uploaded {name} (mutated)")

@@ -33,9 +33,18 @@ JUNK = ["", " ", "-1", "0", "1", "2", "3", "7", "8", "64", "99", "4096", "1e309"
         "true", "false", "yes", "None", "null", "[]", "{}", "x", "\x00", "é", "☃", "9" * 400, "a" * 3000,
         "</script><script>alert(1)</script>", "![m](http://127.0.0.1/x.png)", "[click](https://example.invalid)",
         "`", "**b**", "$x$", "<b>x</b>", "avg"]
-WORD = st.one_of(st.sampled_from(JUNK), st.text(max_size=10), st.integers(-5, 70).map(str))
+
+
+def url_safe(s: str) -> str:
+    """A URL carries UTF-8: a lone surrogate cannot reach the server (AppTest could not even quote it)."""
+    return s.encode("utf-8", "replace").decode("utf-8")
+
+
+WORD = st.one_of(st.sampled_from(JUNK), st.text(max_size=10).map(url_safe), st.integers(-5, 70).map(str))
+TEXT = st.one_of(texts(30).map(url_safe), st.sampled_from([url_safe(x) for x in NASTY_STRINGS]))
+FIELD_NAMES = [f.name for f in engine.GENERATION_FIELDS]
 CONFIGS = st.one_of(
-    st.dictionaries(st.sampled_from([f.name for f in engine.GENERATION_FIELDS]),
+    st.dictionaries(st.sampled_from(FIELD_NAMES),
                     st.one_of(st.integers(-2, 70), st.sampled_from([5e-324, 1e300, -400.0, 400.0, 4096, 64, 128]),
                               st.booleans(), st.none(), st.sampled_from(["never", "nbest", "bleu", "x"])),
                     max_size=4).map(json.dumps),
@@ -47,49 +56,62 @@ CONFIGS = st.one_of(
                      "[" * 5000, '{"a":' * 3000 + "1" + "}" * 3000, "{not json", "NaN", '{"top_p": NaN}']),
     WORD,
 )
+SMALL_CONFIGS = st.fixed_dictionaries({"max_new_tokens": st.integers(1, 12)}, optional={
+    "num_beams": st.integers(1, 6), "do_sample": st.booleans(), "top_p": st.floats(0.05, 1.0),
+    "temperature": st.sampled_from([5e-324, 0.5, 1.0, 30.0]), "repetition_penalty": st.sampled_from([1.0, 1.3, 1e300]),
+    "length_penalty": st.sampled_from([-2.0, 0.0, 1.0, 4.0]), "no_repeat_ngram_size": st.integers(0, 3),
+    "seed": st.integers(0, 100)}).map(json.dumps)
+INTS = st.integers(0, 12).map(str)
 
 
-def one_of_or_junk(values: list) -> st.SearchStrategy[str]:
-    return st.one_of(st.sampled_from(values), WORD)
+def page_params(valid: bool) -> dict:
+    """Each parameter: its valid values (valid=True), or anything (valid values 3 times out of 4)."""
+    def v(values):
+        good = st.sampled_from(values) if isinstance(values, list) else values
+        return good if valid else st.one_of(good, good, good, WORD)
+    shared = {"model": v(MODELS + ([] if valid else ["runs/dashboard/x", "../checkpoints/text-gpt", "hf:gpt2"])),
+              "input": v(st.sampled_from(["", "3 march 2021", "12+34", "The default value of", "ab ☃ 日本"])
+                         if valid else TEXT),
+              "s": st.lists(v(PRESETS[:-1] if valid else PRESETS), min_size=1, max_size=4 if valid else 6),
+              "ca": SMALL_CONFIGS if valid else CONFIGS, "cb": SMALL_CONFIGS if valid else CONFIGS,
+              "present": v(["true", "false"]), "fmt": v(["png", "svg"])}
+    pages = {
+        "views/compare.py": {},
+        "views/step.py": {"run": v(PRESETS[:-1]), "hyp": v(INTS), "step": v(INTS), "log": v(["true", "false"])},
+        "views/attention.py": {"run": v(PRESETS[:-1]), "kind": v(["cross", "self"]), "layer": v(INTS),
+                               "head": v(["avg", "0", "1", "3"]), "hyp": v(INTS), "grid": v(["true", "false"]),
+                               "enc": v(["true", "false"])},
+        "views/beam.py": {"beams": v(["2", "3", "4", "8"]), "groups": v(["1", "2", "4", "8"]),
+                          "lp": v(["-2", "-2.0", "0.5", "1.0", "4.0"]), "maxlen": v(["1", "5", "16", "64"]),
+                          "early": v(["true", "false"]), "reveal": v(INTS), "bhyp": v(INTS),
+                          "pruned": v(["true", "false"])} | ({} if valid else {"trace": WORD}),
+        "views/tffr.py": {"ref": v(st.sampled_from(["2021-03-03", "46", "x"]) if valid else TEXT),
+                          "inject": v(INTS), "wrong": v(st.sampled_from(["", "9", "a"]) if valid else TEXT)},
+        "views/traces.py": {"dl_run": v(PRESETS[:-1])} | ({} if valid else {"trace": WORD}),
+        "views/lab.py": {"lab_models": st.lists(v(["addition-gru", "addition-gru-ss", "hmm-gpt"]), max_size=2),
+                         "lab_n": v(["50", "100"]), "lab_t0": v(INTS), "lab_seed": v(INTS),
+                         "lab_exp": v(list(engine.EXPERIMENTS)), "lab_quick": v(["true", "false"]),
+                         "lab_view": v(["Dataset analysis", "Experiments"])},
+        "views/train.py": {"tr_recipe": v(list(engine.RECIPES)), "tr_task": v(list(engine.TASK_ARCHS)),
+                           "tr_source": v(["recipe", "task + architecture"])},
+    }
+    return shared, pages
 
 
-SHARED = {
-    "model": one_of_or_junk(MODELS + ["runs/dashboard/x", "../checkpoints/text-gpt", "hf:gpt2"]),
-    "input": st.one_of(texts(30), st.sampled_from(NASTY_STRINGS)),
-    "s": st.lists(one_of_or_junk(PRESETS), min_size=1, max_size=6),
-    "ca": CONFIGS, "cb": CONFIGS,
-    "present": one_of_or_junk(["true", "false", "1"]),
-    "fmt": one_of_or_junk(["png", "svg"]),
-}
-INTS = st.one_of(st.integers(-2, 12).map(str), WORD)
-PAGES = {
-    "views/compare.py": {},
-    "views/step.py": {"run": one_of_or_junk(PRESETS), "hyp": INTS, "step": INTS, "log": WORD},
-    "views/attention.py": {"run": one_of_or_junk(PRESETS), "kind": one_of_or_junk(["cross", "self"]), "layer": INTS,
-                           "head": one_of_or_junk(["avg", "0", "1", "3"]), "hyp": INTS, "grid": WORD, "enc": WORD},
-    "views/beam.py": {"beams": INTS, "groups": one_of_or_junk(["1", "2", "4", "8"]),
-                      "lp": one_of_or_junk(["-2", "-2.0", "0.5", "1.0", "4.0", "-400", "400", "1e308"]),
-                      "maxlen": one_of_or_junk(["1", "5", "64", "65", "4096"]), "early": WORD, "reveal": INTS,
-                      "bhyp": INTS, "pruned": WORD, "trace": WORD},
-    "views/tffr.py": {"ref": st.one_of(texts(20), st.sampled_from(NASTY_STRINGS)), "inject": INTS,
-                      "wrong": st.one_of(texts(4), st.sampled_from(NASTY_STRINGS))},
-    "views/traces.py": {"dl_run": one_of_or_junk(PRESETS), "trace": WORD},
-    "views/lab.py": {"lab_models": st.lists(one_of_or_junk(MODELS), max_size=3),
-                     "lab_n": one_of_or_junk(["50", "100"]), "lab_t0": INTS, "lab_seed": INTS,
-                     "lab_exp": one_of_or_junk(list(engine.EXPERIMENTS)), "lab_quick": WORD,
-                     "lab_view": one_of_or_junk(["Dataset analysis", "Experiments"])},
-    "views/train.py": {"tr_recipe": one_of_or_junk(list(engine.RECIPES)), "tr_task": one_of_or_junk(list(engine.TASK_ARCHS)),
-                       "tr_source": one_of_or_junk(["scratch", "recipe", "a shipped model"])},
-}
+PARAMS = {True: page_params(True), False: page_params(False)}
+PAGES = sorted(PARAMS[True][1])
 ELEMENTS = ("markdown", "caption", "error", "warning", "info", "success", "code", "text", "title", "header",
             "subheader", "exception")
 
 
 @st.composite
 def requests(draw):
-    page = draw(st.sampled_from(sorted(PAGES)), label="page")
+    """(page, query parameters): a clean link (every value valid) or a hostile one."""
+    valid = draw(st.booleans(), label="clean link")
+    shared, pages = PARAMS[valid]
+    page = draw(st.sampled_from(PAGES), label="page")
     params = {}
-    for k, strat in {**SHARED, **PAGES[page]}.items():
+    for k, strat in {**shared, **pages[page]}.items():
         if draw(st.integers(0, 2), label=f"{k}?") == 0:
             params[k] = draw(strat, label=k)
     return page, params
@@ -119,6 +141,25 @@ def texts_shown(at) -> list[str]:
     return out
 
 
+def check_page(at, what: str) -> None:
+    """Run the AppTest `at`; the page must end with no exception element, no traceback or "Something went
+    wrong" text, nothing in the dashboard's error log."""
+    log = logging.getLogger("seqscope.dashboard")
+    handler = _Errors()
+    log.addHandler(handler)
+    try:
+        with guard(TIMEOUT + 60, 2 * GB):
+            at.run()
+    finally:
+        log.removeHandler(handler)
+    assert not at.exception, f"{what}: exception elements {[e.value for e in at.exception]}"
+    for t in texts_shown(at):
+        assert "Traceback (most recent call last)" not in t, f"{what}: a traceback on the page: {t[:800]}"
+        assert "Something went wrong" not in t, f"{what}: {t[:800]}"
+    assert not handler.records, f"{what}: the page logged an unexpected error:\n{handler.records[0][:3000]}"
+    event("page shows an error" if at.error else "page without error")
+
+
 @given(req=requests())
 @cases(ci=30, long=600)
 def test_pages_with_random_query_params(one_torch_thread, req):
@@ -129,16 +170,4 @@ def test_pages_with_random_query_params(one_torch_thread, req):
         at.query_params[k] = v
     if page != "views/compare.py":
         at.switch_page(page)
-    log = logging.getLogger("seqscope.dashboard")
-    handler = _Errors()
-    log.addHandler(handler)
-    try:
-        with guard(TIMEOUT + 60, 2 * GB):
-            at.run()
-    finally:
-        log.removeHandler(handler)
-    assert not at.exception, f"{page} {params}: exception elements {[e.value for e in at.exception]}"
-    for t in texts_shown(at):
-        assert "Traceback (most recent call last)" not in t, f"{page} {params}: a traceback on the page: {t[:800]}"
-        assert "Something went wrong" not in t, f"{page} {params}: {t[:800]}"
-    assert not handler.records, f"{page} {params}: the page logged an unexpected error:\n{handler.records[0][:3000]}"
+    check_page(at, f"{page} {params}")
