@@ -1,11 +1,14 @@
 """The Exposure lab and Train pages under streamlit.testing.v1.AppTest, with the shipped models,
 the shipped experiment results and the real engine: they run without an exception, and the key
 widgets change what is shown; a training run from the page writes a checkpoint; cancel works."""
+import html
 import json
+import re
 import time
 from pathlib import Path
 
 import pytest
+from markdown_it import MarkdownIt
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -36,6 +39,11 @@ def _titles(at):
         t = (json.loads(c.proto.spec).get("layout", {}).get("title") or {}).get("text") or ""
         out.append(t)
     return out
+
+
+def shown(source: str) -> str:
+    """What a Markdown source shows (CommonMark; the pages escape text from input and traces)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", MarkdownIt("commonmark").render(source))).strip()
 
 
 def _md(at):
@@ -132,11 +140,11 @@ def test_train_page_trains_and_saves_checkpoint(root, tmp_path):
 def test_train_page_cancel_and_bad_input(root, tmp_path):
     at = _ok(_app(root, "views/train.py"))
     at.text_input(key="tr_name").set_value("bad name!").run()
-    assert at.error and "invalid name" in at.error[0].value
+    assert at.error and "invalid name" in shown(at.error[0].value)
     assert not at.exception
     at.text_input(key="tr_name").set_value("lab-test-cancel").run()
     at.text_input(key="tr_out").set_value(str(root / "checkpoints")).run()
-    assert at.error and "read-only" in at.error[0].value
+    assert at.error and "read-only" in shown(at.error[0].value)
     at.text_input(key="tr_out").set_value(str(tmp_path)).run()
     at.number_input(key="tr_steps").set_value(5000).run()
     at.number_input(key="tr_eval_every").set_value(5000).run()
