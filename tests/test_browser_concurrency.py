@@ -3,9 +3,12 @@ with no exception and no error; in particular none shows "partially initialized 
 which 5-6 of 8 first page loads showed while Plotly's lazy imports raced across the script threads
 (dashboard/warm_imports.py now loads them before any page runs). One of the sessions carries hostile
 text in its link: the page shows it literally (no image, no link, no element made from it).
+Then a long decode shows its progress and stops within a moment when Stop is pressed.
 
 Needs Debian's `chromium` (never downloads a browser); skipped with a hint without it, except in CI.
 """
+import json
+import time
 from urllib.parse import quote
 
 import pytest
@@ -56,3 +59,22 @@ def test_eight_first_page_loads_at_once(fresh):
     assert main.locator("code", has_text="<img src=x>").count() >= 1
     warning = main.locator('[data-testid="stAlertContentWarning"]').first.inner_text()   # escaped Markdown
     assert "became <unk>: '" in warning and "\\" not in warning, warning
+
+
+def test_a_long_decode_shows_progress_and_stops(fresh):
+    """A run of ~3 s (within DASHBOARD_MAX_WORK) shows its steps; Stop ends it at the next step."""
+    base, b = fresh
+    ca = json.dumps({"do_sample": True, "num_return_sequences": 2, "max_new_tokens": 300, "min_new_tokens": 300,
+                     "seed": 1})
+    page = headless.new_page(b)
+    page.goto(f"{base}/?model=text-gpt&input=The+default+value+of&s=greedy&s=custom+A&ca={quote(ca)}",
+              wait_until="domcontentloaded")
+    bar = page.locator('[data-testid="stProgress"]').first
+    bar.wait_for(timeout=180_000)
+    assert "Decoding with custom A: step " in bar.inner_text()
+    page.get_by_role("button", name="Stop").click()
+    t0 = time.perf_counter()
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"], "
+                           "[data-testid=\"stStatusWidgetRunningManIcon\"]')", timeout=60_000)
+    assert time.perf_counter() - t0 < 5
+    assert page.locator('[data-testid="stException"]').count() == 0
