@@ -140,7 +140,7 @@ def test_training_and_schedule_figures():
     # teacher forcing only (eps always 1): no eps line
     assert "ε (gold-token probability)" not in [t.name for t in lc.training_figure(
         [dict(s, eps=1.0) for s in steps], []).data]
-    from engine import schedules
+    from engine.training import schedules
     xs = list(range(0, 101, 10))
     eps = [schedules.inverse_sigmoid(i, 20.0) for i in xs]
     sf = lc.schedule_figure(xs, eps, "inverse_sigmoid")

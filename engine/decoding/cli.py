@@ -148,7 +148,7 @@ def run(args) -> int:
 def _run(args) -> int:
     from ..files import atomic_write_text
     from ..loader import load                    # "hf:NAME" (Hugging Face) or a seqscope checkpoint
-    from .api import generate
+    from .generate import generate
     from .tf_fr import compare_tf_fr
     cfg = config_from_args(args)                 # every flag checked before the model loads
     record = _record(args) if args.command == "decode" else None

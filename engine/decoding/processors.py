@@ -1,3 +1,0 @@
-"""Moved to engine/decoding/rules.py."""
-# shim: removed at integration
-from .rules import *  # noqa: F401,F403
