@@ -89,7 +89,10 @@ class _Search:
                                        logprob=0.0, cum_logprob=0.0, score=0.0, status="kept")]
         self.width = max(2, 1 + len(self.eos)) * self.gs  # candidates per group and step (HF's beams_to_keep)
         # a live beam: node id, group, generated ids, raw log-probs, cumulative processed log-prob
-        self.beams = [{"node": 0, "group": gi, "ids": [], "raw": [], "cum": 0.0} for gi in range(self.G)]
+        # labels: the self-attention key labels of the beam's next step (prefix + its tokens), when recorded
+        keys = key_prefix(bundle, prep) if recorder.key_labels else None
+        self.beams = [{"node": 0, "group": gi, "ids": [], "raw": [], "cum": 0.0, "labels": keys}
+                      for gi in range(self.G)]
         self.row_of_beam = [0] * self.G          # at step 0 every group reads row 0 (the root)
         self.hyps = [BeamHypotheses(self.gs, self.lp, config.early_stopping, prep.max_new) for _ in range(self.G)]
         self.done = [False] * self.G
@@ -172,7 +175,8 @@ class _Search:
         for rank, (v, bi, tok, lp, raw) in enumerate(zip(vals, beam_of.tolist(), toks.tolist(), step_lps, raws)):
             parent = self.beams[members[bi]]
             length = len(parent["ids"]) + 1
-            node = schema.beam_node(id=len(self.nodes), parent=parent["node"], step=t, token=self.recorder.name(tok),
+            name = self.recorder.name(tok)
+            node = schema.beam_node(id=len(self.nodes), parent=parent["node"], step=t, token=name,
                                     token_id=tok, logprob=g(lp), cum_logprob=g(v), score=g(v / (length ** self.lp)),
                                     status="pruned", group=gi)
             self.nodes.append(node)
@@ -180,7 +184,7 @@ class _Search:
             if kept >= self.gs or (end and rank >= self.gs):
                 continue          # considered, not kept; an <eos> worse than the group_size best is not stored
             beam = {"node": node["id"], "group": gi, "ids": parent["ids"] + [tok], "raw": parent["raw"] + [raw],
-                    "cum": v}
+                    "cum": v, "labels": parent["labels"] + [name] if parent["labels"] is not None else None}
             if end:
                 if self.hyps[gi].add(v, length, beam):
                     node["status"] = "finished"
@@ -200,7 +204,6 @@ class _Search:
     def record(self, t: int, out, raw_logp: Tensor) -> None:
         """Every row (each live hypothesis before this step's choice), once."""
         seen, rows, extra, labels = set(), [], [], []
-        keys = key_prefix(self.bundle, self.prep) if self.recorder.key_labels else None
         for i, bm in enumerate(self.beams):
             r = self.row_of_beam[i]
             if r in seen:
@@ -208,8 +211,8 @@ class _Search:
             seen.add(r)
             rows.append(r)
             extra.append({"slot": r, "node": bm["node"], "prefix_ids": list(bm["ids"])})
-            if keys:
-                labels.append(keys + [self.recorder.name(x) for x in bm["ids"]])
+            if bm["labels"] is not None:
+                labels.append(bm["labels"])
         recs = self.recorder.steps(rows, raw_logp, raw_logp if self.rec_logp is None else self.rec_logp, out,
                                    extra=extra, key_labels=labels, src_lens=[len(self.prep.ids)] * len(rows))
         self.steps.append(schema.step_entry(step=t, hypotheses=recs))

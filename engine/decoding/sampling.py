@@ -45,7 +45,9 @@ class _FreeRun:
         self.bundle, self.preps, self.config, self.recorder = bundle, preps, config, recorder
         self.R, self.warp = rows_per_input, warp
         self.context = needs_context(config, warp)
-        self.keys = [key_prefix(bundle, p) for p in preps] if recorder.key_labels else None
+        keys = [key_prefix(bundle, p) for p in preps] if recorder.key_labels else None
+        # per row: the self-attention key labels of its next step (prefix + the tokens so far)
+        self.labels = [list(keys[r // rows_per_input]) for r in range(len(preps) * rows_per_input)] if keys else None
         self.src_lens = [len(p.ids) for p in preps]
         self.results = [{"steps": [], "warnings": [], "steps_s": [], "rows": []} for _ in preps]
         self.eos = rule_eos(bundle.tokenizer)
@@ -78,11 +80,13 @@ class _FreeRun:
         for b in inputs:
             rows = [r for r in live_rows if r // R == b]
             extra = [{"slot": r - b * R, "node": None, "prefix_ids": generated[r]} for r in rows]
-            labels = ([self.keys[b] + [self.recorder.name(i) for i in generated[r]] for r in rows]
-                      if self.keys else None)
+            labels = [self.labels[r] for r in rows] if self.labels else None
             recs = self.recorder.steps(rows, raw_logp, proc_logp, out, extra=extra, chosen=[chosen[r] for r in rows],
                                        key_labels=labels, src_lens=[self.src_lens[b]] * len(rows))
             self.results[b]["steps"].append(schema.step_entry(step=t, hypotheses=recs))
+        if self.labels:
+            for r in live_rows:
+                self.labels[r] = self.labels[r] + [self.recorder.name(chosen[r])]
         now = time.perf_counter()
         for b in inputs:
             self.results[b]["steps_s"].append(round(now - self.clock, 6))
