@@ -277,6 +277,9 @@ def test_token_id_input_and_no_end_token(models):
         assert len(t.hypotheses[0]["token_ids"]) == 8 and not t.hypotheses[0]["finished"]
     with pytest.raises(ValueError, match="outside the vocabulary"):
         engine.generate(b, [b.tokenizer.vocab_size], {"max_new_tokens": 2})
+    prefix = b.tokenizer.encode("on the mat", add_special_tokens=False).ids       # a continuation: no <s>
+    t = engine.generate(b, "the cat sat", {"max_new_tokens": len(prefix) + 1}, forced_prefix="on the mat")
+    assert t.hypotheses[0]["token_ids"][:len(prefix)] == prefix and b.tokenizer.bos_id not in prefix
     seq2seq = models["marian"]
     t = engine.generate(seq2seq, "the cat sat", {"max_new_tokens": 4}, record={"top_k": 3})
     start = seq2seq.tokenizer.decoder_start_id

@@ -20,7 +20,7 @@ def attach_forced(bundle: Bundle, prep: Prepared, forced_prefix=None, forced_tok
     prefix: list[int] = []
     if forced_prefix is not None and forced_prefix != "" and forced_prefix != []:
         if isinstance(forced_prefix, str):
-            enc = bundle.tokenizer.encode(forced_prefix)
+            enc = bundle.tokenizer.encode(forced_prefix, add_special_tokens=False)     # a continuation
             if enc.unknown:
                 prep.warnings.append(f"forced prefix: {len(enc.unknown)} character(s) became <unk>")
             prefix = list(enc.ids)

@@ -139,7 +139,7 @@ def token_id(bundle: Bundle, value, what: str) -> int:
         for i in range(tok.vocab_size):
             if tok.token_str(i) == value or tok.id_to_token(i) == value:
                 return i
-        enc = tok.encode(value)
+        enc = tok.encode(value, add_special_tokens=False)
         if len(enc.ids) == 1 and enc.ids[0] != tok.unk_id:
             return enc.ids[0]
         raise ValueError(f"{what}: {value!r} is not a single token of {tok.kind} vocabulary")

@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor
 
-from ..rollout import StepContext, end_ids, rollout
+from ..rollout import StepContext, end_ids, model_device, rollout
 from ..trace import schema
 from .config import GenerationConfig
 from .forced import excluded, unused
@@ -103,7 +103,8 @@ def run(bundle, preps: Sequence[Prepared], config: GenerationConfig, recorder: R
     sample = config.do_sample if sample is None else sample
     R = rows_per_input or config.num_return_sequences
     free = _FreeRun(bundle, preps, config, recorder, R, config.uses_warpers if sample else False)
-    generators = [torch.Generator().manual_seed(int(s)) if s is not None else None
+    device = model_device(bundle.model)          # a generator lives where the probabilities are drawn
+    generators = [torch.Generator(device=device).manual_seed(int(s)) if s is not None else None
                   for s in (seeds or [None] * len(preps))] if sample else None
     r = rollout(bundle.model, bundle.tokenizer, **run_inputs(bundle, preps), max_new=[p.max_new for p in preps],
                 rows_per_input=R, sample=sample, generators=generators, processor=free.processor,
