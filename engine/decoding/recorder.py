@@ -7,6 +7,7 @@ reported in `StepOutput.hooks`; it never asks which architecture it records."""
 from __future__ import annotations
 
 import math
+import weakref
 from types import SimpleNamespace
 from typing import Optional, Sequence
 
@@ -30,6 +31,25 @@ def g(x: float, digits: int = 6) -> Optional[float]:
 def round_tensor(t: Tensor, decimals: int = 4) -> Tensor:
     """Round in float64 so that the JSON shows the short decimal form (0.1234, not 0.12340000271)."""
     return torch.round(t.detach().double(), decimals=decimals)
+
+
+_NAMES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def token_names(tok) -> list[str]:
+    """The display strings of a tokenizer's ids (token_str), made once per tokenizer (a 50k vocabulary
+    would otherwise cost every run tens of milliseconds)."""
+    try:
+        names = _NAMES.get(tok)
+    except TypeError:                              # not weak-referenceable: no cache
+        names = None
+    if names is None or len(names) != tok.vocab_size:
+        names = [tok.token_str(i) for i in range(tok.vocab_size)]
+        try:
+            _NAMES[tok] = names
+        except TypeError:
+            pass
+    return names
 
 
 class Recorder:
@@ -64,7 +84,7 @@ class Recorder:
         self.hooks = tuple(self.enc_hooks + self.self_hooks + self.cross_hooks + ["key_mask"] * self.key_mask
                            + ["hidden.final"] * self.hidden)
         self.key_labels = bool(self.self_hooks)      # the runs label the self-attention keys
-        self._names = [self.tok.token_str(i) for i in range(self.tok.vocab_size)]
+        self._names = token_names(self.tok)
 
     def name(self, i: int) -> str:
         return self._names[int(i)]
