@@ -69,6 +69,17 @@ def guard(seconds: float, memory: int = GB):
         resource.setrlimit(resource.RLIMIT_AS, (old_soft, hard))
 
 
+def tally(label: str) -> None:
+    """hypothesis.event (shown by --hypothesis-show-statistics); ignored outside a test (a helper
+    called from a script). Labels are ASCII: the statistics are written as UTF-8."""
+    from hypothesis import event
+    from hypothesis.errors import InvalidArgument
+    try:
+        event(ascii(label)[1:-1] if not label.isascii() else label)
+    except InvalidArgument:
+        pass
+
+
 # -- checks --------------------------------------------------------------------------------------
 
 def one_line(msg: str) -> bool:
@@ -113,7 +124,8 @@ def texts(max_size: int = 40) -> st.SearchStrategy[str]:
     return st.one_of(
         st.text(CHARS, max_size=max_size),
         st.sampled_from(NASTY_STRINGS),
-        st.builds(lambda s, n: s * n, st.text(CHARS, min_size=1, max_size=3), st.sampled_from([100, 2001, 20_001, 30_000])),
+        st.builds(lambda s, n: s * n, st.text(CHARS, min_size=1, max_size=3),
+                  st.sampled_from([100, 2001, 20_001, 30_000])),
     )
 
 

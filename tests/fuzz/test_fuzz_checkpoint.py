@@ -22,13 +22,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import event, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.checkpoint import save_checkpoint
 from engine.models import build_model
 from engine.tokenizer import Tokenizer
-from fuzzkit import CHARS, cases, dumps, mutated_text, one_line, texts, to_bytes, values
+from fuzzkit import CHARS, cases, dumps, mutated_text, one_line, tally, texts, to_bytes, values
 
 HERE = Path(__file__).resolve().parent
 TIMEOUT = 20.0
@@ -196,7 +196,7 @@ def _special(data, path: Path) -> None:
             f.truncate(3 * (1 << 30))
     elif kind == "empty":
         path.write_bytes(b"")
-    event(f"special file: {kind}")
+    tally(f"special file: {kind}")
 
 
 def _model_field(data, path: Path) -> None:
@@ -248,7 +248,7 @@ def apply(data, folder: Path, plan: list) -> None:
 
 def check_answer(ans: dict, folder: str, names_file: bool = True) -> None:
     out = ans["outcome"]
-    event(f"outcome: {out}")
+    tally(f"outcome: {out}")
     assert out not in ("hang", "died"), f"engine.load({folder!r}): {out} {ans}"
     assert out in ("refused", "loaded"), \
         f"engine.load({folder!r}): {out}: {ans['type']}: {ans['message'][:600]}\n{ans.get('traceback', '')}"

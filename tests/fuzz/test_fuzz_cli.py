@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import event, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 import engine
@@ -32,7 +32,7 @@ from engine.decoding.fields import GENERATION_FIELDS
 from engine.limits import MAX_THREADS
 from engine.models import build_model
 from engine.tokenizer import Tokenizer
-from fuzzkit import CHARS, GB, cases, guard, one_line, texts
+from fuzzkit import CHARS, GB, cases, guard, one_line, tally, texts
 
 TINY_GRU = {"d_emb": 8, "d_hidden": 16, "d_attn": 8, "max_len": 16}
 TINY_MODELS = {  # task, arch, --model-json of a model that trains a step in about a second
@@ -46,6 +46,18 @@ JUNK = ["", " ", "-", "--", "-1", "0", "1", "2", "nan", "inf", "-inf", "1e309", 
         "../../x", "/dev/null", "/dev/zero", "/proc/self/mem", "/"]
 # argv comes from the OS: a string may hold only the surrogates that surrogateescape makes of bad bytes
 ARGV_CHARS = st.one_of(st.characters(codec="utf-8"), st.characters(min_codepoint=0xDC80, max_codepoint=0xDCFF))
+
+
+def argv_safe(s: str) -> str:
+    """A string as it can arrive in argv: the OS gives bytes, and Python decodes undecodable ones to
+    the surrogates U+DC80..U+DCFF (surrogateescape); no other lone surrogate can occur."""
+    return "".join("\udcff" if "\ud800" <= c <= "\udfff" and not "\udc80" <= c <= "\udcff" else c for c in s)
+
+
+def argv_texts(max_size: int) -> st.SearchStrategy[str]:
+    return texts(max_size).map(argv_safe)
+
+
 WORDS = st.one_of(st.sampled_from(JUNK), st.text(ARGV_CHARS, max_size=12),
                   st.integers(-3, 70).map(str), st.floats(allow_nan=True).map(repr))
 
@@ -76,7 +88,8 @@ def run_cli(argv: list, seconds: float = 60) -> tuple[int, str, str]:
                     code = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
     finally:
         real_set(threads)
-    event(f"{argv[0] if argv else '(none)'}: exit {code}")
+    command = argv[0] if argv and argv[0] in COMMANDS else "(no subcommand)"
+    tally(f"{command}: exit {code}")            # ASCII only: hypothesis' statistics are UTF-8
     too_many = [n for n in asked if isinstance(n, int) and n > MAX_THREADS]
     assert not too_many, f"asked torch for {too_many} threads (over MAX_THREADS = {MAX_THREADS})"
     return code, out_b.getvalue().decode("utf-8", "replace"), err_b.getvalue().decode("utf-8", "replace")
@@ -146,11 +159,12 @@ def field_args(f) -> st.SearchStrategy[list]:
 
 CONFIG_JSON = st.one_of(
     st.dictionaries(st.sampled_from([f.name for f in GENERATION_FIELDS]) | st.text(CHARS, max_size=6),
-                    st.one_of(st.none(), st.booleans(), st.integers(-2, 70), st.sampled_from([5e-324, 1e300, 400.0, -400.0]),
+                    st.one_of(st.none(), st.booleans(), st.integers(-2, 70),
+                              st.sampled_from([5e-324, 1e300, 400.0, -400.0]),
                               st.text(max_size=4)), max_size=4).map(json.dumps),
     st.sampled_from(["[" * 50000, "[" * 50000 + "]" * 50000, '{"a":' * 40000 + "1" + "}" * 40000, "{not json",
                      "[]", "null", "1e999", '{"temperature": NaN}', '{"max_new_tokens": ' + "9" * 5000 + "}",
-                     " " * (2 << 20) + "{}", "\ud800"]),
+                     " " * (2 << 20) + "{}", "\udcff"]),
     WORDS,
 )
 RECORD_ARGS = st.one_of(
@@ -186,12 +200,12 @@ def _model_arg(which: str, ckpt: dict) -> tuple[str, bool]:
     return (ckpt[which], False) if which in ckpt else (which, which in ("dates-gru-attn", "text-gpt"))
 
 
-@given(data=st.data(), which=MODELS, text=texts(30))
+@given(data=st.data(), which=MODELS, text=argv_texts(30))
 @cases(ci=50, long=1200)
 def test_decode(one_torch_thread, tiny_ckpt, tmp_path_factory, data, which, text):
     tmp = tmp_path_factory.mktemp("decode")
     model, shipped = _model_arg(which, tiny_ckpt)
-    opts = data.draw(options(tmp, [st.builds(lambda v: ["--forced-prefix", v], texts(6))]), label="options")
+    opts = data.draw(options(tmp, [st.builds(lambda v: ["--forced-prefix", v], argv_texts(6))]), label="options")
     argv = ["decode", "--model", model, "--input", text] + opts
     if shipped:
         argv += ["--max-new-tokens", "3"]                  # the last one wins: a cheap run
@@ -199,7 +213,7 @@ def test_decode(one_torch_thread, tiny_ckpt, tmp_path_factory, data, which, text
     check_exit(code, err)
 
 
-@given(data=st.data(), which=MODELS, text=texts(20), ref=texts(12))
+@given(data=st.data(), which=MODELS, text=argv_texts(20), ref=argv_texts(12))
 @cases(ci=20, long=500)
 def test_tf_fr(one_torch_thread, tiny_ckpt, tmp_path_factory, data, which, text, ref):
     tmp = tmp_path_factory.mktemp("tffr")
@@ -252,7 +266,8 @@ EXPERIMENT_INVALID = [["--threads", "-1"], ["--threads", "257"], ["--threads", s
                       ["--seed", str(2 ** 64)], ["--seed", "x"], ["--threads", "x"], ["--out", ""], ["--bogus"]]
 
 
-@given(name=st.one_of(st.sampled_from(["tf-vs-fr", "recovery", "decoding", "beam-curse"]), WORDS),
+@given(name=st.one_of(st.sampled_from(["tf-vs-fr", "recovery", "decoding", "beam-curse"]),
+                     WORDS.filter(lambda w: w not in ("--help", "-h"))),      # --help wins over everything
        invalid=st.lists(st.sampled_from(EXPERIMENT_INVALID), min_size=1, max_size=2),
        quick=st.booleans())
 @cases(ci=10, long=200)

@@ -16,14 +16,14 @@ import json
 import tempfile
 from pathlib import Path
 
-from hypothesis import event, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 import engine
 from dashboard import charts
 from dashboard.report import comparison_report
 from engine.trace import view
-from fuzzkit import GB, KEEP_TYPES, cases, dumps, guard, mutate, one_line, to_bytes
+from fuzzkit import GB, KEEP_TYPES, cases, dumps, guard, mutate, one_line, tally, to_bytes
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "traces"
 
@@ -61,7 +61,10 @@ def beam_op(data, doc) -> None:
     op = data.draw(st.sampled_from(["dup-node", "id-collide", "parent", "hyp-node", "step-node", "reorder"]),
                    label="beam op")
     i = data.draw(st.integers(0, len(nodes) - 1), label="node")
-    target = data.draw(st.one_of(st.sampled_from(ids), st.sampled_from([None, -1, max(i for i in ids if isinstance(i, int)) + 7 if any(isinstance(i, int) for i in ids) else 7, 2 ** 63, True, "0", 0.5])), label="id")
+    ints = [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
+    missing = max(ints) + 7 if ints else 7
+    target = data.draw(st.one_of(st.sampled_from(ids), st.sampled_from([None, -1, missing, 2 ** 63, True, "0", 0.5])),
+                       label="id")
     n = nodes[i]
     if op == "dup-node":
         nodes.insert(data.draw(st.integers(0, len(nodes))), json.loads(json.dumps(n)))
@@ -80,7 +83,7 @@ def beam_op(data, doc) -> None:
                 s["hypotheses"][0]["node"] = target
     elif op == "reorder":
         data.draw(st.randoms(use_true_random=False)).shuffle(nodes)
-    event(f"beam op: {op}")
+    tally(f"beam op: {op}")
 
 
 def text_op(data, text: str):
@@ -173,9 +176,9 @@ def test_mutated_trace(case):
                 tr = engine.load_trace(src)
             except engine.TraceError as exc:
                 assert one_line(str(exc)), f"TraceError is not one line: {str(exc)[:1500]!r}"
-                event("refused")
+                tally("refused")
                 return
-            event("accepted")
+            tally("accepted")
             again = engine.load_trace(tr.to_json())       # what load_trace accepts, save() writes back
             assert again.to_dict() == tr.to_dict(), "the trace changed when saved and read back"
             render(tr)
@@ -200,9 +203,9 @@ def test_uploaded_trace_on_the_pages(one_torch_thread, case, page, step, hyp):
     try:
         tr = engine.load_trace(text)
     except engine.TraceError:
-        event("refused")
+        tally("refused")
         return
-    event(f"accepted, on {page}")
+    tally(f"accepted, on {page}")
     at = AppTest.from_file(APP, default_timeout=90)
     at.session_state["uploaded_trace"] = tr.to_dict()
     at.session_state["beam_src"] = "uploaded trace"

@@ -16,11 +16,11 @@ import logging
 from pathlib import Path
 
 import pytest
-from hypothesis import event, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 import engine
-from fuzzkit import GB, NASTY_STRINGS, cases, guard, texts
+from fuzzkit import GB, NASTY_STRINGS, cases, guard, tally, texts
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -136,7 +136,8 @@ def texts_shown(at) -> list[str]:
         for e in els:
             v = getattr(e, "value", None)
             if v is None:
-                v = getattr(getattr(e, "proto", None), "body", None) or getattr(getattr(e, "proto", None), "message", "")
+                proto = getattr(e, "proto", None)
+                v = getattr(proto, "body", None) or getattr(proto, "message", "")
             out.append(str(v))
     return out
 
@@ -157,14 +158,14 @@ def check_page(at, what: str) -> None:
         assert "Traceback (most recent call last)" not in t, f"{what}: a traceback on the page: {t[:800]}"
         assert "Something went wrong" not in t, f"{what}: {t[:800]}"
     assert not handler.records, f"{what}: the page logged an unexpected error:\n{handler.records[0][:3000]}"
-    event("page shows an error" if at.error else "page without error")
+    tally("page shows an error" if at.error else "page without error")
 
 
 @given(req=requests())
 @cases(ci=30, long=600)
 def test_pages_with_random_query_params(one_torch_thread, req):
     page, params = req
-    event(f"page {page}")
+    tally(f"page {page}")
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     for k, v in params.items():
         at.query_params[k] = v
