@@ -91,7 +91,7 @@ def test_cli_bad_input_exits_2_without_traceback():
     out = subprocess.run([sys.executable, "-m", "engine", "train", "--recipe", "nope"], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 2
-    assert "Traceback" not in out.stderr and "unknown recipe 'nope'" in out.stderr
+    assert "Traceback" not in out.stderr and "invalid choice: 'nope'" in out.stderr
     out = subprocess.run([sys.executable, "-m", "engine", "train", "--steps", "x"], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1

@@ -25,10 +25,11 @@ def _from_dict(cls, d: Any, what: str, keys: str, list_allowed: bool = False):
     if not isinstance(d, dict):
         raise ValueError(f"{what} must be a dict, got {type(d).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - names)
+    unknown = sorted(set(d) - names, key=str)
     if unknown:
         allowed = f" (allowed: {', '.join(sorted(names))})" if list_allowed else ""
-        raise ValueError(f"unknown {keys}: {', '.join(unknown)}{allowed}")
+        shown = ", ".join(k if isinstance(k, str) and k.isidentifier() else repr(k) for k in unknown)
+        raise ValueError(f"unknown {keys}: {shown}{allowed}")
     return cls(**d)
 
 
