@@ -25,6 +25,18 @@ def one_torch_thread():
     torch.set_num_threads(n)
 
 
+@pytest.fixture(scope="module")
+def text_gpt():
+    import engine
+    return engine.load("text-gpt")
+
+
+@pytest.fixture(scope="module")
+def dates():
+    import engine
+    return engine.load("dates-transformer")
+
+
 @pytest.fixture(scope="session")
 def need_browser():
     """Skip a browser test without chromium or playwright, with how to install them (fail when CI is set)."""

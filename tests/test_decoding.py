@@ -26,16 +26,6 @@ def one_thread(one_torch_thread):
 
 
 @pytest.fixture(scope="module")
-def text_gpt():
-    return engine.load("text-gpt")
-
-
-@pytest.fixture(scope="module")
-def dates():
-    return engine.load("dates-transformer")
-
-
-@pytest.fixture(scope="module")
 def gru():
     return engine.load("dates-gru-attn")
 

@@ -25,16 +25,6 @@ def one_thread(one_torch_thread):
     """These tests run with one torch thread (see conftest.one_torch_thread)."""
 
 
-@pytest.fixture(scope="module")
-def text_gpt():
-    return engine.load("text-gpt")
-
-
-@pytest.fixture(scope="module")
-def dates():
-    return engine.load("dates-transformer")
-
-
 @pytest.fixture
 def no_env(monkeypatch):
     monkeypatch.delenv(B.ENV, raising=False)

@@ -26,16 +26,6 @@ def one_thread(one_torch_thread):
     """These tests run with one torch thread (see conftest.one_torch_thread)."""
 
 
-@pytest.fixture(scope="module")
-def text_gpt():
-    return engine.load("text-gpt")
-
-
-@pytest.fixture(scope="module")
-def dates():
-    return engine.load("dates-transformer")
-
-
 def _finite_trace(t) -> dict:
     """The trace as JSON with no NaN/Infinity anywhere (json refuses them), and at least one hypothesis."""
     d = t.to_dict()

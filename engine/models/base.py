@@ -28,7 +28,7 @@ its own cache object as the state and overrides both.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Iterable, Optional
 
 import torch
@@ -89,6 +89,16 @@ class SeqModel(nn.Module):
     def decode(self, input_ids: Tensor, state: State, input_mask: Optional[Tensor] = None,
                output_attentions: bool = False, hooks: Iterable[str] = ()) -> StepOutput:
         raise NotImplementedError
+
+    @property
+    def config_dict(self) -> dict:
+        """The architecture config (saved as config.json's "model"): the model's `cfg` dataclass."""
+        return asdict(self.cfg)
+
+    @property
+    def max_len(self) -> int:
+        """The longest sequence the model accepts (source, or context for a language model)."""
+        return self.cfg.max_len
 
     def describe(self) -> dict:
         """is_encoder_decoder, n_layers (decoder), n_heads, n_encoder_layers (with attention),

@@ -6,7 +6,7 @@ positions, output projection tied to the token embedding.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -44,14 +44,6 @@ class GPT(SeqModel):
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.head.weight = self.tok.weight  # tied
         self.apply(_init)
-
-    @property
-    def config_dict(self) -> dict:
-        return asdict(self.cfg)
-
-    @property
-    def max_len(self) -> int:
-        return self.cfg.max_len
 
     def describe(self) -> dict:
         return {"is_encoder_decoder": False, "n_layers": self.cfg.n_layers, "n_heads": self.cfg.n_heads,

@@ -9,7 +9,7 @@ embedding and a context vector.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -51,14 +51,6 @@ class GRUSeq2Seq(SeqModel):
         self.pre_out = nn.Linear(h + 2 * h + e, h)
         self.out = nn.Linear(h, cfg.vocab_size)
         self.drop = nn.Dropout(cfg.dropout)
-
-    @property
-    def config_dict(self) -> dict:
-        return asdict(self.cfg)
-
-    @property
-    def max_len(self) -> int:
-        return self.cfg.max_len
 
     def describe(self) -> dict:
         return {"is_encoder_decoder": True, "n_layers": 1, "n_heads": 1, "n_encoder_layers": 0,

@@ -8,7 +8,7 @@ offset, not on where the date starts, which helps on formats whose parts sit at 
 Target positions are always learned."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -57,14 +57,6 @@ class TransformerSeq2Seq(SeqModel):
         self.apply(_init)
         if cfg.tie_embeddings:
             self.head.weight = self.tgt_tok.weight
-
-    @property
-    def config_dict(self) -> dict:
-        return asdict(self.cfg)
-
-    @property
-    def max_len(self) -> int:
-        return self.cfg.max_len
 
     def describe(self) -> dict:
         return {"is_encoder_decoder": True, "n_layers": self.cfg.n_dec_layers, "n_heads": self.cfg.n_heads,
