@@ -15,7 +15,7 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from dashboard import charts
-from engine.trace.view import as_dict, first_divergence, token_probs
+from engine import trace_view as view
 
 _STYLE = ("<style>body{font-family:Arial,Helvetica,sans-serif;color:#1a1a1a;background:#fff;max-width:1200px;"
           "margin:2em auto;padding:0 1em} h1{font-size:1.8em} .run{border:1px solid #ddd;border-radius:6px;"
@@ -54,7 +54,7 @@ def _run_html(name: str, tr: dict) -> str:
     cfg = ", ".join(f"{k}={v}" for k, v in sorted((tr.get("config") or {}).items()))
     warnings = "".join(f"<p style='color:#8a5300'>warning: {html.escape(str(w))}</p>" for w in tr.get("warnings") or [])
     return (f"<div class='run'><h3>{html.escape(name)}</h3>"
-            + charts.tokens_html(token_probs(tr))
+            + charts.tokens_html(view.token_probs(tr))
             + f"<p>score {charts.fmt(h.get('score'))} · normalised {charts.fmt(h.get('normalized_score'))} · strategy "
               f"{html.escape(str(tr.get('strategy')))} · seed {html.escape(str(tr.get('seed')))}</p>"
             + warnings
@@ -66,7 +66,7 @@ def comparison_report(runs: dict, *, title: str = "seqscope: decoder comparison"
     scores and config, the per-step comparison chart, and each run's beam tree / MBR matrix."""
     if not runs:
         raise ValueError("nothing to report: no runs")
-    runs = {name: as_dict(tr) for name, tr in runs.items()}       # engine.Trace or its dict
+    runs = {name: view.as_dict(tr) for name, tr in runs.items()}       # engine.Trace or its dict
     first = next(iter(runs.values()))
     model = first.get("model") or {}
     parts = [
@@ -77,7 +77,7 @@ def comparison_report(runs: dict, *, title: str = "seqscope: decoder comparison"
         f"{html.escape(str(model.get('arch')))}) · input <code>{html.escape(first['input']['text'])}</code> · "
         f"generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by seqscope</p>",
     ]
-    div = first_divergence(runs)
+    div = view.first_divergence(runs)
     if len(runs) > 1:
         parts.append("<p><b>" + ("The strategies agree on every token." if div is None
                                   else f"The strategies first part ways at step {div}.") + "</b></p>")

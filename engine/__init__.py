@@ -23,6 +23,7 @@ _FACE = {
     "TraceError": "engine.trace",
     "load_trace": "engine.trace",
     "FORMAT_VERSION": "engine.trace",
+    "trace_view": "engine.trace:view",          # the torch-free queries charts ask of a trace
     "MAX_TRACE_BYTES": "engine.trace",
     # limits (engine/limits.py; docs/limits.md)
     "LimitError": "engine.limits",
@@ -77,10 +78,11 @@ __all__ = sorted(_FACE)
 
 
 def __getattr__(name: str) -> Any:
-    module = _FACE.get(name)
-    if module is None:
+    where = _FACE.get(name)
+    if where is None:
         raise AttributeError(f"module 'engine' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    module, _, attr = where.partition(":")              # "module:attr" when the name differs
+    value = getattr(importlib.import_module(module), attr or name)
     globals()[name] = value                      # cache: the next access is a plain attribute
     return value
 

@@ -20,8 +20,14 @@ from dashboard.charts.tffr import recovery_figure, tffr_figure
 from dashboard.charts.tokens import tokens_html
 from dashboard.charts.training import schedule_figure, training_figure
 # the trace queries the pages need next to the figures (defined in engine.trace.view)
-from engine.trace.view import (attention_shape, beam_counts, first_divergence, has_attention, hypothesis_steps,
-                               step_rows, token_probs)
+from engine import trace_view as _view
+attention_shape = _view.attention_shape
+beam_counts = _view.beam_counts
+first_divergence = _view.first_divergence
+has_attention = _view.has_attention
+hypothesis_steps = _view.hypothesis_steps
+step_rows = _view.step_rows
+token_probs = _view.token_probs
 
 __all__ = [
     # style

@@ -9,12 +9,11 @@ import altair as alt
 import plotly.graph_objects as go
 
 from dashboard.charts.style import INK, PALETTE, alt_style, style
-from engine.trace.view import (as_dict, attention_entropy, attention_matrix, attention_shape, hypothesis_steps,
-                               token_label)
+from engine import trace_view as view
 
 
 def _attention_records(trace, kind, layer, head, hyp) -> list[dict]:
-    labels, cols, mat = attention_matrix(trace, kind, layer, head, hyp)
+    labels, cols, mat = view.attention_matrix(trace, kind, layer, head, hyp)
     recs = []
     for lab, row in zip(labels, mat):
         step = int(lab.split(":", 1)[0])
@@ -22,7 +21,7 @@ def _attention_records(trace, kind, layer, head, hyp) -> list[dict]:
             if w is None:
                 continue
             recs.append({"step": step, "generated": lab, "key_pos": j,
-                         "key": f"{j}: {token_label(cols[j])}" if j < len(cols) else str(j),
+                         "key": f"{j}: {view.token_label(cols[j])}" if j < len(cols) else str(j),
                          "weight": round(float(w), 5)})
     return recs
 
@@ -32,8 +31,8 @@ def attention_heatmap(trace: dict, kind: str = "cross", layer: int = 0, head: An
     """Altair heatmap (generated tokens down, keys across) with a point selection named "pick"
     on the generated token: clicking a row selects that step."""
     recs = _attention_records(trace, kind, layer, head, hyp)
-    labels, cols, _ = attention_matrix(trace, kind, layer, head, hyp)
-    key_order = [f"{j}: {token_label(c)}" for j, c in enumerate(cols)]
+    labels, cols, _ = view.attention_matrix(trace, kind, layer, head, hyp)
+    key_order = [f"{j}: {view.token_label(c)}" for j, c in enumerate(cols)]
     pick = alt.selection_point(name="pick", fields=["step"], on="click", clear="dblclick")
     chart = alt.Chart(alt.Data(values=recs)).mark_rect(stroke="#ffffff", strokeWidth=0.5).encode(
         x=alt.X("key:N", sort=key_order, title="source token" if kind == "cross" else "key (attended-to token)",
@@ -54,14 +53,14 @@ def attention_heatmap(trace: dict, kind: str = "cross", layer: int = 0, head: An
 def encoder_attention_heatmap(trace: dict, layer: int = 0, head: Any = "avg", *, title: Optional[str] = None,
                               cell: int = 24) -> Optional[alt.Chart]:
     """The encoder's self-attention over the source (Transformer encoders): queries down, keys across."""
-    trace = as_dict(trace)
+    trace = view.as_dict(trace)
     enc = trace.get("encoder_attention")
     if not enc:
         return None
     if layer >= len(enc):
         raise ValueError(f"encoder layer {layer} was not recorded (recorded: {len(enc)} layers)")
     heads = enc[layer]
-    toks = [f"{j}: {token_label(t)}" for j, t in enumerate(trace["input"]["tokens"])]
+    toks = [f"{j}: {view.token_label(t)}" for j, t in enumerate(trace["input"]["tokens"])]
     recs = []
     for i, q in enumerate(toks):
         for j, k in enumerate(toks):
@@ -81,14 +80,14 @@ def attention_grid(trace: dict, kind: str = "cross", hyp: int = 0, *, cell: int 
                    max_layers: Optional[int] = None) -> alt.Chart:
     """Every recorded layer x head as small heatmaps (rows: layers, columns: heads). Records are
     compact (numeric positions, weights to 3 decimals) to keep the page payload small."""
-    n_layers, n_heads = attention_shape(trace, kind)
+    n_layers, n_heads = view.attention_shape(trace, kind)
     if max_layers is not None:
         n_layers = min(n_layers, max_layers)
     recs = []
     n_rows = n_keys = 0
     for layer in range(n_layers):
         for head in range(n_heads):
-            labels, cols, mat = attention_matrix(trace, kind, layer, head, hyp)
+            labels, cols, mat = view.attention_matrix(trace, kind, layer, head, hyp)
             n_rows, n_keys = max(n_rows, len(labels)), max(n_keys, len(cols))
             for i, row in enumerate(mat):
                 for j, w in enumerate(row):
@@ -114,11 +113,11 @@ def attention_grid(trace: dict, kind: str = "cross", hyp: int = 0, *, cell: int 
 def attention_entropy_figure(trace: dict, kind: str = "cross", hyp: int = 0,
                              *, title: Optional[str] = None) -> go.Figure:
     """Per recorded layer: the head-averaged entropy of the attention weights at each step."""
-    ent = attention_entropy(trace, kind, hyp)
+    ent = view.attention_entropy(trace, kind, hyp)
     key = "cross_attn" if kind == "cross" else "self_attn"
-    recorded = [r for r in hypothesis_steps(trace, hyp) if r["entry"].get(key) is not None]
+    recorded = [r for r in view.hypothesis_steps(trace, hyp) if r["entry"].get(key) is not None]
     steps = [r["step"] for r in recorded]
-    toks = [html.escape(token_label(r["token"])) for r in recorded]          # shown in the hover
+    toks = [html.escape(view.token_label(r["token"])) for r in recorded]          # shown in the hover
     fig = go.Figure()
     for li, vals in ent.items():
         fig.add_trace(go.Scatter(x=steps, y=vals, mode="lines+markers", name=f"layer {li}", text=toks,

@@ -7,14 +7,14 @@ from typing import Optional
 import plotly.graph_objects as go
 
 from dashboard.charts.style import INK, STATUS_COLOURS, WINNER, fmt, style
-from engine.trace.view import as_dict, beam_layout, token_label, winner_path
+from engine import trace_view as view
 
 _SYMBOLS = {"kept": "circle", "finished": "diamond", "pruned": "circle-open"}
 _SIZES = {"kept": 13, "finished": 15, "pruned": 8}
 
 
 def _hover(n: dict) -> str:
-    return (f"<b>{html.escape(token_label(n['token'] or ''))}</b> (id {n['token_id']})<br>step {n['step']}"
+    return (f"<b>{html.escape(view.token_label(n['token'] or ''))}</b> (id {n['token_id']})<br>step {n['step']}"
             f"<br>log-prob {fmt(n.get('logprob'))}<br>cumulative {fmt(n.get('cum_logprob'))}"
             f"<br>normalised score {fmt(n.get('score'))}<br>{n['status']}"
             + (f", group {n.get('group')}" if n.get("group") else ""))
@@ -24,9 +24,9 @@ def beam_tree_figure(trace: dict, upto_step: Optional[int] = None, *, hyp: int =
                      title: Optional[str] = None, show_pruned: bool = True) -> go.Figure:
     """The search graph: kept (blue), finished (green diamonds), pruned (grey) nodes; the chosen
     hypothesis's path in red. upto_step reveals the tree up to that step."""
-    nodes = {n["id"]: n for n in (as_dict(trace).get("beam") or {}).get("nodes") or []}
-    pos = beam_layout(trace, upto_step)
-    win = set(winner_path(trace, hyp))
+    nodes = {n["id"]: n for n in (view.as_dict(trace).get("beam") or {}).get("nodes") or []}
+    pos = view.beam_layout(trace, upto_step)
+    win = set(view.winner_path(trace, hyp))
     statuses = ("pruned", "kept", "finished") if show_pruned else ("kept", "finished")
     fig = go.Figure()
     for status in statuses:
@@ -63,7 +63,7 @@ def beam_tree_figure(trace: dict, upto_step: Optional[int] = None, *, hyp: int =
         fig.add_trace(go.Scatter(
             x=[pos[i][0] for i in ids], y=[pos[i][1] for i in ids],
             mode="markers+text" if (label_text and status != "pruned") else "markers",
-            name=status, text=[html.escape(token_label(n["token"] or "") if n["parent"] is not None else "<bos>")
+            name=status, text=[html.escape(view.token_label(n["token"] or "") if n["parent"] is not None else "<bos>")
                                for n in ns],
             textposition="middle right", textfont=dict(color=INK, size=11),
             marker=dict(symbol=_SYMBOLS[status], size=_SIZES[status], color=STATUS_COLOURS[status],

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.charts.style import INK, PALETTE, style
-from engine.trace.view import first_divergence, hypothesis_steps
+from engine import trace_view as view
 
 
 def compare_figure(runs: dict[str, dict], *, title: Optional[str] = None) -> go.Figure:
@@ -19,7 +19,7 @@ def compare_figure(runs: dict[str, dict], *, title: Optional[str] = None) -> go.
     for i, (label, tr) in enumerate(runs.items()):
         colour = PALETTE[i % len(PALETTE)]
         shown = html.escape(label)             # Plotly reads <b>, <br>, … in legends and hovers as markup
-        rows = hypothesis_steps(tr, 0)
+        rows = view.hypothesis_steps(tr, 0)
         xs = [r["step"] for r in rows]
         text = [html.escape(r["token"]) for r in rows]          # shown in the hover
         fig.add_trace(go.Scatter(
@@ -32,7 +32,7 @@ def compare_figure(runs: dict[str, dict], *, title: Optional[str] = None) -> go.
             showlegend=False, line=dict(color=colour, width=2.5, dash="dot"), marker=dict(size=6, color=colour),
             text=text, hovertemplate="step %{x}<br>token %{text}<br>H = %{y:.3f}<extra>" + shown + "</extra>"),
             row=2, col=1)
-    div = first_divergence(runs)
+    div = view.first_divergence(runs)
     if div is not None:
         for row in (1, 2):
             fig.add_vline(x=div, line=dict(color=INK, dash="dash", width=1.5), row=row, col=1)

@@ -7,13 +7,13 @@ from typing import Optional
 import plotly.graph_objects as go
 
 from dashboard.charts.style import WINNER, style
-from engine.trace.view import as_dict
+from engine import trace_view as view
 
 
 def mbr_figure(trace: dict, *, title: Optional[str] = None) -> Optional[go.Figure]:
     """The trace's MBR utility matrix as a heatmap, the chosen candidate's row outlined (None when
     the trace has no MBR section)."""
-    m = as_dict(trace).get("mbr")
+    m = view.as_dict(trace).get("mbr")
     if not m:
         return None
     cands = [f"{i}: {html.escape(c[:24])}" for i, c in enumerate(m["candidates"])]    # Plotly reads <b>, <a> as markup

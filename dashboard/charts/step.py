@@ -7,15 +7,15 @@ from typing import Optional
 import plotly.graph_objects as go
 
 from dashboard.charts.style import CHOSEN, CUT, INK, WINNER, style
-from engine.trace.view import step_rows, token_label
+from engine import trace_view as view
 
 
 def step_figure(entry: dict, chosen_id: Optional[int], *, title: Optional[str] = None,
                 log: bool = False) -> go.Figure:
     """Top-k bars before (raw softmax) and after the decoding rules of one step record; cut tokens
     grey, the chosen token outlined and starred."""
-    rows = step_rows(entry, chosen_id)
-    labels = [f"{html.escape(token_label(r['token']))}  ·{r['id']}" for r in rows]   # Plotly reads <b>, <a> as markup
+    rows = view.step_rows(entry, chosen_id)
+    labels = [f"{html.escape(view.token_label(r['token']))}  ·{r['id']}" for r in rows]   # Plotly reads <b>, <a> as markup
     fig = go.Figure()
     fig.add_trace(go.Bar(
         y=labels, x=[r["before"] if r["before"] is not None else 0 for r in rows], orientation="h",

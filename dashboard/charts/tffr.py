@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.charts.style import CHOSEN, INK, PALETTE, style
-from engine.trace.view import injected_step, token_label
+from engine import trace_view as view
 
 
 def tffr_figure(cmp: dict, *, title: Optional[str] = None, label: str = "") -> go.Figure:
@@ -19,8 +19,8 @@ def tffr_figure(cmp: dict, *, title: Optional[str] = None, label: str = "") -> g
     step where the free run was forced a token (its trace's forced tokens) in orange."""
     rows = cmp["rows"]
     t = [r["t"] for r in rows]
-    ref = [html.escape(token_label(r["ref_token"])) for r in rows]          # Plotly reads <b>, <a> as markup
-    fr_tok = [html.escape(token_label(r.get("fr_token") or "")) for r in rows]
+    ref = [html.escape(view.token_label(r["ref_token"])) for r in rows]          # Plotly reads <b>, <a> as markup
+    fr_tok = [html.escape(view.token_label(r.get("fr_token") or "")) for r in rows]
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07,
                         subplot_titles=("log-prob of the reference token", "KL(TF ‖ FR) (nats)",
                                         "hidden-state distance (L2)"))
@@ -43,7 +43,7 @@ def tffr_figure(cmp: dict, *, title: Optional[str] = None, label: str = "") -> g
         for row in (1, 2, 3):
             fig.add_vline(x=div, line=dict(color=INK, dash="dash", width=1.5), row=row, col=1)
         title = f"{title or label or ''}{' · ' if (title or label) else ''}first divergence t = {div} (dashed)"
-    injected = injected_step(cmp["fr"]) if cmp.get("fr") else None
+    injected = view.injected_step(cmp["fr"]) if cmp.get("fr") else None
     if injected is not None:
         for row in (1, 2, 3):
             fig.add_vline(x=injected, line=dict(color=CHOSEN, width=3), row=row, col=1)
@@ -59,7 +59,7 @@ def recovery_figure(base: dict, injected: dict, step: int, *, title: Optional[st
         rows = cmp["rows"]
         fig.add_trace(go.Scatter(
             x=[r["t"] for r in rows], y=[r["fr_logprob"] for r in rows], mode="lines+markers", name=name,
-            line=dict(color=colour, width=2.5), text=[html.escape(token_label(r.get("fr_token") or "")) for r in rows],
+            line=dict(color=colour, width=2.5), text=[html.escape(view.token_label(r.get("fr_token") or "")) for r in rows],
             marker=dict(symbol=["circle" if r.get("on_track") else "x" for r in rows], size=9),
             hovertemplate="t=%{x}, produced %{text}<br>log p(ref) = %{y:.3f}<extra>" + name + "</extra>"))
     fig.add_vline(x=step, line=dict(color=CHOSEN, width=3))
