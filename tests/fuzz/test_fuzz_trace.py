@@ -1,7 +1,8 @@
 """Fuzz target "traces": the trace fixtures (tests/fixtures/traces, and the two traces inside the
 TF/FR comparison) mutated — field values and types, deleted and added keys, duplicated list items,
 beam graphs with repeated ids, missing parents and cycles, nesting, NaN / Infinity literals, huge
-integers, truncated or non-UTF-8 text — and read with engine.load_trace from bytes, a string or a file.
+integers, ragged or resized matrices (attention, MBR, hidden states), truncated or non-UTF-8
+text — and read with engine.load_trace from bytes, a string or a file.
 
 Property: load_trace raises engine.TraceError (one line), or returns a trace that saves and reads
 back unchanged and that every chart builder that applies renders without an exception: the compare
@@ -86,6 +87,39 @@ def beam_op(data, doc) -> None:
     tally(f"beam op: {op}")
 
 
+def _matrices(doc) -> list:
+    """Every list whose items are all lists (attention matrices, MBR matrix, hidden states, ...)."""
+    out, stack = [], [doc]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            if v and all(isinstance(x, list) for x in v):
+                out.append(v)
+            stack.extend(x for x in v if isinstance(x, (list, dict)))
+    return out
+
+
+def shape_op(data, doc) -> None:
+    """A matrix made ragged or resized: a row loses or gains an item, a row is dropped or added."""
+    mats = _matrices(doc)
+    if not mats:
+        return
+    m = mats[data.draw(st.integers(0, len(mats) - 1), label="matrix")]
+    row = m[data.draw(st.integers(0, len(m) - 1), label="row")]
+    op = data.draw(st.sampled_from(["shorter row", "longer row", "drop row", "add row"]), label="shape op")
+    if op == "shorter row" and row:
+        row.pop()
+    elif op == "longer row":
+        row.append(json.loads(json.dumps(row[-1])) if row else 0.5)
+    elif op == "drop row" and len(m) > 1:
+        m.remove(row)
+    elif op == "add row":
+        m.append(json.loads(json.dumps(row)))
+    tally(f"shape op: {op}")
+
+
 def text_op(data, text: str):
     """A mutation of the file itself: truncated, a BOM, trailing bytes, another encoding."""
     op = data.draw(st.sampled_from(["none"] * 12 + ["truncate", "bom", "trailing", "utf16", "latin1-bytes"]),
@@ -110,8 +144,12 @@ def mutated_traces(draw, ops=KEEP_TYPES, file_ops: bool = True, max_ops: int = 3
     name = draw(st.one_of(st.sampled_from(sorted(SEEDS)), st.sampled_from(BEAM_SEEDS)), label="seed")
     doc = json.loads(json.dumps(SEEDS[name]))
     for _ in range(draw(st.integers(1, max_ops), label="mutations")):
-        if draw(st.integers(0, 3), label="beam?") == 0:
+        kind = draw(st.sampled_from(["beam", "shape", "document", "document", "document", "document"]),
+                    label="mutation kind")
+        if kind == "beam":
             beam_op(data, doc)
+        elif kind == "shape":
+            shape_op(data, doc)
         else:
             doc = mutate(data, doc, max_depth=9, ops=ops)
     text = dumps(doc, ascii_only=draw(st.booleans(), label="ascii"))
@@ -198,7 +236,8 @@ def test_uploaded_trace_on_the_pages(one_torch_thread, case, page, step, hyp):
     """A mutated trace that load_trace accepts, as the uploaded trace of a session, on every page that
     shows one: no exception, no error logged (the page's own guard logs every unexpected exception)."""
     from streamlit.testing.v1 import AppTest
-    from test_fuzz_url import APP, check_page
+
+    from pagecheck import APP, TIMEOUT, check_page
     name, text, _ = case
     try:
         tr = engine.load_trace(text)
@@ -206,7 +245,7 @@ def test_uploaded_trace_on_the_pages(one_torch_thread, case, page, step, hyp):
         tally("refused")
         return
     tally(f"accepted, on {page}")
-    at = AppTest.from_file(APP, default_timeout=90)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.session_state["uploaded_trace"] = tr.to_dict()
     at.session_state["beam_src"] = "uploaded trace"
     for k, v in {**PAGES[page], "step": str(step), "hyp": str(hyp), "bhyp": str(hyp)}.items():

@@ -12,21 +12,18 @@ AppTest runs are slow: this target is small under the ci profile.
 from __future__ import annotations
 
 import json
-import logging
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import engine
-from fuzzkit import GB, NASTY_STRINGS, cases, guard, tally, texts
+from fuzzkit import NASTY_STRINGS, cases, tally, texts
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-APP = str(Path(__file__).resolve().parent.parent.parent / "dashboard" / "app.py")
-TIMEOUT = 90
+from pagecheck import APP, TIMEOUT, check_page  # noqa: E402
 MODELS = [m["name"] for m in engine.list_models()]
 PRESETS = list(engine.PRESETS) + ["custom A", "custom B", "uploaded trace"]
 JUNK = ["", " ", "-1", "0", "1", "2", "3", "7", "8", "64", "99", "4096", "1e309", "nan", "inf", "-inf", "1.5",
@@ -100,8 +97,6 @@ def page_params(valid: bool) -> dict:
 
 PARAMS = {True: page_params(True), False: page_params(False)}
 PAGES = sorted(PARAMS[True][1])
-ELEMENTS = ("markdown", "caption", "error", "warning", "info", "success", "code", "text", "title", "header",
-            "subheader", "exception")
 
 
 @st.composite
@@ -115,50 +110,6 @@ def requests(draw):
         if draw(st.integers(0, 2), label=f"{k}?") == 0:
             params[k] = draw(strat, label=k)
     return page, params
-
-
-class _Errors(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.ERROR)
-        self.records = []
-
-    def emit(self, record):
-        self.records.append(self.format(record))
-
-
-def texts_shown(at) -> list[str]:
-    out = []
-    for kind in ELEMENTS:
-        try:
-            els = at.get(kind)
-        except Exception:  # noqa: BLE001 - a kind this Streamlit does not have
-            continue
-        for e in els:
-            v = getattr(e, "value", None)
-            if v is None:
-                proto = getattr(e, "proto", None)
-                v = getattr(proto, "body", None) or getattr(proto, "message", "")
-            out.append(str(v))
-    return out
-
-
-def check_page(at, what: str) -> None:
-    """Run the AppTest `at`; the page must end with no exception element, no traceback or "Something went
-    wrong" text, nothing in the dashboard's error log."""
-    log = logging.getLogger("seqscope.dashboard")
-    handler = _Errors()
-    log.addHandler(handler)
-    try:
-        with guard(TIMEOUT + 60, 2 * GB):
-            at.run()
-    finally:
-        log.removeHandler(handler)
-    assert not at.exception, f"{what}: exception elements {[e.value for e in at.exception]}"
-    for t in texts_shown(at):
-        assert "Traceback (most recent call last)" not in t, f"{what}: a traceback on the page: {t[:800]}"
-        assert "Something went wrong" not in t, f"{what}: {t[:800]}"
-    assert not handler.records, f"{what}: the page logged an unexpected error:\n{handler.records[0][:3000]}"
-    tally("page shows an error" if at.error else "page without error")
 
 
 @given(req=requests())
