@@ -175,7 +175,11 @@ class Wide(SeqModel):
     def __init__(self, inner, extra: int):
         super().__init__()
         self.inner, self.extra, self.fed = inner, extra, []
-        self.is_encoder_decoder, self.max_len = inner.is_encoder_decoder, inner.max_len
+        self.is_encoder_decoder = inner.is_encoder_decoder
+
+    @property
+    def max_len(self):
+        return self.inner.max_len
 
     def describe(self):
         return self.inner.describe()
