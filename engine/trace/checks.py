@@ -169,6 +169,12 @@ def nested_ok(values: list, depth: int, lo=None, hi=None) -> bool:
     return values_ok(items, NUM, lo, hi)
 
 
+def rectangular(block: list) -> bool:
+    """An attention block [layers][heads][weights]: at least one head per layer, and every head of a
+    layer with the same number (>= 1) of weights (callers check the nesting and the numbers first)."""
+    return all(layer and len(layer[0]) > 0 and len({len(h) for h in layer}) == 1 for layer in block)
+
+
 def flat(lists: list) -> list:
     """The items of a list of lists, one list (callers check the lists first)."""
     return list(chain.from_iterable(lists))

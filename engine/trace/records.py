@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .checks import (DICT, INT, INT_OR_NULL, LIST, NUM, NUM_OR_NULL, STR, STR_OR_NULL, Said, TraceError, bad,
+from .checks import (DICT, INT, INT_OR_NULL, LIST, NUM, NUM_OR_NULL, STR, STR_OR_NULL, Said, TraceError, bad, rectangular,
                      check_bool, check_int, check_list, check_num, check_numbers, check_obj, check_str, check_strs,
                      check_ints, flat, nested_ok, values_ok)
 
@@ -79,6 +79,7 @@ def _steps_ok(steps, top_k, nodes) -> bool:
         return (set(map(type, keys)) <= LIST and values_ok(flat(keys), STR)
                 and nested_ok([x for x in col["self_attn"] if x is not None], 4, 0, 1)
                 and nested_ok([x for x in col["cross_attn"] if x is not None], 4, 0, 1)
+                and all(rectangular(x) for k in ("self_attn", "cross_attn") for x in col[k] if x is not None)
                 and nested_ok([x for x in col["hidden"] if x is not None], 2))
     except (KeyError, TypeError, OverflowError):
         return False
@@ -105,6 +106,9 @@ def _step_hyp(e, p, t, top_k, nodes):
     for k in ("self_attn", "cross_attn"):
         if e[k] is not None:
             check_numbers(e[k], f"{p}.{k}", 3, 0, 1)
+            if not rectangular(e[k]):
+                bad(f"{p}.{k}", "[layers][heads][weights] with every head of a layer holding the same number "
+                                "(>= 1) of weights", Said("a ragged or empty block"))
     check_strs(e["self_attn_keys"], f"{p}.self_attn_keys")
     if e["hidden"] is not None:
         check_numbers(e["hidden"], f"{p}.hidden")
