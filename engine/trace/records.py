@@ -34,8 +34,27 @@ _STEP_SET, _STEP_HYP_SET, _NODE_SET = set(STEP_KEYS), set(STEP_HYP_KEYS), set(NO
 def check_steps(steps, top_k: int, nodes: dict) -> None:
     """`steps`: steps[t].step == t; each entry of steps[t].hypotheses a step record of step t."""
     check_list(steps, "steps")
-    if _steps_ok(steps, top_k, nodes):
-        return
+    if not _steps_ok(steps, top_k, nodes):
+        _check_each_step(steps, top_k, nodes)
+    _check_attention_shapes(steps)
+
+
+def _check_attention_shapes(steps) -> None:
+    """Every recorded attention block of a kind has the same layers and heads at every step (a chart
+    asks layer l / head h of every step once it has seen them at one)."""
+    for k in ("self_attn", "cross_attn"):
+        shapes = {}
+        for t, s in enumerate(steps):
+            for j, e in enumerate(s["hypotheses"]):
+                if e[k] is not None:
+                    shapes.setdefault(tuple(len(layer) for layer in e[k]), f"steps[{t}].hypotheses[{j}].{k}")
+        if len(shapes) > 1:
+            (first, where), (other, there) = list(shapes.items())[:2]
+            bad(there, f"the layers and heads of {where} ({len(first)} layers, heads {list(first)})",
+                Said(f"{len(other)} layers, heads {list(other)}"))
+
+
+def _check_each_step(steps, top_k: int, nodes: dict) -> None:
     for t, s in enumerate(steps):
         p = f"steps[{t}]"
         check_obj(s, p, STEP_KEYS)
