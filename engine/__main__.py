@@ -16,7 +16,8 @@ import traceback
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, status 2
+    def error(self, message):  # one line, status 2 (control characters of the arguments shown escaped)
+        message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
