@@ -255,7 +255,7 @@ def test_exposure(one_torch_thread, tiny_ckpt, tmp_path_factory, data, which):
     argv = ["exposure", "--model", model, "--n", "2", "--bootstrap", "5"] + opts
     n = opts[len(opts) - 1 - opts[::-1].index("--n") + 1] if "--n" in opts else "2"
     boot = opts[len(opts) - 1 - opts[::-1].index("--bootstrap") + 1] if "--bootstrap" in opts else "5"
-    big = n.isdigit() and int(n) > 3 or boot.isdigit() and int(boot) > 2000
+    big = (n.isdigit() and int(n) > 3 or boot.isdigit() and int(boot) > 2000) and "--help" not in opts
     code, out, err = run_cli(argv, seconds=120)
     check_exit(code, err)
     if big:

@@ -137,6 +137,22 @@ def text_op(data, text: str):
     return text
 
 
+class Shown(str):
+    """The mutated JSON text, shown short in a failing case (the Draw lines say what was mutated)."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self):,} characters of JSON>"
+
+
+class ShownBytes(bytes):
+    def __repr__(self) -> str:
+        return f"<{len(self):,} bytes of JSON>"
+
+
+def shown(src):
+    return ShownBytes(src) if isinstance(src, bytes) else Shown(src)
+
+
 @st.composite
 def mutated_traces(draw, ops=KEEP_TYPES, file_ops: bool = True, max_ops: int = 3):
     """(seed name, the source given to load_trace: bytes, str or a file path, how it is given)."""
@@ -154,10 +170,10 @@ def mutated_traces(draw, ops=KEEP_TYPES, file_ops: bool = True, max_ops: int = 3
             doc = mutate(data, doc, max_depth=9, ops=ops)
     text = dumps(doc, ascii_only=draw(st.booleans(), label="ascii"))
     if not file_ops:
-        return name, text, "str"
+        return name, shown(text), "str"
     src = text_op(data, text)
     form = draw(st.sampled_from(["bytes", "str", "file"]), label="form")
-    return name, src, form
+    return name, shown(src), form
 
 
 # -- the property ----------------------------------------------------------------------------------
