@@ -14,7 +14,8 @@ _SIZES = {"kept": 13, "finished": 15, "pruned": 8}
 
 
 def _hover(n: dict) -> str:
-    return (f"<b>{html.escape(view.token_label(n['token'] or ''))}</b> (id {n['token_id']})<br>step {n['step']}"
+    return (f"<b>{html.escape(view.token_label(n['token'] or ''))}</b> (id {n['token_id']})<br>"
+            f"{'start' if n['parent'] is None else 'step ' + str(n['step'])}"
             f"<br>log-prob {fmt(n.get('logprob'))}<br>cumulative {fmt(n.get('cum_logprob'))}"
             f"<br>normalised score {fmt(n.get('score'))}<br>{n['status']}"
             + (f", group {n.get('group')}" if n.get("group") else ""))
@@ -25,7 +26,9 @@ def beam_tree_figure(trace: dict, upto_step: Optional[int] = None, *, hyp: int =
     """The search graph: kept (blue), finished (green diamonds), pruned (grey) nodes; the chosen
     hypothesis's path in red. upto_step reveals the tree up to that step."""
     nodes = {n["id"]: n for n in (view.as_dict(trace).get("beam") or {}).get("nodes") or []}
-    pos = view.beam_layout(trace, upto_step)
+    # x = the node's step index as in the trace (first generated token = step 0, the root = -1), the
+    # same number the hover, the step inspector and "Reveal up to step" use (issue 13, bug 4)
+    pos = {i: (x - 1, y) for i, (x, y) in view.beam_layout(trace, upto_step).items()}
     win = set(view.winner_path(trace, hyp))
     statuses = ("pruned", "kept", "finished") if show_pruned else ("kept", "finished")
     fig = go.Figure()
@@ -69,8 +72,11 @@ def beam_tree_figure(trace: dict, upto_step: Optional[int] = None, *, hyp: int =
             marker=dict(symbol=_SYMBOLS[status], size=_SIZES[status], color=STATUS_COLOURS[status],
                         line=dict(color=[WINNER if i in win else "#ffffff" for i in ids], width=2)),
             hovertext=[_hover(n) for n in ns], hoverinfo="text"))
-    n_steps = max((x for x, _ in pos.values()), default=1)
-    fig.update_xaxes(title_text="step", dtick=1 if n_steps <= 25 else 5, range=[-0.5, n_steps + 1])
+    n_steps = max((x for x, _ in pos.values()), default=0)
+    every = 1 if n_steps <= 25 else 5
+    fig.update_xaxes(title_text="step", tickvals=[-1] + list(range(0, n_steps + 1, every)),
+                     ticktext=["start"] + [str(t) for t in range(0, n_steps + 1, every)],
+                     range=[-1.5, n_steps + 2])
     fig.update_yaxes(showticklabels=False, title_text=None, zeroline=False)
     height = max(360, min(900, 40 * (max((abs(y) for _, y in pos.values()), default=1) * 2 + 3)))
     fig.update_layout(legend=dict(orientation="h", y=1.02, x=0))
