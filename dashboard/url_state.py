@@ -47,8 +47,8 @@ def _defaults(names: list[str]) -> dict[str, Any]:
 def _url_repr(key: str, value: Any) -> Any:
     """How a shared control's value is written in the URL (None: left out, it is the default)."""
     if key == "s":
-        value = list(value or [])
-        return [str(x) for x in value] if value != DEFAULT_STRATEGIES else None
+        value = list(value or [])     # none chosen ("Clear all"): kept in the session, left out of the URL
+        return [str(x) for x in value] if value and value != DEFAULT_STRATEGIES else None
     if key == "present":
         return "true" if value else None
     if key == "model":
