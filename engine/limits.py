@@ -34,6 +34,10 @@ MAX_TRACE_BYTES = 50 * 1024 * 1024      # a trace file / upload
 MAX_TRACE_DEPTH = 16                    # JSON nesting of a trace (the deepest field is at 8)
 MAX_CONFIG_BYTES = 1 << 20              # config.json, card.json of a checkpoint; --config-json
 MAX_JSON_DEPTH = 32                     # nesting of any other JSON seqscope reads
+MAX_DECK_BYTES = 2 * 1024 * 1024        # a talk deck file (decks/*.json, runs/decks/*.json)
+MAX_DECK_VIEWS = 50                     # views in one talk deck
+MAX_DECK_TITLE_CHARS = 120              # a deck's or a view's title
+MAX_DECK_NOTE_CHARS = 2000              # a view's speaker note
 
 # -- checkpoints (engine/checkpoint_config.py checks config.json against these before any tensor) ---
 MAX_PARAMETERS = 100_000_000            # parameters of a seqscope model (~400 MB of float32 weights)
