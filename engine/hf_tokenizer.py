@@ -19,7 +19,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Iterable, Optional, Sequence
 
-from .tokenizer import Encoding
+from .tokenizer import Encoding, check_text
 
 METASPACE = "\u2581"
 
@@ -140,6 +140,7 @@ class HFTokenizer:
         """Ids as the HF tokenizer gives them for generation (with the special tokens it adds itself: an LM's
         <bos> if it adds one, a source's </s>); `add_special_tokens=False` for a continuation / a target.
         `unknown`: the pieces of text that became the unknown token."""
+        check_text(text)
         try:
             enc = self.hf(text, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
             offsets = enc["offset_mapping"]

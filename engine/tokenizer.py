@@ -14,6 +14,7 @@ pad_id = 0, unk_id = 3; `never_emit` = (pad, bos, unk): the ids a free run never
 from __future__ import annotations
 
 import json
+import re
 import os
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -32,6 +33,23 @@ class Encoding:
     tokens: list[str]
     unknown: list[str] = field(default_factory=list)  # characters/pieces that became <unk>
 
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_text(text: str, what: str = "the input") -> None:
+    """A text a tokenizer can take (ValueError otherwise): no NUL character and valid Unicode — no unpaired
+    surrogate, which is what Python makes of bytes that are not UTF-8 (a command-line argument in another
+    encoding, a bad upload)."""
+    if not isinstance(text, str):
+        raise ValueError(f"{what} must be a string, got {type(text).__name__}")
+    if "\x00" in text:
+        raise ValueError(f"{what} contains a NUL character")
+    bad = _SURROGATE.search(text)
+    if bad:
+        raise ValueError(f"{what} is not valid Unicode: an unpaired surrogate {bad.group()!r} at character "
+                         f"{bad.start()} (is it UTF-8?)")
 
 class Tokenizer:
     """Thin wrapper over a `tokenizers.Tokenizer` with seqscope's conventions."""
@@ -104,6 +122,7 @@ class Tokenizer:
     def encode(self, text: str, add_special_tokens: bool = False) -> Encoding:
         """Ids of `text`, without special tokens (seqscope adds <bos> / <eos> where a run needs them;
         `add_special_tokens` is accepted for the HF wrapper's signature and changes nothing)."""
+        check_text(text)
         enc = self.hf.encode(text, add_special_tokens=False)
         unknown = [text[a:b] for i, (a, b) in zip(enc.ids, enc.offsets) if i == UNK]
         return Encoding(list(enc.ids), list(enc.tokens), unknown)

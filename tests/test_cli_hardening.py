@@ -101,6 +101,11 @@ ISSUE = [
     (lambda t: X(t, "--out", ""), "--out"),
     (lambda t: E(t, "--out", ""), "--out"),
     (lambda t: TR(t, "--lr", "nan"), "--lr"),
+    # found by the fuzz suite (docs/fuzzing.md): a recipe's name overridden by a path trained into it
+    (lambda t: ["train", "--recipe", "addition-gru", "--name", "../evil", "--out", str(t / "ckpt")], "--name"),
+    # bytes that are not UTF-8 in argv (Python's surrogate escapes) reached the tokenizer: TypeError
+    (lambda t: D(t, "--input", "\udcff"), "not valid Unicode"),
+    (lambda t: TF(t, "--reference", "3\udcff"), "not valid Unicode"),
 ]
 
 
@@ -309,3 +314,18 @@ def test_subprocess_unexpected_error(tmp_path):
     assert "RecursionError" in p.stderr
     p = run("-c", code, env={"SEQSCOPE_DEBUG": "1"})
     assert p.returncode == 1 and "Traceback" in p.stderr
+
+
+def test_train_config_refuses_a_path_as_name():
+    """The name is the checkpoint's folder: a config file or a recipe cannot smuggle a path in."""
+    for bad in ("../evil", "a/b", ".hidden", ""):
+        with pytest.raises(ValueError, match="name must be letters"):
+            TrainConfig.from_dict({"name": bad, "task": "addition", "arch": "gru-attn"})
+
+
+def test_a_recipe_under_another_name(tmp_path):
+    """--name renames a recipe's run (it was silently ignored: the recipe's name, in --out, was written)."""
+    from engine.training.cli import config_from_args
+    args = build_parser().parse_args(["train", "--recipe", "addition-gru", "--name", "my-adder",
+                                      "--out", str(tmp_path)])
+    assert config_from_args(args).name == "my-adder"

@@ -33,3 +33,20 @@ def test_bpe_round_trip_and_json():
 def test_bad_tokenizer_json():
     with pytest.raises(ValueError, match="not a valid tokenizer JSON"):
         Tokenizer.from_json("{not json", source="x.json")
+
+
+@pytest.mark.parametrize("text", ["\ud800", "ab\udcffc", "a\x00b"])
+def test_text_that_is_not_valid_unicode_is_refused_in_one_line(text):
+    """An unpaired surrogate (bytes that were not UTF-8) reached the tokenizer: 'TextInputSequence must be
+    str' (found by the fuzz suite); now every entry point refuses it with one line."""
+    import engine
+    from engine.tokenizer import check_text
+    with pytest.raises(ValueError) as e:
+        check_text(text)
+    assert "\n" not in str(e.value)
+    with pytest.raises(ValueError, match="NUL|not valid Unicode"):
+        engine.generate("addition-gru", text)
+    with pytest.raises(ValueError, match="NUL|not valid Unicode"):
+        engine.generate_batch("text-gpt", ["fine", text])
+    with pytest.raises(ValueError, match="NUL|not valid Unicode"):
+        engine.load("addition-gru").tokenizer.encode(text)

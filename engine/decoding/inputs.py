@@ -17,6 +17,7 @@ from typing import Sequence
 from ..batching import pad_batch
 from ..checkpoint import Bundle
 from ..loader import load                       # "hf:NAME" too
+from ..tokenizer import check_text
 from .fields import rule_fields
 from .rules import call_plan
 
@@ -95,8 +96,7 @@ def prepare(bundle: Bundle, text, max_new_tokens: int) -> Prepared:
             raise ValueError("the input is empty: this model needs a source")
         text = tok.decode(ids, keep_leading_space=False)
     elif isinstance(text, str):
-        if "\x00" in text:
-            raise ValueError("the input contains a NUL character")
+        check_text(text)
         if model.is_encoder_decoder and not text.strip():
             raise ValueError("the input is empty: this model needs a source text")
         enc = tok.encode(text) if text else None
@@ -136,6 +136,7 @@ def token_id(bundle: Bundle, value, what: str) -> int:
             raise ValueError(f"{what}: token id {value} is outside the vocabulary (0..{tok.vocab_size - 1})")
         return value
     if isinstance(value, str):
+        check_text(value, what)
         for i in range(tok.vocab_size):
             if tok.token_str(i) == value or tok.id_to_token(i) == value:
                 return i

@@ -72,6 +72,8 @@ def config_from_args(args) -> TrainConfig:
     a one-line ValueError naming its --flag."""
     if args.recipe:
         d = recipe(args.recipe)
+        if args.name is not None:             # a recipe under another name (checked below like any name)
+            d["name"] = args.name
     else:
         if not (args.name and args.task and args.arch):
             raise ValueError("give --recipe NAME, or --name, --task and --arch")

@@ -126,7 +126,8 @@ class TrainConfig:
     ss_k: Optional[float] = None                     # the schedule's k (engine/training/schedules.py)
     ss_c: Optional[float] = None                     # the linear schedule's slope c
     ss_eps_min: float = 0.0                          # the linear schedule's floor
-    ss_sample: bool = False                          # sample the model's token instead of its argmax
+    ss_sample: bool = True                           # feed a sample of the model's distribution (Bengio et
+                                                     # al. 2015); False: its argmax (see SAVED_DEFAULTS)
     tbptt: int = 0                                   # truncated-BPTT window L of a GRU decoder (0 = full)
     curriculum_steps: int = 0                        # steps over which the longest allowed length grows
     curriculum_start: int = 0                        # the longest length at step 0 (0 = the shortest in data)
@@ -158,6 +159,10 @@ class TrainConfig:
                 raise OptionError(f.name, f"{f.name} must be one of {', '.join(CHOICES[f.name])}, got {_show(v)}")
             if f.type in ("int", "float", "Optional[float]") and v is not None:
                 _check_range(f.name, f.type, v)
+        from .job import NAME_RE             # the name is the checkpoint's folder name: no path in it
+        if not NAME_RE.match(self.name):
+            raise OptionError("name", f"name must be letters, digits, '.', '_' or '-' (at most 64, not starting "
+                                      f"with '.', '_' or '-'), got {_show(self.name)}")
         self._check_task_and_model()
         schedules.validate(self.ss_schedule, self.ss_k, self.ss_c, self.ss_eps_min)
         if self.feed_model_prob > 0 and self.ss_schedule != "none":
