@@ -17,6 +17,8 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from .checkpoint_config import CheckpointError
+
 PREFIX = "hf:"
 DTYPES = ("float32", "bfloat16", "float16")
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack",
@@ -25,8 +27,9 @@ PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model
 FETCH_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "*.tiktoken"]
 
 
-class HFLoadError(ValueError):
-    """A Hugging Face model could not be loaded; the message is one line naming it and what to do."""
+class HFLoadError(CheckpointError):
+    """A Hugging Face model could not be loaded; the message is one line naming it and what to do. A
+    CheckpointError (a ValueError), so a caller that catches what engine.load refuses catches it too."""
 
 
 def load(name: str | os.PathLike, *, device: str = "cpu", dtype: Optional[str] = None, download: bool = False):

@@ -430,3 +430,12 @@ def test_generate_greedy(bundles, arch):
     assert 1 <= len(hyp["token_ids"]) <= 5
     assert all(0 <= i < b.tokenizer.vocab_size for i in hyp["token_ids"])
     engine.load_trace(json.dumps(trace.to_dict()))
+
+
+@pytest.mark.parametrize("name", ["hf:", "hf:no-such/model-here", "hf:/no/such/folder"])
+def test_hf_load_errors_are_checkpoint_errors(name):
+    """engine.load('hf:') raised HFLoadError, which callers catching CheckpointError missed (fuzz suite)."""
+    import engine
+    with pytest.raises(engine.CheckpointError) as e:
+        engine.load(name)
+    assert "\n" not in str(e.value)
