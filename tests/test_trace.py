@@ -366,3 +366,23 @@ def test_view_queries_on_saved_traces():
     assert view.first_divergence({"a": s, "b": s}) is None
     assert view.best_path_ids(s) == s["hypotheses"][0]["token_ids"] and view.best_path_ids(s, 99) == []
     assert view.token_label(" a ") == "␣a␣" and view.token_label("") == "∅"
+
+
+def test_a_ragged_encoder_attention_is_refused():
+    """encoder_attention[0][0][0] one weight shorter was accepted and broke encoder_attention_heatmap
+    (IndexError; fuzz suite, docs/fuzzing.md #9); so was a layer with fewer heads."""
+    import copy
+    import json
+    import engine
+    from engine.trace import TraceError, validate
+    t = engine.generate("dates-transformer", "3 march 2021", {"num_beams": 2})
+    d = json.loads(t.to_json()) if hasattr(t, "to_json") else copy.deepcopy(t.data)
+    validate(d)
+    short = copy.deepcopy(d)
+    short["encoder_attention"][0][0][0].pop()
+    with pytest.raises(TraceError, match=r"encoder_attention\[0\]\[0\] must be a \d+ x \d+ matrix"):
+        validate(short)
+    fewer = copy.deepcopy(d)
+    fewer["encoder_attention"][1] = fewer["encoder_attention"][1][:1]
+    with pytest.raises(TraceError, match="same number"):
+        validate(fewer)

@@ -218,6 +218,21 @@ def _settings(d: dict) -> None:
     check_bool(r["attention"], "recording.attention")
     if d["encoder_attention"] is not None:
         check_numbers(d["encoder_attention"], "encoder_attention", 4, 0, 1)
+        _check_encoder_shape(d["encoder_attention"], len(inp["tokens"]))
+
+
+def _check_encoder_shape(enc: list, n: int) -> None:
+    """encoder_attention is [layers][heads][n][n] over the n source tokens, the same heads in every layer
+    (a ragged block was accepted and broke its heatmap; fuzz suite)."""
+    heads = {len(layer) for layer in enc}
+    if len(heads) > 1 or 0 in heads:
+        bad("encoder_attention", "the same number (>= 1) of heads in every layer",
+            "layers with " + " and ".join(map(str, sorted(heads))) + " heads")
+    for li, layer in enumerate(enc):
+        for hi, head in enumerate(layer):
+            if len(head) != n or any(len(row) != n for row in head):
+                bad(f"encoder_attention[{li}][{hi}]", f"a {n} x {n} matrix (one row and column per source token)",
+                    f"{len(head)} rows of {sorted({len(r) for r in head})} weights")
 
 
 def _check_map(v, path) -> None:
