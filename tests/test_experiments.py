@@ -9,6 +9,7 @@ import pytest
 from engine import experiments as xp
 from engine.experiments.cli import NAMES, add_parsers
 from engine.experiments.decoding import STRATEGIES, text_stats
+from engine.experiments.verdict import OUTCOMES, decide
 
 SHIPPED_ONLY = ["tf-vs-fr", "recovery", "beam-curse", "label-smoothing"]
 TRAINING = ["ss-schedules", "tbptt", "bpe-vocab"]
@@ -16,10 +17,14 @@ TRAINING = ["ss-schedules", "tbptt", "bpe-vocab"]
 
 def check(res, name):
     assert res["name"] == name and res["quick"] is True
-    assert res["caption"].count(". ") >= 1 and res["verdict"]
-    assert res["agrees"] in (True, False, None)
-    assert ("agree" in res["verdict"]) or ("inconclusive" in res["verdict"])
-    json.dumps(res)
+    assert res["caption"].count(". ") >= 1 and res["verdict"] and res["test"] and res["prediction"]
+    assert res["outcome"] in OUTCOMES and res["agrees"] == {"agrees": True, "disagrees": False}.get(res["outcome"])
+    assert res["seeds"] and all(isinstance(s, int) for s in res["seeds"])
+    if res["test"].startswith("legacy"):          # legacy: removed at integration
+        assert ("agree" in res["verdict"]) or ("inconclusive" in res["verdict"])
+    else:                                         # the outcome follows from the interval alone
+        assert res["outcome"] == decide(res["lo"], res["hi"]) and res["lo"] <= res["estimate"] <= res["hi"]
+    json.dumps(res, allow_nan=False)
 
 
 @pytest.mark.parametrize("name", SHIPPED_ONLY)
@@ -36,8 +41,8 @@ def test_experiments_on_shipped_models(name, tmp_path):
 
 
 def test_training_experiment_reproduces_for_a_seed():
-    a = xp.run_experiment("tbptt", quick=True, seed=1)
-    b = xp.run_experiment("tbptt", quick=True, seed=1)
+    a = xp.run_experiment("tbptt", quick=True, seeds=(1,))
+    b = xp.run_experiment("tbptt", quick=True, seeds=(1,))
     check(a, "tbptt")
     for r in (a, b):                           # wall times differ; everything else must not
         r.pop("seconds")
@@ -85,7 +90,8 @@ def test_cli_and_bad_input(tmp_path):
     p = argparse.ArgumentParser()
     add_parsers(p.add_subparsers(dest="command"))
     a = p.parse_args(["experiment", "decoding", "--quick", "--out", "x.json"])
-    assert (a.command, a.name, a.quick, a.seed, a.threads, a.out) == ("experiment", "decoding", True, 0, 2, "x.json")
+    assert (a.command, a.name, a.quick, a.seeds, a.threads, a.out) == ("experiment", "decoding", True, None, 2, "x.json")
+    assert p.parse_args(["experiment", "decoding", "--seeds", "3, 1"]).seeds == (3, 1)
 
 
 def test_registry_runners_carry_title_and_caption():
@@ -116,14 +122,14 @@ def test_store_paths_and_default_user_dir(tmp_path, monkeypatch):
 def test_store_run_saves_atomically(tmp_path, monkeypatch):
     store = xp.ExperimentStore(shipped_dir=tmp_path / "shipped", user_dir=tmp_path / "user")
     lines = []
-    path = store.run("recovery", quick=True, seed=0, progress=lines.append)
-    assert path == store.user_path("recovery") and len(lines) == 2
+    path = store.run("recovery", quick=True, seeds=(0,), progress=lines.append)
+    assert path == store.user_path("recovery") and len(lines) >= 3          # start, one per seed, saved
     res = store.read(path)
     check(res, "recovery")
     assert sorted(p.name for p in path.parent.iterdir()) == ["recovery.json"]      # no temporary file left
     before = path.read_bytes()
 
-    def broken(quick, seed):
+    def broken(quick, seeds, progress):
         raise RuntimeError("interrupted")
     monkeypatch.setitem(xp.EXPERIMENTS, "recovery", broken)
     with pytest.raises(RuntimeError):
@@ -149,3 +155,38 @@ def test_store_overview(tmp_path):
     assert store.overview()[2]["result"].startswith("your run (quick), ")
     default = {r["experiment"]: r for r in xp.ExperimentStore(user_dir=user).overview()}
     assert default["tf-vs-fr"]["result"].startswith("shipped")
+
+
+# -- the --seeds flag and the registry's contract -----------------------------------------------
+
+def test_seeds_flag_is_checked_in_one_line(tmp_path):
+    from engine.limits import MAX_EXPERIMENT_SEEDS
+    too_many = ",".join(str(i) for i in range(MAX_EXPERIMENT_SEEDS + 1))
+    for bad, needle in (("0,x", "not an integer"), ("1,1", "repeats"), ("", "not a list"), ("0,,1", "not a list"),
+                        ("-1", "out of range"), (too_many, "MAX_EXPERIMENT_SEEDS")):
+        p = subprocess.run([sys.executable, "-m", "engine", "experiment", "recovery", "--quick", f"--seeds={bad}",
+                            "--out", str(tmp_path / "r.json")], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2 and needle in p.stderr and "Traceback" not in p.stderr, (bad, p.stderr)
+        assert len(p.stderr.strip().splitlines()) <= 2 and not (tmp_path / "r.json").exists()
+
+
+def test_registry_new_signature_and_progress(monkeypatch):
+    from engine.experiments.registry import experiment, EXPERIMENTS
+    from engine.experiments.verdict import make_verdict
+    seen = []
+
+    @experiment("t-new", "T", "A caption. Two sentences.")
+    def t_new(quick, seeds, progress):
+        for s in seeds:
+            progress(f"seed {s}")
+        return {"seeds_seen": list(seeds)}, make_verdict(prediction="p", test="paired t over seeds",
+                                                         estimate=0.2, lo=float("nan"), hi=0.5, text="x", n=3)
+    try:
+        res = xp.run_experiment("t-new", quick=True, progress=seen.append)
+        assert res["seeds"] == [0, 1, 2] and seen == ["seed 0", "seed 1", "seed 2"]
+        assert res["outcome"] == "inconclusive" and res["agrees"] is None and res["lo"] is None   # nan -> null
+        assert res["estimate"] == 0.2 and res["n"] == 3 and res["test"] == "paired t over seeds"
+        json.dumps(res, allow_nan=False)
+        assert xp.run_experiment("t-new", quick=False, seeds=[7])["seeds"] == [7]
+    finally:
+        EXPERIMENTS.pop("t-new")

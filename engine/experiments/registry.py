@@ -1,24 +1,68 @@
 """The registry of the lab's experiments: `@experiment(name, title, caption)` registers a function
-`fn(quick, seed) -> (data, agrees, verdict)` as a runner returning the result dict every experiment
-shares (name, title, caption, quick, seed, agrees, verdict, data, seconds)."""
+`fn(quick, seeds, progress) -> (data, Verdict)` (engine/experiments/verdict.py) as a runner returning
+the result dict every experiment shares: name, title, caption, quick, seeds, outcome, agrees (True /
+False / None for agrees / disagrees / inconclusive), test, estimate, lo, hi, prediction, verdict (the
+Verdict's text), p, n, data, seconds."""
 from __future__ import annotations
 
+import inspect
+import math
 import time
-from typing import Callable
+from typing import Callable, Optional, Sequence
 
 import torch
 
+from .verdict import SEEDS, Verdict
+
 EXPERIMENTS: dict[str, Callable[..., dict]] = {}     # in the order of issue 5 (the package imports them so)
+AGREES = {"agrees": True, "disagrees": False, "inconclusive": None}
+
+
+def _num(x) -> Optional[float]:
+    """A float for JSON (nan / inf / None -> None: strict JSON has no NaN)."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _is_legacy(fn) -> bool:
+    # legacy: removed at integration — the old fn(quick, seed) -> (data, agrees, verdict)
+    return "seed" in inspect.signature(fn).parameters
+
+
+def default_seeds(quick: bool) -> tuple[int, ...]:
+    return SEEDS["quick" if quick else "full"]
 
 
 def experiment(name: str, title: str, caption: str):
     def wrap(fn):
-        def run(quick: bool = False, seed: int = 0) -> dict:
-            torch.manual_seed(seed)
+        legacy = _is_legacy(fn)
+
+        def run(quick: bool = False, seeds: Optional[Sequence[int]] = None,
+                progress: Optional[Callable[[str], None]] = None) -> dict:
+            seeds = tuple(int(s) for s in (default_seeds(quick) if seeds is None else seeds))
+            if not seeds:
+                raise ValueError(f"{name}: give at least one seed")
+            say = progress or (lambda line: None)
+            torch.manual_seed(seeds[0])
             t = time.time()
-            data, agrees, verdict = fn(quick, seed)
-            return {"name": name, "title": title, "caption": caption, "quick": quick, "seed": seed,
-                    "agrees": bool(agrees) if agrees is not None else None, "verdict": verdict, "data": data,
+            if legacy:                                   # legacy: removed at integration
+                say(f"{name}: seed {seeds[0]} (legacy experiment: one seed, no declared test)")
+                data, agrees, text = fn(quick, seeds[0])
+                seeds = seeds[:1]
+                outcome = {True: "agrees", False: "disagrees", None: "inconclusive"}[
+                    None if agrees is None else bool(agrees)]
+                v = Verdict(outcome=outcome, test="legacy: one seed, no declared test", estimate=float("nan"),
+                            lo=float("nan"), hi=float("nan"), prediction=caption, text=text)
+            else:
+                data, v = fn(quick, seeds, say)
+                if not isinstance(v, Verdict):
+                    raise TypeError(f"{name}: an experiment must return (data, Verdict)")
+            return {"name": name, "title": title, "caption": caption, "quick": bool(quick), "seeds": list(seeds),
+                    "outcome": v.outcome, "agrees": AGREES[v.outcome], "test": v.test,
+                    "estimate": _num(v.estimate), "lo": _num(v.lo), "hi": _num(v.hi), "prediction": v.prediction,
+                    "verdict": v.text, "p": _num(v.p), "n": v.n, "data": data,
                     "seconds": round(time.time() - t, 1)}
         run.__name__ = fn.__name__
         run.__doc__ = fn.__doc__
@@ -28,8 +72,10 @@ def experiment(name: str, title: str, caption: str):
     return wrap
 
 
-def run_experiment(name: str, quick: bool = False, seed: int = 0) -> dict:
-    """Run one experiment (quick: the reduced size, seconds) and return its result dict."""
+def run_experiment(name: str, quick: bool = False, seeds: Optional[Sequence[int]] = None,
+                   progress: Optional[Callable[[str], None]] = None) -> dict:
+    """Run one experiment over these seeds (default verdict.SEEDS of the mode; quick: the reduced
+    size) and return its result dict; `progress` gets one line per seed (and stage)."""
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
-    return EXPERIMENTS[name](quick=quick, seed=seed)
+    return EXPERIMENTS[name](quick=quick, seeds=seeds, progress=progress)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Callable, Optional, Sequence, Union
 
 from ..files import atomic_write_text
-from .registry import EXPERIMENTS, run_experiment
+from .registry import EXPERIMENTS, default_seeds, run_experiment
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SHIPPED_DIR = ROOT / "results" / "experiments"      # git-tracked results of full-size runs
@@ -28,6 +28,15 @@ def load_result(path: Union[str, Path]) -> dict:
     if not isinstance(d, dict) or d.get("name") not in EXPERIMENTS or "verdict" not in d:
         raise ValueError(f"{path}: not a seqscope experiment result")
     return d
+
+
+def estimate_text(res: dict, digits: int = 4) -> str:
+    """'0.0123 [0.0040, 0.0210]': a result's effect and its 95% interval ('' when it has none)."""
+    est, lo, hi = res.get("estimate"), res.get("lo"), res.get("hi")
+    if not isinstance(est, (int, float)):
+        return ""
+    f = lambda x: "nan" if not isinstance(x, (int, float)) else f"{x:.{digits}g}"
+    return f"{f(est)} [{f(lo)}, {f(hi)}]"
 
 
 def _one_line(e: BaseException) -> str:
@@ -65,34 +74,41 @@ class ExperimentStore:
         """A saved result (ValueError if the file is not one)."""
         return load_result(path)
 
-    def run(self, name: str, quick: bool = False, seed: int = 0,
+    def run(self, name: str, quick: bool = False, seeds: Optional[Sequence[int]] = None,
             progress: Optional[Callable[[str], None]] = None) -> Path:
-        """Run an experiment and save its result atomically to user_path(name); `progress` (if given)
-        gets a line before the run and one after the save."""
+        """Run an experiment over these seeds (default: the mode's) and save its result atomically to
+        user_path(name); `progress` (if given) gets a line before the run, the experiment's lines (one
+        per seed) and one after the save."""
         if progress:
-            progress(f"running {name}{' (quick)' if quick else ''}, seed {seed}")
-        path = save_result(run_experiment(name, quick=quick, seed=seed), self.user_path(name))
+            progress(f"running {name}{' (quick)' if quick else ''}, seeds "
+                     f"{', '.join(map(str, seeds if seeds is not None else default_seeds(quick)))}")
+        path = save_result(run_experiment(name, quick=quick, seeds=seeds, progress=progress), self.user_path(name))
         if progress:
             progress(f"{name} saved to {path}")
         return path
 
     def overview(self) -> list[dict]:
         """One row per registered experiment (the user's run before the shipped one): experiment,
-        result (which one, its size and time), agrees, verdict."""
+        result (which one, its size, seeds and time), outcome, estimate [lo, hi], agrees, verdict."""
         rows = []
         for name in EXPERIMENTS:
             paths = self.paths(name)
             if not paths:
-                rows.append({"experiment": name, "result": "not run yet", "agrees": None, "verdict": ""})
+                rows.append({"experiment": name, "result": "not run yet", "outcome": "", "estimate": "",
+                             "agrees": None, "verdict": ""})
                 continue
             label = "your run" if "your run" in paths else "shipped"
             try:
                 res = self.read(paths[label])
             except ValueError as e:
-                rows.append({"experiment": name, "result": f"unreadable: {_one_line(e)}", "agrees": None,
-                             "verdict": ""})
+                rows.append({"experiment": name, "result": f"unreadable: {_one_line(e)}", "outcome": "",
+                             "estimate": "", "agrees": None, "verdict": ""})
                 continue
+            seeds = res.get("seeds") or ([res["seed"]] if "seed" in res else [])
             rows.append({"experiment": name,
-                         "result": f"{label}{' (quick)' if res.get('quick') else ''}, {res.get('seconds')} s",
-                         "agrees": res.get("agrees"), "verdict": res.get("verdict")})
+                         "result": f"{label}{' (quick)' if res.get('quick') else ''}, {len(seeds)} seed"
+                                   f"{'' if len(seeds) == 1 else 's'}, {res.get('seconds')} s",
+                         "outcome": res.get("outcome") or {True: "agrees", False: "disagrees"}.get(
+                             res.get("agrees"), "inconclusive"),
+                         "estimate": estimate_text(res), "agrees": res.get("agrees"), "verdict": res.get("verdict")})
         return rows
