@@ -161,7 +161,7 @@ def test_beam_tree_page_beams_and_reveal(root):
     _ok(at)
     fig = _plotly(at)[0]
     xs = [x for t in fig["data"] if t.get("mode", "").startswith("markers") for x in t["x"]]
-    assert max(xs) == 3                                   # x = step + 1
+    assert max(xs) == 2                                   # x = the step index (issue 13, bug 4)
 
 
 def test_tffr_page_and_injection(root):
