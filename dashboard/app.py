@@ -27,6 +27,11 @@ PAGES = [
     st.Page(VIEWS / "traces.py", title="Traces", icon=":material/inventory_2:", url_path="traces"),
     st.Page(VIEWS / "lab.py", title="Exposure lab", icon=":material/science:", url_path="lab"),
     st.Page(VIEWS / "train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page(VIEWS / "deck.py", title="Decks", icon=":material/slideshow:", url_path="deck"),
 ]
 
 sidebar.run_app(PAGES)
+
+from dashboard import warmup  # noqa: E402
+
+warmup.start_once()     # after the first page is drawn: the tours' models and runs, in the background

@@ -1,16 +1,24 @@
-"""A standalone HTML report of a comparison: works offline (plotly.js inlined once), explicit
-colours, one file. Pure function: traces in, HTML string out.
+"""Standalone HTML reports: a comparison of runs (`comparison_report`) and a talk deck
+(`deck_report`, every view's charts drawn by `view_figures`); both work offline (plotly.js inlined
+once), use explicit colours and are one file. Pure functions: traces in, HTML string out. The one
+exception, `figure_images`, opens such a file in headless Chromium (dashboard/headless.py) to save
+each chart as PNG or SVG with Plotly's own renderer (no kaleido in the pinned packages).
 
 Everything embedded is escaped: every text taken from a trace or a run name is html.escape'd in the
 page (and in the charts' labels, which Plotly reads as markup); the figures' JSON inside <script> has
 <, >, & and the JavaScript line separators as \\u escapes, so nothing in it can close the script."""
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import html
 import json
 import re
+import urllib.parse
+from pathlib import Path
+from typing import Any, Optional
 
+import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
@@ -38,11 +46,11 @@ def script_json(value) -> str:
     return text
 
 
-def _fig_html(fig, index: int, name: str) -> str:
+def _fig_html(fig, index: int, name: str, fmt: str = "svg") -> str:
     """One figure: its div and the script that draws it (the figure and its config as script_json)."""
     fid = f"seqscope-figure-{index}"
     height = int(fig.layout.height or 450)
-    config = {**charts.plotly_config(f"seqscope-{_slug(name)}", "svg"), "responsive": True}
+    config = {**charts.plotly_config(f"seqscope-{_slug(name)}", fmt), "responsive": True}
     return (f'<div id="{fid}" class="plotly-graph-div" style="height:{height}px;width:100%"></div>'
             f'<script type="text/javascript">(function(){{var f={script_json(pio.to_json(fig, validate=False))};'
             f'Plotly.newPlot("{fid}",f.data,f.layout,{script_json(config)});}})();</script>')
@@ -96,3 +104,168 @@ def comparison_report(runs: dict, *, title: str = "seqscope: decoder comparison"
     parts.append("<p style='color:#777;font-size:0.8em'>Standalone report: no network needed. "
                  "Each chart's camera button saves an SVG.</p></body></html>")
     return "\n".join(parts)
+
+
+# -- talk decks ----------------------------------------------------------------------------------------
+
+def _one(params: dict, key: str, default: Any = None) -> Any:
+    v = params.get(key)
+    if isinstance(v, list):
+        v = v[0] if v else None
+    return default if v in (None, "") else v
+
+
+def _flag(params: dict, key: str, default: bool) -> bool:
+    v = _one(params, key)
+    return default if v is None else str(v).lower() in ("true", "1", "yes")
+
+
+def _index(params: dict, key: str, n: int) -> int:
+    """An index from the URL (an int, or a selectbox label such as '#2: ...'), within 0..n-1."""
+    v = str(_one(params, key, 0))
+    m = re.match(r"#?(\d+)", v)
+    i = int(m.group(1)) - (1 if v.startswith("#") else 0) if m else 0
+    return min(max(i, 0), max(n - 1, 0))
+
+
+def attention_figure(trace: dict, kind: str = "cross", layer: int = 0, head: Any = "avg", hyp: int = 0,
+                     *, title: Optional[str] = None) -> go.Figure:
+    """The attention map as a Plotly heatmap (the page draws it with Altair, whose vega scripts are not
+    available offline): generated tokens down, keys across, the same weights (engine.trace.view)."""
+    labels, cols, mat = view.attention_matrix(trace, kind, layer, head, hyp)
+    xs = [f"{j}: {html.escape(view.token_label(c))}" for j, c in enumerate(cols)]
+    ys = [html.escape(str(lab)) for lab in labels]
+    width = max((len(r) for r in mat), default=0)
+    z = [[(None if w is None else float(w)) for w in r] + [None] * (width - len(r)) for r in mat]
+    fig = go.Figure(go.Heatmap(z=z, x=xs[:width], y=ys, colorscale="Blues", zmin=0, colorbar=dict(title="weight"),
+                               hovertemplate="generated %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", title_text="generated token (step: token)", type="category")
+    fig.update_xaxes(title_text="source token" if kind == "cross" else "key (attended-to token)", tickangle=-60,
+                     type="category")
+    return charts.style(fig, title=title, height=max(320, 26 * len(ys) + 160))
+
+
+_KINDS = {"cross-attention (source × generated)": "cross", "decoder self-attention": "self"}
+
+
+def view_figures(page: str, params: dict, resolved) -> list[tuple[str, Any]]:
+    """The charts a page draws for a view (`resolved`: dashboard.warmup.Resolved, its runs computed),
+    as (name, Plotly figure) pairs: what the deck export shows for that view."""
+    r, figs = resolved, []
+    if page == "compare" and r.traces:
+        figs.append(("compare", charts.compare_figure(r.traces, title="Per step: chosen token's probability and entropy")))
+        for name, tr in r.traces.items():
+            m = charts.mbr_figure(tr, title=f"{html.escape(name)}: MBR utility matrix (chosen candidate outlined)")
+            if m is not None:
+                figs.append((f"mbr-{name}", m))
+    elif page in ("step", "attention"):
+        run, tr = next(iter(r.traces.items()))
+        hyp = _index(params, "hyp", len(tr.get("hypotheses") or [1]))
+        if page == "step":
+            rows = charts.hypothesis_steps(tr, hyp)
+            if rows:
+                t = _index(params, "step", len(rows))
+                e = rows[t]["entry"]
+                figs.append(("step", charts.step_figure(
+                    e, rows[t]["token_id"], log=_flag(params, "log", False),
+                    title=f"step {t}: top-{len(e.get('top_before') or [])} before and after the decoding rules "
+                          f"({html.escape(str(tr.get('strategy')))})")))
+        else:
+            kinds = [k for k in ("cross", "self") if charts.has_attention(tr, k)]
+            if kinds:
+                kind = _KINDS.get(_one(params, "kind"), _one(params, "kind"))
+                kind = kind if kind in kinds else kinds[0]
+                n_layers, n_heads = charts.attention_shape(tr, kind)
+                layer = _index(params, "layer", n_layers)
+                head = str(_one(params, "head", "avg")).removeprefix("head ")
+                head = "avg" if head in ("avg", "average of heads") or not head.isdigit() else min(int(head), n_heads - 1)
+                what = "head average" if head == "avg" else f"head {head}"
+                figs.append(("attention", attention_figure(
+                    tr, kind, layer, head, hyp, title=f"{kind} attention, layer {layer}, {what} · {html.escape(run)}")))
+                figs.append(("attention-entropy", charts.attention_entropy_figure(
+                    tr, kind, hyp, title="attention entropy per step (low = focused, high = spread out)")))
+    elif page == "beam":
+        tr = next(iter(r.traces.values()))
+        last = max((n["step"] for n in (tr.get("beam") or {}).get("nodes") or []), default=0)
+        upto = min(int(_one(params, "reveal", last)), last)
+        figs.append(("beam-tree", charts.beam_tree_figure(
+            tr, upto, hyp=_index(params, "bhyp", len(tr.get("hypotheses") or [1])),
+            show_pruned=_flag(params, "pruned", True),
+            title=f"beam search ({tr['beam']['num_beams']} beams) · {html.escape(str(tr['model'].get('name')))}")))
+    elif page == "tffr" and r.tffr is not None:
+        if r.injected is None:
+            figs.append(("tffr", charts.tffr_figure(r.tffr, title="per reference position: TF vs FR")))
+        else:
+            t, lab = r.inject_step, html.escape(repr(r.wrong_label))
+            figs += [("recovery", charts.recovery_figure(r.tffr, r.injected, t,
+                                                         title="one wrong note: recovering or derailing?")),
+                     ("tffr-base", charts.tffr_figure(r.tffr, title="undisturbed")),
+                     ("tffr-injected", charts.tffr_figure(r.injected, title=f"{lab} injected at step {t}"))]
+    return figs
+
+
+def _paragraphs(text: str) -> str:
+    return "".join(f"<p>{html.escape(p)}</p>" for p in re.split(r"\r?\n\s*\r?\n", text) if p.strip())
+
+
+def deck_report(title: str, sections: list[dict], *, fmt: str = "svg") -> str:
+    """One HTML page for a talk deck: per view (`sections`: dicts with title, note, page, summary,
+    link, figures = [(name, figure)], errors = [str]) its title, note, what it shows and its charts;
+    plotly.js inlined once. Every text is escaped; each chart's camera button saves `fmt`."""
+    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+             f"<title>{html.escape(title)}</title>", _STYLE,
+             "<style>.view{border-top:2px solid #1f5fbf;margin-top:2em;padding-top:0.5em}"
+             " .note{color:#333;font-size:1.05em} .meta{color:#555;font-size:0.85em}</style></head><body>",
+             f"<h1>{html.escape(title)}</h1>",
+             f"<p class='meta'>{len(sections)} views · generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} "
+             "by seqscope · opens offline</p><ol>"]
+    parts += [f"<li><a href='#view-{i + 1}'>{html.escape(s['title'])}</a></li>" for i, s in enumerate(sections)]
+    parts += ["</ol>", f'<script type="text/javascript">{get_plotlyjs()}</script>']
+    k = 0
+    for i, s in enumerate(sections):
+        parts.append(f"<section class='view' id='view-{i + 1}'><h2>{i + 1}. {html.escape(s['title'])}</h2>"
+                     f"<div class='note'>{_paragraphs(s.get('note') or '')}</div>"
+                     f"<p class='meta'>{html.escape(s.get('page') or '')} · {html.escape(s.get('summary') or '')}"
+                     f"<br>view: <code>{html.escape(s.get('link') or '')}</code></p>")
+        parts += [f"<p style='color:#a00'>{html.escape(e)}</p>" for e in s.get("errors") or []]
+        for name, fig in s.get("figures") or []:
+            parts.append(_fig_html(fig, k, f"{i + 1:02d}-{name}", fmt))
+            k += 1
+        parts.append("</section>")
+    parts.append("<p style='color:#777;font-size:0.8em'>Standalone deck: no network needed. "
+                 f"Each chart's camera button saves a{'n SVG' if fmt == 'svg' else ' PNG'}.</p></body></html>")
+    return "\n".join(parts)
+
+
+_IMAGE_JS = """async ([fmt, scale]) => {
+  const out = [];
+  for (const gd of document.querySelectorAll('.plotly-graph-div')) {
+    const w = gd.offsetWidth || 1100, h = gd.offsetHeight || 450;
+    out.push([gd.id, await Plotly.toImage(gd, {format: fmt, width: w, height: h, scale: fmt === 'png' ? scale : 1})]);
+  }
+  return out;
+}"""
+
+
+def figure_images(report_html: str, fmt: str = "png", *, width: int = 1200, scale: int = 2) -> list[tuple[str, bytes]]:
+    """Every chart of a standalone report as a PNG or SVG, rendered by Plotly in headless Chromium
+    (dashboard/headless.py): [(the div id, file bytes)] in page order. RuntimeError without Chromium."""
+    import tempfile
+
+    from dashboard import headless
+    if fmt not in ("png", "svg"):
+        raise ValueError(f"image format {fmt!r}: png or svg")
+    with tempfile.TemporaryDirectory(prefix="seqscope-images-") as tmp:
+        path = Path(tmp) / "report.html"
+        path.write_text(report_html, encoding="utf-8")
+        with headless.browser() as b:
+            page = headless.new_page(b, width=width, height=900, timeout_s=120)
+            page.goto(path.as_uri(), wait_until="load")
+            page.wait_for_function("() => Array.from(document.querySelectorAll('.plotly-graph-div'))"
+                                   ".every(gd => gd._fullLayout)")
+            urls = page.evaluate(_IMAGE_JS, [fmt, scale])
+    out = []
+    for fid, url in urls:
+        head, _, data = url.partition(",")
+        out.append((fid, base64.b64decode(data) if head.endswith(";base64") else urllib.parse.unquote(data).encode()))
+    return out

@@ -11,7 +11,7 @@ from typing import Optional
 import streamlit as st
 
 import engine
-from dashboard import budget, display, runs, url_checks, url_state
+from dashboard import budget, deck, display, runs, url_checks, url_state
 from dashboard.display import one_line
 from dashboard.url_state import CUSTOM, CUSTOM_KEYS, changed, set_shared, shared
 
@@ -83,6 +83,7 @@ def run_app(pages: list) -> None:
         st.info("Nothing was run for this link. Fix the parameter in the address bar, or open a page from the "
                 "sidebar (its links keep only the valid settings).")
         return
+    deck.controls(page)         # the deck presenter bar and "add this view to a deck" (dashboard/deck.py)
     page.run()
 
 

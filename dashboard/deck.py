@@ -1,0 +1,416 @@
+"""Talk decks: a titled, ordered list of views, each a page, its URL state, a title and a note.
+
+- The default deck (`decks/default.json`, read-only) holds the curated tours of the Compare page.
+- A user's decks are `runs/decks/NAME.json` ($SEQSCOPE_DECKS overrides the folder), written atomically
+  (engine/files.py) and validated field by field on every read: the format, at most MAX_DECK_VIEWS
+  views, titles and notes within MAX_DECK_TITLE_CHARS / MAX_DECK_NOTE_CHARS, only the pages of PAGES
+  and only URL parameters dashboard/url_checks.py knows, each checked as a link's would be. A bad file
+  is one DeckError line naming the deck, the view and the field.
+- Editing (add, move, remove, retitle) is pure: a Deck in, a new Deck out; `save` writes it.
+- Presenting: a view's link carries ?deck=NAME&at=I; `controls` (one call in dashboard/sidebar.py)
+  draws the presenter bar (previous / next / exit) on such a page and the sidebar's "add this view".
+- Export: `export_html` computes every view's runs (dashboard/warmup.py, the cached calls of the pages)
+  and draws its charts into one offline HTML file (dashboard/report.py); `python -m dashboard.deck
+  export NAME` also writes PNG or SVG files per chart (headless Chromium).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Optional
+from urllib.parse import urlencode
+
+import engine
+from dashboard import url_checks
+from engine.files import UnsafeFile, atomic_write_text, read_json
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT = "default"
+DEFAULT_FILE = ROOT / "decks" / "default.json"
+FORMAT, VERSION = "seqscope-deck", 1
+PAGES = {"compare": "Compare decoders", "step": "Step inspector", "attention": "Attention",
+         "beam": "Beam tree", "tffr": "Teacher forcing vs free running"}
+NOT_A_VIEW = ("present", "fmt", "deck", "at", "embed", "embed_options")   # how a view is shown, not what
+NOT_IN_DECK = ("trace", "dl_run")       # an uploaded trace lives as long as the server; a download choice
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_VIEW_KEYS = {"page", "params", "title", "note"}
+
+
+class DeckError(ValueError):
+    """A deck that cannot be read, saved or changed: one line."""
+
+
+@dataclass(frozen=True)
+class View:
+    page: str                       # a key of PAGES
+    params: dict                    # URL parameter -> str (or list of str for ?s= / ?lab_models=)
+    title: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Deck:
+    name: str
+    title: str
+    views: tuple = ()
+    read_only: bool = False
+
+
+def user_dir() -> Path:
+    return Path(os.environ.get("SEQSCOPE_DECKS") or ROOT / "runs" / "decks")
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or name == DEFAULT:
+        shown = repr(name)[:40]
+        raise DeckError(f"deck name {shown}: use 1-64 letters, digits, - or _ (not {DEFAULT!r}, which is read-only)")
+    return name
+
+
+def _text(value: Any, what: str, limit: int, limit_name: str, one_line: bool) -> str:
+    if not isinstance(value, str):
+        raise DeckError(f"{what} is not text")
+    if len(value) > limit:
+        raise DeckError(f"{what} has {len(value):,} characters, over the limit of {limit:,} ({limit_name} in engine/limits.py)")
+    if one_line and re.search(r"[\r\n\u2028\u2029]", value):
+        raise DeckError(f"{what} must be one line")
+    return value
+
+
+def check_params(params: Any, where: str = "") -> dict:
+    """A view's URL state: known parameters only (dashboard/url_checks.py), each value checked as a
+    link's would be. Returns it normalised (str, or a list of str where many values are allowed)."""
+    if not isinstance(params, dict):
+        raise DeckError(f"{where}params must be an object of URL parameters")
+    out, lists = {}, {}
+    for k, v in params.items():
+        entry = url_checks.PARAMS.get(k) if isinstance(k, str) else None
+        if entry is None or k in NOT_A_VIEW or k in NOT_IN_DECK:
+            raise DeckError(f"{where}URL parameter {str(k)[:40]!r} is not part of a view")
+        vals = v if isinstance(v, list) else [v]
+        if not vals or not all(isinstance(x, str) for x in vals):
+            raise DeckError(f"{where}URL parameter {k}: the value must be text (or a list of text)")
+        many = entry[1]
+        if len(vals) > 1 and not many:
+            raise DeckError(f"{where}URL parameter {k}: given {len(vals)} times; give it once")
+        out[k], lists[k] = (list(vals) if many else vals[0]), vals
+    bad = url_checks.problems(lists)
+    if bad:
+        raise DeckError(f"{where}{bad[0]}")
+    return out
+
+
+def check_view(d: Any, where: str = "") -> View:
+    if not isinstance(d, dict):
+        raise DeckError(f"{where}not an object with page, params, title, note")
+    extra = set(d) - _VIEW_KEYS
+    if extra:
+        raise DeckError(f"{where}unknown field {sorted(map(str, extra))[0][:40]!r} (a view has {', '.join(sorted(_VIEW_KEYS))})")
+    page = d.get("page")
+    if page not in PAGES:
+        raise DeckError(f"{where}page {str(page)[:40]!r} is not one of {', '.join(PAGES)}")
+    title = _text(d.get("title", ""), f"{where}title", engine.MAX_DECK_TITLE_CHARS, "MAX_DECK_TITLE_CHARS", True)
+    note = _text(d.get("note", ""), f"{where}note", engine.MAX_DECK_NOTE_CHARS, "MAX_DECK_NOTE_CHARS", False)
+    return View(page=page, params=check_params(d.get("params", {}), where), title=title or PAGES[page], note=note)
+
+
+def from_dict(d: Any, name: str, read_only: bool = False) -> Deck:
+    """A deck from its JSON value, every field checked."""
+    if not isinstance(d, dict) or d.get("format") != FORMAT:
+        raise DeckError(f"deck {name}: not a seqscope deck (\"format\": \"{FORMAT}\" missing)")
+    if d.get("version") != VERSION:
+        raise DeckError(f"deck {name}: version {str(d.get('version'))[:20]} is not {VERSION}")
+    views = d.get("views")
+    if not isinstance(views, list):
+        raise DeckError(f"deck {name}: views must be a list")
+    if len(views) > engine.MAX_DECK_VIEWS:
+        raise DeckError(f"deck {name}: {len(views)} views, over the limit of {engine.MAX_DECK_VIEWS} "
+                        "(MAX_DECK_VIEWS in engine/limits.py)")
+    title = _text(d.get("title", name), f"deck {name}: title", engine.MAX_DECK_TITLE_CHARS, "MAX_DECK_TITLE_CHARS", True)
+    return Deck(name=name, title=title or name, read_only=read_only,
+                views=tuple(check_view(v, f"deck {name}: view {i + 1}: ") for i, v in enumerate(views)))
+
+
+def to_dict(deck: Deck) -> dict:
+    return {"format": FORMAT, "version": VERSION, "title": deck.title,
+            "views": [{"page": v.page, "params": v.params, "title": v.title, "note": v.note} for v in deck.views]}
+
+
+def path_of(name: str) -> Path:
+    return DEFAULT_FILE if name == DEFAULT else user_dir() / f"{check_name(name)}.json"
+
+
+def load(name: str) -> Deck:
+    """The default deck or a user's deck, read within MAX_DECK_BYTES and validated (DeckError otherwise)."""
+    path = path_of(name)
+    try:
+        d = read_json(path, engine.MAX_DECK_BYTES, engine.MAX_JSON_DEPTH, "MAX_DECK_BYTES")
+    except FileNotFoundError:
+        raise DeckError(f"deck {name}: no such deck ({path.name})") from None
+    except (UnsafeFile, ValueError) as e:
+        raise DeckError(f"deck {name}: {str(e).splitlines()[0][:300]}") from None
+    return from_dict(d, name, read_only=name == DEFAULT)
+
+
+def save(deck: Deck) -> Path:
+    """Write a user's deck atomically (validated first: what is saved can be read back)."""
+    if deck.read_only or deck.name == DEFAULT:
+        raise DeckError(f"deck {deck.name} is read-only: copy it under a new name to change it")
+    d = to_dict(deck)
+    from_dict(json.loads(json.dumps(d)), deck.name)
+    path = user_dir() / f"{check_name(deck.name)}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(d, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def names() -> list[str]:
+    """The default deck, then the user's decks (file names that are valid deck names)."""
+    folder = user_dir()
+    found = sorted(p.stem for p in folder.glob("*.json") if _NAME.fullmatch(p.stem) and p.stem != DEFAULT) \
+        if folder.is_dir() else []
+    return [DEFAULT] + found[:500]
+
+
+def new(name: str, title: str = "") -> Deck:
+    return Deck(name=check_name(name), title=_text(title or name, "title", engine.MAX_DECK_TITLE_CHARS,
+                                                   "MAX_DECK_TITLE_CHARS", True))
+
+
+# -- editing (pure: a new Deck) -------------------------------------------------------------------------
+
+def _editable(deck: Deck) -> None:
+    if deck.read_only:
+        raise DeckError(f"deck {deck.name} is read-only: copy it under a new name to change it")
+
+
+def _at(deck: Deck, i: int) -> int:
+    if not 0 <= i < len(deck.views):
+        raise DeckError(f"deck {deck.name} has no view {i + 1}")
+    return i
+
+
+def add(deck: Deck, view: View) -> Deck:
+    _editable(deck)
+    if len(deck.views) >= engine.MAX_DECK_VIEWS:
+        raise DeckError(f"deck {deck.name} is full: {engine.MAX_DECK_VIEWS} views (MAX_DECK_VIEWS in engine/limits.py)")
+    return replace(deck, views=deck.views + (view,))
+
+
+def move(deck: Deck, i: int, delta: int) -> Deck:
+    """View i moved up (delta -1) or down (+1); at either end it stays."""
+    _editable(deck)
+    j = min(max(_at(deck, i) + delta, 0), len(deck.views) - 1)
+    views = list(deck.views)
+    views.insert(j, views.pop(i))
+    return replace(deck, views=tuple(views))
+
+
+def remove(deck: Deck, i: int) -> Deck:
+    _editable(deck)
+    _at(deck, i)
+    return replace(deck, views=deck.views[:i] + deck.views[i + 1:])
+
+
+def edit(deck: Deck, i: int, *, title: Optional[str] = None, note: Optional[str] = None) -> Deck:
+    _editable(deck)
+    v = deck.views[_at(deck, i)]
+    d = {"page": v.page, "params": v.params, "title": v.title if title is None else title,
+         "note": v.note if note is None else note}
+    views = list(deck.views)
+    views[i] = check_view(d, f"view {i + 1}: ")
+    return replace(deck, views=tuple(views))
+
+
+def copy_as(deck: Deck, name: str) -> Deck:
+    return Deck(name=check_name(name), title=deck.title, views=deck.views)
+
+
+def view_from_url(page: str, query: dict, *, title: str = "", note: str = "", model: Optional[str] = None) -> View:
+    """The current view (a page's url path and its query string as name -> list of values) as a deck
+    view: how it is shown (presentation mode, download format, the deck being presented) is left out;
+    the model is written even when it is the default, so the view stays the same if the default changes."""
+    page = page or "compare"
+    if page not in PAGES:
+        raise DeckError(f"the {page} page cannot be a deck view (views: {', '.join(PAGES.values())})")
+    if "trace" in query:
+        raise DeckError("a view of an uploaded trace cannot be saved in a deck (the upload lasts as long as the server)")
+    params = {k: (list(v) if url_checks.PARAMS.get(k, (None, False))[1] else v[-1])
+              for k, v in query.items() if k not in NOT_A_VIEW and k not in NOT_IN_DECK and v}
+    if model and "model" not in params:
+        params["model"] = model
+    return check_view({"page": page, "params": params, "title": title or PAGES[page], "note": note})
+
+
+# -- links and presenting ---------------------------------------------------------------------------------
+
+def url_path(page: str) -> str:
+    return "" if page == "compare" else page
+
+
+def link_params(view: View, *, deck: Optional[str] = None, at: Optional[int] = None, present: bool = False) -> dict:
+    params = dict(view.params)
+    if present:
+        params["present"] = "true"
+    if deck is not None and at is not None:
+        params.update({"deck": deck, "at": str(at)})
+    return params
+
+
+def link(view: View, **kw) -> str:
+    """The view as a relative URL ("/beam?model=...&beams=8")."""
+    q = urlencode(link_params(view, **kw), doseq=True)
+    return f"/{url_path(view.page)}" + (f"?{q}" if q else "")
+
+
+def neighbours(deck: Deck, at: int) -> tuple[Optional[int], Optional[int]]:
+    """The previous and next view of a deck being presented (None at either end)."""
+    n = len(deck.views)
+    return (at - 1 if at > 0 else None), (at + 1 if at + 1 < n else None)
+
+
+def presenting(query: dict) -> Optional[tuple[Deck, int]]:
+    """The deck and view index a link asks to present (?deck=NAME&at=I), or None (bad values: None)."""
+    name, at = (query.get("deck") or [None])[-1], (query.get("at") or [None])[-1]
+    if not name or at is None or not re.fullmatch(r"\d{1,3}", str(at)):
+        return None
+    try:
+        d = load(name)
+    except DeckError:
+        return None
+    return (d, int(at)) if int(at) < len(d.views) else None
+
+
+# -- export ------------------------------------------------------------------------------------------------
+
+def _summary(r) -> str:
+    return f"model {r.model} · input {r.text!r}" + (f" · reference {r.reference!r}" if r.reference else "")
+
+
+def export_sections(deck: Deck) -> list[dict]:
+    """Every view's runs computed (cached, as its page does) and its charts drawn."""
+    from dashboard import report, warmup
+    out = []
+    for v in deck.views:
+        s = {"title": v.title, "note": v.note, "page": PAGES[v.page], "link": link(v), "figures": [], "errors": []}
+        try:
+            r = warmup.resolve(v.page, v.params)
+            s["summary"] = _summary(r)
+            s["figures"] = report.view_figures(v.page, v.params, r)
+            s["errors"] = [f"{k}: {m}" for k, m in r.errors.items()]
+        except (ValueError, TypeError, KeyError) as e:
+            s["errors"] = [str(e).splitlines()[0][:300] if str(e) else type(e).__name__]
+        out.append(s)
+    return out
+
+
+def export_html(deck: Deck, fmt: str = "svg") -> str:
+    from dashboard import report
+    return report.deck_report(deck.title, export_sections(deck), fmt=fmt)
+
+
+# -- the controls around every page (one call in dashboard/sidebar.py) ---------------------------------------
+
+NEW_DECK = "+ new deck"
+
+
+def _add_current(page_path: str) -> None:
+    """The "Add" button's callback: the current URL state as a view, appended to the chosen deck."""
+    import streamlit as st
+    from dashboard import url_state
+    ss = st.session_state
+    name = ss.get("_deck_add_to")
+    if name in (None, NEW_DECK):
+        name = (ss.get("_deck_add_new") or "").strip()
+    try:
+        d = load(name) if name in names() else new(name)
+        v = view_from_url(page_path, url_checks.query_lists(st.query_params), title=ss.get("_deck_add_title") or "",
+                          note=ss.get("_deck_add_note") or "", model=url_state.shared("model"))
+        save(add(d, v))
+        ss["_deck_add_msg"] = ("ok", f"Added to {name} (view {len(d.views) + 1}).")
+        ss["_deck_add_to"], ss["_deck_add_title"], ss["_deck_add_note"] = name, "", ""
+    except DeckError as e:
+        ss["_deck_add_msg"] = ("error", str(e))
+
+
+def _presenter_bar(d: Deck, at: int) -> None:
+    import streamlit as st
+    from dashboard import display
+    v, (prev, nxt) = d.views[at], neighbours(d, at)
+    c = st.columns([2, 8, 2, 1], vertical_alignment="center")
+    if prev is not None:
+        c[0].page_link(display.page_ref(f"views/{d.views[prev].page}.py"), label="◀ previous", icon=None,
+                       query_params=link_params(d.views[prev], deck=d.name, at=prev, present=True))
+    c[1].markdown(f"**{at + 1} / {len(d.views)} · {display.md(v.title)}**"
+                  + (f"  \n{display.md(v.note)}" if v.note else ""))
+    if nxt is not None:
+        c[2].page_link(display.page_ref(f"views/{d.views[nxt].page}.py"), label="next ▶",
+                       query_params=link_params(d.views[nxt], deck=d.name, at=nxt, present=True))
+    c[3].page_link(display.page_ref("views/deck.py"), label="exit", query_params={"deck": d.name})
+
+
+def controls(page) -> None:
+    """The deck controls around a page: the presenter bar when the link presents a deck (?deck=&at=),
+    else (not in presentation mode) the sidebar's "add this view to a deck"."""
+    import streamlit as st
+    from dashboard import display, url_state
+    path = getattr(page, "url_path", "") or "compare"
+    if path not in PAGES:
+        return
+    shown = presenting(url_checks.query_lists(st.query_params))
+    if shown is not None:
+        _presenter_bar(*shown)
+    if url_state.presenting():
+        return
+    with st.sidebar.popover("Add this view to a deck", icon=":material/playlist_add:", use_container_width=True):
+        st.selectbox("Deck", names()[1:] + [NEW_DECK], key="_deck_add_to")
+        if st.session_state.get("_deck_add_to") in (None, NEW_DECK):
+            st.text_input("New deck name", key="_deck_add_new", placeholder="my-talk", max_chars=64)
+        st.text_input("Title", key="_deck_add_title", placeholder=PAGES[path], max_chars=engine.MAX_DECK_TITLE_CHARS)
+        st.text_area("Note", key="_deck_add_note", max_chars=engine.MAX_DECK_NOTE_CHARS, height=80)
+        st.button("Add", key="_deck_add_btn", on_click=_add_current, args=(path,), type="primary")
+    kind, msg = st.session_state.pop("_deck_add_msg", (None, None))
+    if kind == "ok":
+        st.sidebar.success(display.md(msg))
+    elif kind == "error":
+        st.sidebar.error(display.md(msg))
+
+
+def main(argv: Optional[list] = None) -> int:
+    """python -m dashboard.deck export NAME [--out DIR] [--images png|svg]"""
+    import argparse
+    import sys
+    ap = argparse.ArgumentParser(prog="python -m dashboard.deck", description="Export a talk deck offline.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    ex = sub.add_parser("export", help="one offline HTML file, and PNG / SVG files per chart")
+    ex.add_argument("name", help="a deck name (default, or one of runs/decks/NAME.json)")
+    ex.add_argument("--out", default="runs/decks/export", help="output folder (default: runs/decks/export)")
+    ex.add_argument("--images", choices=["png", "svg"], help="also save every chart as PNG or SVG (headless Chromium)")
+    args = ap.parse_args(argv)
+    try:
+        d = load(args.name)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        from dashboard import report
+        sections = export_sections(d)
+        text = report.deck_report(d.title, sections, fmt=args.images or "svg")
+        atomic_write_text(out / f"{args.name}.html", text)
+        print(f"{out / (args.name + '.html')}: {len(d.views)} views, {len(text) / 1e6:.1f} MB")
+        if args.images:
+            from engine.files import atomic_write_bytes
+            files = [f"{args.name}-{i + 1:02d}-{re.sub(r'[^A-Za-z0-9._-]+', '-', n)}.{args.images}"
+                     for i, s in enumerate(sections) for n, _ in s["figures"]]
+            for fname, (_, data) in zip(files, report.figure_images(text, args.images)):
+                atomic_write_bytes(out / fname, data)
+                print(out / fname)
+    except (ValueError, RuntimeError, OSError) as e:
+        print(f"python -m dashboard.deck: {str(e).splitlines()[0][:300]}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,241 @@
+"""Warm-up: the runs a view needs, computed through the same cached calls as its page
+(dashboard/runs.py: load_model, run_generate, run_tffr), so that opening the view afterwards finds
+every model loaded and every decode cached and only draws.
+
+`resolve(page, params)` reads a view's URL state the way its page does (the same defaults, the same
+configs, the same recording options: the cache keys match) and returns what it computed; the deck
+export (dashboard/deck.py) draws from it. `start(views)` runs it for a list of views in one
+background thread (one warm-up at a time per server); `start_once()` warms the default deck once per
+server process, called by dashboard/app.py after the first page is drawn. Streamlit's caches are
+process-wide: a thread without a session fills the same st.cache_resource / st.cache_data stores the
+pages read (Streamlit logs "missing ScriptRunContext" once for such a thread; harmless).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Optional
+
+import streamlit as st
+
+import engine
+from dashboard import budget, runs, url_checks, url_state
+
+_log = logging.getLogger("seqscope.warmup")
+BEAM_RECORD = {"top_k": 5, "layers": "all", "hidden_states": False, "attention": False}   # views/beam.py
+
+
+@dataclass
+class Resolved:
+    """What a view shows, computed: its model and input, and the runs its page draws."""
+    page: str
+    model: str
+    text: str
+    traces: dict = field(default_factory=dict)        # run name -> trace dict (compare, step, attention, beam)
+    tffr: Optional[dict] = None                       # the undisturbed TF-vs-FR comparison
+    injected: Optional[dict] = None                   # the one with the wrong token (tffr with inject=)
+    inject_step: Optional[int] = None
+    wrong_label: str = ""
+    reference: str = ""
+    errors: dict = field(default_factory=dict)        # run name -> one-line message
+
+
+def _one(params: dict, key: str, default: Any = None) -> Any:
+    v = params.get(key)
+    if isinstance(v, list):
+        v = v[0] if v else None
+    return default if v in (None, "") else v
+
+
+def _custom_json(params: dict, strategy: str) -> dict:
+    raw = _one(params, url_state.CUSTOM_KEYS[strategy], "") or ""
+    if not raw.strip():
+        return {}
+    url_checks.check_custom_json(raw)
+    user = json.loads(raw)
+    if not isinstance(user, dict):
+        raise ValueError(f"{strategy}: the config must be a JSON object of GenerationConfig fields")
+    return user
+
+
+def strategy_config(strategy: str, model: str, params: dict) -> dict:
+    """The GenerationConfig dict of a sidebar strategy, as dashboard/sidebar.py's config_for makes it
+    (the task's max_new_tokens, then the preset or the custom JSON of ?ca= / ?cb=)."""
+    d = {"max_new_tokens": runs.task_max_new(model)}
+    if strategy in engine.PRESETS:
+        d.update(engine.PRESETS[strategy])
+    elif strategy in url_state.CUSTOM:
+        d.update(_custom_json(params, strategy))
+    else:
+        raise ValueError(f"unknown strategy {strategy!r}")
+    return d
+
+
+def _generate(model: str, text: str, cfg: dict, record: dict) -> dict:
+    engine.GenerationConfig.from_dict(cfg)
+    budget.check(cfg, model=model, text=text, record=record)
+    return runs.run_generate(model, text, runs.cfg_json(cfg), json.dumps(record, sort_keys=True))
+
+
+def strategies(params: dict) -> list[str]:
+    s = params.get("s")
+    s = [s] if isinstance(s, str) else list(s or [])
+    return s or list(url_state.DEFAULT_STRATEGIES)
+
+
+def _runner_up(cmp: dict, t: int) -> int:
+    """views/tffr.py's runner-up: the most probable teacher-forced token at t other than the reference's."""
+    steps = (cmp.get("tf") or {}).get("steps") or []
+    ref_id = cmp["rows"][t]["ref_id"]
+    if t < len(steps) and steps[t].get("hypotheses"):
+        for d in steps[t]["hypotheses"][0].get("top_before") or []:
+            if d["id"] != ref_id and d["token"] not in ("<eos>", "<pad>", "<bos>", "<unk>"):
+                return int(d["id"])
+    raise ValueError(f"no alternative token recorded at step {t}")
+
+
+def _tffr(r: Resolved, params: dict) -> None:
+    r.reference = _one(params, "ref") or runs.default_reference(r.model, r.text)
+    if not r.reference:
+        raise ValueError("no reference for this input: give ?ref=")
+    cfg = runs.cfg_json({"max_new_tokens": max(runs.task_max_new(r.model), 4)})
+    r.tffr = runs.run_tffr(r.model, r.text, r.reference, cfg)
+    inject = _one(params, "inject", "none")
+    if inject == "none" or not r.tffr["rows"]:
+        return
+    t = min(int(inject), len(r.tffr["rows"]) - 1)
+    wrong = _one(params, "wrong", "") or ""
+    if wrong.strip():
+        token: Any = wrong if runs.model_info(r.model)["kind"] == "lm" else wrong.strip()
+        r.wrong_label = token
+    else:
+        token = _runner_up(r.tffr, t)
+        r.wrong_label = next((d["token"] for d in r.tffr["tf"]["steps"][t]["hypotheses"][0]["top_before"]
+                              if d["id"] == token), str(token))
+    r.inject_step = t
+    r.injected = runs.run_tffr(r.model, r.text, r.reference, cfg, json.dumps({str(t): token}))
+
+
+def resolve(page: str, params: dict) -> Resolved:
+    """Compute (through the cache) every run the page `page` draws for the URL state `params`
+    (name -> str or list of str, as a deck stores it). Errors of single strategies are collected in
+    .errors (the page shows them the same way); anything else raises a one-line ValueError."""
+    model = _one(params, "model") or runs.DEFAULT_MODEL
+    text = _one(params, "input") or runs.examples(model)[0]
+    r = Resolved(page=page, model=model, text=text)
+    if page == "compare":
+        for s in strategies(params):
+            try:
+                r.traces[s] = _generate(model, text, strategy_config(s, model, params), runs.DEFAULT_RECORD)
+            except (ValueError, TypeError, KeyError) as e:
+                r.errors[s] = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+    elif page in ("step", "attention"):
+        run = _one(params, "run") or strategies(params)[0]
+        if run == runs.UPLOADED:
+            raise ValueError("an uploaded trace is not part of a deck")
+        r.traces[run] = _generate(model, text, strategy_config(run, model, params), runs.DEFAULT_RECORD)
+    elif page == "beam":
+        beams = int(_one(params, "beams", 4))
+        cfg = {"max_new_tokens": int(_one(params, "maxlen", min(runs.task_max_new(model), url_checks.BEAM_MAX_NEW[1]))),
+               "num_beams": beams, "length_penalty": float(_one(params, "lp", 1.0)),
+               "early_stopping": str(_one(params, "early", "false")).lower() in ("true", "1", "yes"),
+               "num_return_sequences": beams}
+        groups = int(_one(params, "groups", 1))
+        if groups > 1:
+            cfg.update({"num_beam_groups": groups, "diversity_penalty": 1.0})
+        r.traces[f"beam {beams}"] = _generate(model, text, cfg, BEAM_RECORD)
+    elif page == "tffr":
+        _tffr(r, params)
+    else:
+        raise ValueError(f"page {page!r} has no runs to compute")
+    return r
+
+
+# -- in the background -------------------------------------------------------------------------------
+
+@dataclass
+class Status:
+    """A warm-up's progress (read by the Decks page and bench/dashboard.py's log)."""
+    total: int = 0
+    done: int = 0
+    running: bool = False
+    seconds: float = 0.0
+    errors: list = field(default_factory=list)
+    label: str = ""
+
+
+@st.cache_resource
+def _state() -> dict:
+    return {"lock": threading.Lock(), "status": Status(), "thread": None}
+
+
+def status() -> Status:
+    return _state()["status"]
+
+
+def _low_priority() -> None:
+    """The warm-up thread yields the CPU to the pages (Linux schedules threads one by one)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass
+
+
+def _work(views: list[tuple[str, dict]], label: str, compute: Callable[[str, dict], Any]) -> None:
+    s = _state()["status"]
+    _low_priority()
+    t0 = time.perf_counter()
+    for page, params in views:
+        try:
+            r = compute(page, params)
+            s.errors.extend(f"{page}: {k}: {v}" for k, v in getattr(r, "errors", {}).items())
+        except Exception as e:  # noqa: BLE001 - a warm-up never stops the server; the page will say it again
+            s.errors.append(f"{page}: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}")
+            _log.warning("warm-up of %s failed: %s", page, e)
+        s.done += 1
+        s.seconds = time.perf_counter() - t0
+    s.running = False
+    _log.info("warm-up %s: %d views in %.1f s", label, s.done, s.seconds)
+
+
+def start(views: Iterable[tuple[str, dict]], label: str = "",
+          compute: Callable[[str, dict], Any] = resolve) -> bool:
+    """Warm `views` ((page, params) pairs) in one background thread; False when a warm-up is already
+    running (one at a time: the machine has few cores)."""
+    views = list(views)
+    state = _state()
+    with state["lock"]:
+        if state["status"].running:
+            return False
+        state["status"] = Status(total=len(views), running=True, label=label)
+        th = threading.Thread(target=_work, args=(views, label, compute), name="seqscope-warmup", daemon=True)
+        state["thread"] = th
+        th.start()
+    return True
+
+
+def wait(timeout: Optional[float] = None) -> Status:
+    th = _state()["thread"]
+    if th is not None:
+        th.join(timeout)
+    return status()
+
+
+@st.cache_resource(show_spinner=False)
+def start_once() -> bool:
+    """The default deck (the tours), warmed once per server process (SEQSCOPE_WARMUP=0 turns it off).
+    Only in a real server (`streamlit run`): AppTest runs the app in a test process with no server."""
+    from streamlit import config as st_config
+    if os.environ.get("SEQSCOPE_WARMUP", "1") == "0" or getattr(st_config, "_server_mode", None) is None:
+        return False
+    from dashboard import deck
+    try:
+        views = [(v.page, v.params) for v in deck.load(deck.DEFAULT).views]
+    except ValueError as e:
+        _log.warning("no warm-up: %s", e)
+        return False
+    return start(views, label="default deck")
