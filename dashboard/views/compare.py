@@ -5,40 +5,14 @@ import streamlit as st
 
 from dashboard import charts, display, runs, sidebar, strategy_editor, url_state
 
-TOURS = [
-    ("One wrong note", "views/tffr.py",
-     {"model": "dates-gru-attn", "input": "the third of march, two thousand twenty-one", "inject": "3", "wrong": "9"},
-     "Inject a wrong digit into a date and watch the model recover or derail."),
-    ("Greedy loops vs nucleus sampling", "views/compare.py",
-     {"model": "text-gpt", "input": "The default value of", "s": ["greedy", "top-p 0.9", "repetition penalty 1.3"]},
-     "Greedy decoding repeats itself on a language model; top-p and a repetition penalty do not."),
-    ("The beam grows a tree", "views/beam.py",
-     {"model": "dates-transformer", "input": "Wed 3 Mar 21", "beams": "8", "reveal": "3"},
-     "Eight beams, every candidate kept, finished or pruned; move the step slider to grow it."),
-    ("Where the model looks", "views/attention.py",
-     {"model": "dates-gru-attn", "input": "the third of march, two thousand twenty-one"},
-     "Cross-attention jumps to the year first, then the month, then the day."),
-]
-
-
-def _start_tour(params: dict) -> None:
-    """A tour on this page: set the shared (URL-bound) controls; the URL follows."""
-    url_state.set_shared("model", params["model"])
-    url_state.set_shared("input", params.get("input", ""))
-    if "s" in params:
-        url_state.set_shared("s", list(params["s"]))
-
-
 def tours() -> None:
-    cols = st.columns(len(TOURS))
-    for col, (label, page, params, blurb) in zip(cols, TOURS):
+    """The curated tours: the views of the default deck (decks/default.json), one link each."""
+    views = deck.load(deck.DEFAULT).views
+    for col, v in zip(st.columns(len(views)), views):
         with col:
-            if page == "views/compare.py":
-                st.button(label, icon=":material/movie:", on_click=_start_tour, args=(params,), key=f"tour_{label}",
-                          type="tertiary")
-            else:
-                st.page_link(display.page_ref(page), label=label, icon=":material/movie:", query_params=params)
-            st.caption(blurb)
+            st.page_link(display.page_ref(f"views/{v.page}.py"), label=v.title, icon=":material/movie:",
+                         query_params=v.params)
+            st.caption(display.md(v.note))
 
 
 def render_outputs(traces: dict[str, dict], big: bool) -> None:
