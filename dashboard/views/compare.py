@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, display, runs, sidebar, strategy_editor, url_state
+from dashboard import charts, deck, display, runs, sidebar, strategy_editor, url_state
+
 
 def tours() -> None:
     """The curated tours: the views of the default deck (decks/default.json), one link each."""
