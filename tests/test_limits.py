@@ -3,6 +3,7 @@ documents each; the work budget of a decoding request (engine/decoding/budget.py
 any model call, says which limit and how to raise it, lets every shipped preset and tour run and
 refuses num_beams=64 x max_new_tokens=4096 on text-gpt; progress is reported per step and can cancel."""
 import ast
+import json
 import math
 import os
 import subprocess
@@ -141,10 +142,9 @@ def test_the_estimate_bounds_the_trace(text_gpt, dates):
 # -- calibration: what runs, what is refused ------------------------------------------------------------
 
 def _tours(root) -> list[tuple]:
-    """TOURS of dashboard/views/compare.py, read without importing the page."""
-    tree = ast.parse((root / "dashboard" / "views" / "compare.py").read_text(encoding="utf-8"))
-    node = next(n for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "TOURS")
-    return ast.literal_eval(node.value)
+    """The tours of the Compare page: the views of the default deck (decks/default.json)."""
+    views = json.loads((root / "decks" / "default.json").read_text(encoding="utf-8"))["views"]
+    return [(v["title"], v["page"], v["params"], v["note"]) for v in views]
 
 
 def test_every_preset_on_every_shipped_model_is_within_both_budgets(no_env):
