@@ -97,8 +97,8 @@ def current_input() -> str:
 
 
 def current_strategies() -> list[str]:
-    s = shared("s")
-    return list(s) if s else list(url_state.DEFAULT_STRATEGIES)
+    """The chosen strategies; [] after "Clear all" (a page then says "pick a strategy")."""
+    return list(shared("s") or [])
 
 
 # -- strategies -> configs -> runs -------------------------------------------------------------

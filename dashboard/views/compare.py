@@ -52,7 +52,7 @@ def main() -> None:
             strategy_editor.custom_editor(model)
     st.markdown(f"**Input:** {display.code(text)}")
     if len(strategies) < 1:
-        st.info("Pick two to four strategies in the sidebar.")
+        st.info("No strategy chosen: pick a strategy (up to four) in the sidebar's Strategies box.")
         return
     traces, errors = sidebar.run_strategies(model, text, strategies)
     for s, msg in errors.items():

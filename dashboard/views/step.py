@@ -31,7 +31,9 @@ def main() -> None:
     if int(st.session_state.get("step") or 0) > n - 1:
         st.session_state["step"] = n - 1
     if n > 1:
-        st.slider("Step", 0, n - 1, 0, key="step", bind="query-params")
+        # no default (it is the minimum, 0): a default plus the Session State value the buttons set
+        # made Streamlit log a warning on every "next" (issue 13, bug 6)
+        st.slider("Step", 0, n - 1, key="step", bind="query-params")
     else:
         st.session_state["step"] = 0
     b1, b2, _ = st.columns([1, 1, 6])
