@@ -57,9 +57,12 @@ _FACE = {
     "get_task": "engine.tasks",
     # the exposure-bias lab
     "analyze": "engine.exposure",
+    "shipped_analysis": "engine.exposure",     # precomputed analyses of shipped models (results/analysis/)
     "EXPERIMENTS": "engine.experiments",
     "ExperimentStore": "engine.experiments",
     "run_experiment": "engine.experiments",
+    "EXPERIMENT_SEEDS": "engine.experiments.verdict:SEEDS",   # default seeds of quick / full runs
+    "MAX_EXPERIMENT_SEEDS": "engine.limits",
     # training
     "TrainConfig": "engine.training",
     "TrainJob": "engine.training",

@@ -4,12 +4,10 @@ results/experiments/, new runs saved under runs/experiments/ by engine.Experimen
 from __future__ import annotations
 
 import json
-import time
 
 import streamlit as st
 
-import engine
-from dashboard import charts, display, runs, url_state
+from dashboard import charts, display, lab_experiments, runs, url_state
 from dashboard.url_checks import LAB_N as N_CHOICES, LAB_T0, LAB_VIEWS as VIEWS, SEEDS
 
 PAIRS = {"addition-gru": "addition-gru-ss", "hmm-gpt": "hmm-gpt-ss"}
@@ -100,59 +98,6 @@ def dataset_view() -> None:
                        file_name=f"exposure-{'-vs-'.join(models)}-n{n}.json", mime="application/json")
 
 
-def _status_line(res: dict) -> str:
-    mark = {True: "agrees", False: "does not agree", None: "inconclusive"}[res.get("agrees")]
-    size = "reduced size (--quick)" if res.get("quick") else "full size"
-    return f"{mark} · {size}, seed {res.get('seed')}, {res.get('seconds')} s"
-
-
-def run_experiment(name: str, quick: bool, seed: int) -> None:
-    t = time.time()
-    with st.status(f"Running {name}{' (quick)' if quick else ''}… (full size: up to a few minutes on a 2-core CPU)",
-                   expanded=True) as status:
-        st.write("Training / decoding / analysing in this server process; the page updates when it finishes.")
-        path = runs.experiment_store().run(name, quick=quick, seed=seed)
-        status.update(label=f"{name} finished in {time.time() - t:.0f} s; saved to {display.rel_path(path)}",
-                      state="complete", expanded=False)
-
-
-def experiments_view() -> None:
-    store = runs.experiment_store()
-    if not url_state.presenting():
-        st.dataframe(store.overview(), hide_index=True, width="stretch",
-                     column_config={"agrees": st.column_config.CheckboxColumn("agrees"),
-                                    "verdict": st.column_config.TextColumn("verdict", width="large")})
-    c = st.columns([3, 1, 1, 1])
-    name = c[0].selectbox("Experiment", list(engine.EXPERIMENTS), key="lab_exp", bind="query-params",
-                          help="The eight experiments of engine/experiments/, in the order of issue 5.")
-    quick = c[1].toggle("Quick", value=False, key="lab_quick",
-                        help="Reduced size (--quick): seconds instead of minutes; a smoke test, not for conclusions.")
-    seed = c[2].number_input("Seed", *SEEDS, 0, key="lab_exp_seed")
-    if c[3].button(f"Run {name}", type="primary", key=f"run_{name}", width="stretch"):
-        run_experiment(name, quick, int(seed))
-        st.session_state["lab_src"] = "your run"
-    paths = store.paths(name)
-    if not paths:
-        st.info(f"No saved result for **{name}** yet: press *Run {name}*, or on the command line "
-                f"`python -m engine experiment {name} --out results/experiments/{name}.json`.")
-        return
-    src = next(iter(paths))
-    if len(paths) > 1:
-        if st.session_state.get("lab_src") not in paths:
-            st.session_state["lab_src"] = "your run"
-        src = st.radio("Result", list(paths), horizontal=True, key="lab_src")
-    res = runs.read_result(paths[src])
-    st.subheader(res["title"])
-    if not url_state.presenting():
-        st.markdown(f"**What the literature predicts.** {res['caption']}")
-    st.markdown(f"**This run:** {res['verdict']}")
-    st.caption(f"{_status_line(res)} · {src} result: {display.code(display.rel_path(paths[src]))}")
-    for i, fig in enumerate(charts.experiment_figures(res)):
-        display.plot(fig, f"{name}-{i}", key=f"exp-{name}-{i}")
-    st.download_button("Download the result (JSON)", paths[src].read_text(encoding="utf-8"),
-                       file_name=f"{name}.json", mime="application/json")
-
-
 def main() -> None:
     if not url_state.presenting():
         st.title("Exposure lab")
@@ -163,7 +108,7 @@ def main() -> None:
     if view == VIEWS[0]:
         dataset_view()
     else:
-        experiments_view()
+        lab_experiments.experiments_view()     # dashboard/lab_experiments.py (LAB-A)
 
 
 display.guarded(main)
