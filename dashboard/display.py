@@ -29,14 +29,10 @@ def page_ref(path: str):
 
 
 def apply_presentation_css() -> None:
-    if presenting():
-        st.html("""<style>
-        section[data-testid="stSidebar"], div[data-testid="stSidebarCollapsedControl"],
-        header[data-testid="stHeader"] {display: none !important;}
-        .block-container {max-width: 100% !important; padding-top: 1rem !important;}
-        html, body, [class*="st-"], p, li, label {font-size: 1.35rem !important;}
-        h1 {font-size: 2.6rem !important;} h2, h3 {font-size: 2rem !important;}
-        </style>""")
+    """Presentation mode's look and its "Exit presentation" button (dashboard/presenter.py)."""
+    from dashboard import presenter
+
+    presenter.chrome()
 
 
 def chart_config(name: str) -> dict:
@@ -55,8 +51,12 @@ def plot(fig, name: str, **kw) -> None:
 def altair(chart, **kw):
     """Show an Altair chart with explicit colours (theme=None). The spec is produced without
     re-validating the inline data record by record (the builders are validated in the unit tests),
-    which keeps a page with a large heatmap fast."""
+    which keeps a page with a large heatmap fast. In presentation mode a single chart (a heatmap)
+    fills the height presentation mode gives charts."""
     spec = chart.to_dict(validate=False)
+    if presenting() and "mark" in spec and "height" not in kw:
+        spec.update(width="container", height="container")
+        kw["height"] = "stretch"
     return st.vega_lite_chart(spec, theme=None, **kw)
 
 

@@ -26,6 +26,8 @@ SEEDS = (0, 10_000)                     # Exposure lab: seeds
 LAB_VIEWS = ["Dataset analysis", "Experiments"]
 TRAIN_SOURCES = ["recipe", "task + architecture"]
 ATTENTION_KINDS = {"cross": "cross-attention (source × generated)", "self": "decoder self-attention"}
+SPEEDS = ("0.5", "1", "2", "3")        # presenter: seconds per step while playing (Step inspector, Beam tree)
+DEFAULT_SPEED = "1"
 MAX_LABEL_CHARS = 300                   # a selectbox value in the URL (its shown label: may quote a hypothesis)
 MAX_TOKEN_CHARS = 200                   # the typed wrong token of the TF-vs-FR page
 STREAMLIT_PARAMS = ("embed", "embed_options")
@@ -167,6 +169,7 @@ PARAMS: dict[str, tuple[Callable, bool]] = {
     "present": (bool_param, False),
     "fmt": (choice_param(lambda: ["png", "svg"]), False),
     "trace": (_trace_key, False),
+    "speed": (choice_param(lambda: SPEEDS), False),
     # step inspector, attention, traces
     "run": (choice_param(_run_names), False),
     "dl_run": (choice_param(_run_names), False),
