@@ -5,7 +5,7 @@ import json
 
 import streamlit as st
 
-from dashboard import charts, display, runs, sidebar, url_state
+from dashboard import charts, display, presenter, runs, sidebar, url_state
 
 
 def _runner_up(cmp: dict, t: int) -> tuple[str, str]:
@@ -31,7 +31,8 @@ def main() -> None:
     if not url_state.presenting():
         st.title("Teacher forcing vs free running")
     default_ref = runs.default_reference(model, text)
-    c = st.columns([3, 1, 1])
+    box = presenter.controls()          # in presentation mode: folded into the "Controls" popover
+    c = box.columns([3, 1, 1])
     with c[0]:
         ref = st.text_input("Reference (the target / the continuation)", key="ref", bind="query-params",
                             placeholder=default_ref or "type the reference output")
@@ -54,6 +55,7 @@ def main() -> None:
     with c[2]:
         wrong = st.text_input("wrong token (blank: the model's runner-up)", key="wrong", bind="query-params",
                               disabled=inject == "none")
+    presenter.stepper("inject", ["none"] + [str(i) for i in range(n)], controls=box, what="position")  # ← → PgUp PgDn
     st.markdown(f"**Input:** {display.code(text)} · **reference:** {display.code(ref)} · free running produced "
                 f"**{display.code(_output(base))}**")
     div = base.get("first_divergence")
