@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, display, sidebar, url_state
+from dashboard import charts, display, presenter, sidebar, url_state
 from dashboard.url_checks import ATTENTION_KINDS as KINDS
 
 
@@ -13,7 +13,8 @@ def main() -> None:
     opts = sidebar.run_options()
     if not url_state.presenting():
         st.title("Attention")
-    c = st.columns([2, 2, 1, 1])
+    box = presenter.controls()          # in presentation mode: folded into the "Controls" popover
+    c = box.columns([2, 2, 1, 1])
     with c[0]:
         choice = st.selectbox("Run", opts, key="run", bind="query-params")
     tr = sidebar.get_run(choice)
@@ -39,7 +40,7 @@ def main() -> None:
             if n_heads > 1 else "0"
     hyp = 0
     if len(hyps) > 1:
-        hyp = st.selectbox("Hypothesis (beam search: whose attention)", list(range(len(hyps))), key="hyp",
+        hyp = box.selectbox("Hypothesis (beam search: whose attention)", list(range(len(hyps))), key="hyp",
                            bind="query-params", format_func=lambda i: f"#{i + 1}: {hyps[i]['text'][:40]!r} "
                            f"(score {display.fmt_score(hyps[i].get('score'))})")
     head_arg = head if head == "avg" else int(head)
