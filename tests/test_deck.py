@@ -1,0 +1,227 @@
+"""Talk decks (dashboard/deck.py, the Decks page, the presenter bar, the offline export): build a deck,
+reorder it, present it view by view, export it as one offline HTML file; bad deck files are one line."""
+import json
+import re
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+import engine  # noqa: E402
+from dashboard import deck  # noqa: E402
+
+APP = "dashboard/app.py"
+EVIL = "<script>alert('x')</script> & <b>bold</b>"
+
+
+@pytest.fixture
+def decks(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQSCOPE_DECKS", str(tmp_path))
+    return tmp_path
+
+
+def _view(page, **params):
+    return deck.check_view({"page": page, "params": params, "title": f"{page} view", "note": ""})
+
+
+# -- files, validation -------------------------------------------------------------------------------
+
+def test_default_deck_is_the_four_tours_and_read_only(decks):
+    d = deck.load(deck.DEFAULT)
+    assert d.read_only and [v.title for v in d.views] == [
+        "One wrong note", "Greedy loops vs nucleus sampling", "The beam grows a tree", "Where the model looks"]
+    assert [v.page for v in d.views] == ["tffr", "compare", "beam", "attention"]
+    with pytest.raises(deck.DeckError, match="read-only"):
+        deck.save(d)
+    with pytest.raises(deck.DeckError, match="read-only"):
+        deck.move(d, 0, 1)
+    assert deck.names() == [deck.DEFAULT]
+
+
+def test_build_reorder_edit_delete_and_read_back(decks):
+    d = deck.new("my-talk", "A talk")
+    d = deck.add(d, deck.view_from_url("beam", {"beams": ["8"], "present": ["true"], "deck": ["x"], "at": ["2"]},
+                                       title="tree", model="dates-transformer"))
+    d = deck.add(d, deck.view_from_url("", {"s": ["greedy", "top-k 40"], "input": ["Wed 3 Mar 21"]}, title="cmp"))
+    d = deck.add(d, _view("step", step="2"))
+    assert d.views[0].params == {"beams": "8", "model": "dates-transformer"}       # how it was shown is dropped
+    assert d.views[1].page == "compare" and d.views[1].params["s"] == ["greedy", "top-k 40"]
+    d = deck.move(d, 2, -1)
+    assert [v.title for v in d.views] == ["tree", "step view", "cmp"]
+    d = deck.move(d, 0, -1)                    # at the top it stays
+    d = deck.move(d, 0, 1)
+    assert [v.title for v in d.views] == ["step view", "tree", "cmp"]
+    d = deck.edit(d, 1, title="the tree", note=EVIL)
+    d = deck.remove(d, 0)
+    deck.save(d)
+    back = deck.load("my-talk")
+    assert back == d and back.views[0].note == EVIL and back.title == "A talk"
+    assert deck.names() == [deck.DEFAULT, "my-talk"]
+    assert json.loads((decks / "my-talk.json").read_text())["format"] == "seqscope-deck"
+    assert list(decks.iterdir()) == [decks / "my-talk.json"]          # atomic write: no temporary left
+
+
+def test_limits_on_views_titles_and_notes(decks):
+    d = deck.new("t")
+    for _ in range(engine.MAX_DECK_VIEWS):
+        d = deck.add(d, _view("compare"))
+    with pytest.raises(deck.DeckError, match="MAX_DECK_VIEWS"):
+        deck.add(d, _view("compare"))
+    with pytest.raises(deck.DeckError, match="MAX_DECK_TITLE_CHARS"):
+        deck.edit(d, 0, title="x" * (engine.MAX_DECK_TITLE_CHARS + 1))
+    with pytest.raises(deck.DeckError, match="MAX_DECK_NOTE_CHARS"):
+        deck.edit(d, 0, note="x" * (engine.MAX_DECK_NOTE_CHARS + 1))
+    with pytest.raises(deck.DeckError, match="one line"):
+        deck.edit(d, 0, title="two\nlines")
+    with pytest.raises(deck.DeckError, match="uploaded trace"):
+        deck.view_from_url("step", {"trace": ["0123456789abcdef"]})
+    with pytest.raises(deck.DeckError, match="cannot be a deck view"):
+        deck.view_from_url("train", {})
+    for bad in ("../evil", "", "default", "a" * 65, "x/y"):
+        with pytest.raises(deck.DeckError, match="deck name"):
+            deck.new(bad)
+
+
+def _file(views, **top):
+    return {"format": "seqscope-deck", "version": 1, "title": "t", "views": views, **top}
+
+
+@pytest.mark.parametrize("content, says", [
+    ("{not json", "JSON"),
+    (json.dumps({"views": []}), "not a seqscope deck"),
+    (json.dumps(_file([], version=2)), "version 2"),
+    (json.dumps(_file({"a": 1})), "views must be a list"),
+    (json.dumps(_file([{"page": "train", "params": {}, "title": "x"}])), "view 1: page 'train'"),
+    (json.dumps(_file([{"page": "beam", "params": {"beams": "9"}, "title": "x"}])), "view 1: URL parameter beams='9'"),
+    (json.dumps(_file([{"page": "beam", "params": {"rm -rf": "1"}, "title": "x"}])), "not part of a view"),
+    (json.dumps(_file([{"page": "beam", "params": {"model": "nope"}, "title": "x"}])), "URL parameter model"),
+    (json.dumps(_file([{"page": "beam", "params": {"beams": 8}, "title": "x"}])), "must be text"),
+    (json.dumps(_file([{"page": "beam", "params": {}, "title": "x", "script": "1"}])), "unknown field"),
+    (json.dumps(_file([{"page": "beam", "params": {}, "title": "x", "note": "n" * 2001}])), "MAX_DECK_NOTE_CHARS"),
+    (json.dumps(_file([{"page": "beam", "params": {}, "title": "x"}] * 51)), "MAX_DECK_VIEWS"),
+    (json.dumps(_file([], title="y" * 3_000_000)), "MAX_DECK_BYTES"),
+])
+def test_a_bad_deck_file_is_one_line(decks, content, says):
+    (decks / "bad.json").write_text(content)
+    with pytest.raises(deck.DeckError) as e:
+        deck.load("bad")
+    msg = str(e.value)
+    assert says in msg and "\n" not in msg and msg.startswith("deck bad") and len(msg) < 700, msg
+
+
+# -- links, presenting -------------------------------------------------------------------------------
+
+def test_links_and_presenting_in_order(decks):
+    d = deck.load(deck.DEFAULT)
+    assert deck.link(d.views[1]).startswith("/?model=text-gpt&")
+    assert deck.link(d.views[2], deck="default", at=2, present=True).endswith("present=true&deck=default&at=2")
+    assert deck.neighbours(d, 0) == (None, 1) and deck.neighbours(d, 2) == (1, 3) and deck.neighbours(d, 3) == (2, None)
+    assert deck.presenting({"deck": ["default"], "at": ["3"]}) == (d, 3)
+    for bad in ({"deck": ["default"], "at": ["4"]}, {"deck": ["default"], "at": ["-1"]}, {"deck": ["../x"], "at": ["0"]},
+                {"deck": ["default"]}, {"deck": ["nope"], "at": ["0"]}):
+        assert deck.presenting(bad) is None
+
+
+# -- export --------------------------------------------------------------------------------------------
+
+def test_export_has_every_views_charts_offline_and_escaped(decks):
+    d = deck.new("x", title=EVIL)
+    d = deck.add(d, deck.check_view({"page": "compare", "title": EVIL, "note": EVIL,
+                                     "params": {"model": "dates-gru-attn", "s": ["greedy", "beam 4"]}}))
+    d = deck.add(d, _view("step", model="dates-gru-attn", step="2", run="greedy"))
+    d = deck.add(d, _view("attention", model="dates-gru-attn", head="avg"))
+    d = deck.add(d, _view("beam", model="dates-transformer", input="Wed 3 Mar 21", beams="3", reveal="2"))
+    d = deck.add(d, _view("tffr", model="dates-gru-attn", inject="3", wrong="9"))
+    sections = deck.export_sections(d)
+    assert [[n for n, _ in s["figures"]] for s in sections] == [
+        ["compare"], ["step"], ["attention", "attention-entropy"], ["beam-tree"],
+        ["recovery", "tffr-base", "tffr-injected"]]
+    assert all(not s["errors"] for s in sections), [s["errors"] for s in sections]
+    beam = sections[3]["figures"][0][1]
+    assert max(x for t in beam.data for x in (t.x or []) if x is not None) <= 2      # revealed up to step 2
+    html = deck.export_html(d)
+    assert html.count("Plotly.newPlot(") == 8 and html.count("<section class='view'") == 5
+    assert not re.search(r"<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*['\"]?(https?:)?//", html, re.I)
+    assert html.count("<script") == 1 + 8                     # plotly.js once, then one script per chart
+    assert "<script>alert" not in html and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+    assert "<b>bold</b>" not in html
+
+
+def test_export_of_a_view_that_fails_says_so_and_keeps_the_others(decks):
+    d = deck.add(deck.new("y"), _view("compare", model="dates-gru-attn", s=["greedy"], ca='{"num_beams": 64}',))
+    d = deck.add(d, _view("compare", model="dates-gru-attn", s=["custom A"], ca='{"temperature": -1}'))
+    sections = deck.export_sections(d)
+    assert [n for n, _ in sections[0]["figures"]] == ["compare"] and not sections[0]["errors"]
+    assert sections[1]["figures"] == [] and "temperature" in sections[1]["errors"][0]
+
+
+# -- the pages (AppTest) -----------------------------------------------------------------------------
+
+def _app(root, page=None, **params):
+    at = AppTest.from_file(str(root / APP), default_timeout=180)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    if page:
+        at.switch_page(page)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _links(at):
+    return {p.proto.label: p.proto.query_string for p in at.get("page_link")}
+
+
+def test_decks_page_shows_the_default_deck_with_a_present_link(root, decks):
+    at = _app(root, "views/deck.py")
+    assert at.title[0].value == "Decks" and not at.error
+    links = _links(at)
+    q = links["Present from the first view"]
+    assert "deck=default" in q and "at=0" in q and "present=true" in q and "inject=3" in q
+    assert not [b for b in at.button if b.key and b.key.startswith("_deck_del_")]     # read-only: no delete
+
+
+def test_add_the_current_view_from_the_sidebar_then_reorder_and_delete(root, decks):
+    at = _app(root, model="text-gpt", input="The default value of", s=["greedy", "top-k 40"])
+    at.selectbox(key="_deck_add_to").set_value(deck.NEW_DECK).run()
+    at.text_input(key="_deck_add_new").set_value("talk")
+    at.text_input(key="_deck_add_title").set_value("loops")
+    at.text_area(key="_deck_add_note").set_value(EVIL)
+    at.button(key="_deck_add_btn").click().run()
+    assert not at.exception
+    d = deck.load("talk")
+    assert d.views[0].page == "compare" and d.views[0].params["s"] == ["greedy", "top-k 40"]
+    assert d.views[0].params["model"] == "text-gpt" and d.views[0].note == EVIL
+    deck.save(deck.add(d, _view("beam", model="dates-transformer")))
+    at.switch_page("views/deck.py")
+    at.query_params["deck"] = "talk"
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.text_input(key="_deck_t_talk_0").value == "loops"
+    at.button(key="_deck_down_0").click().run()
+    assert [v.page for v in deck.load("talk").views] == ["beam", "compare"]
+    at.text_input(key="_deck_t_talk_1").set_value("greedy loops").run()
+    assert deck.load("talk").views[1].title == "greedy loops"
+    at.button(key="_deck_del_0").click().run()
+    assert [v.title for v in deck.load("talk").views] == ["greedy loops"]
+    assert any(EVIL in (t.value or "") for t in at.text_area)           # the note is a widget value: text
+
+
+def test_presenter_bar_links_the_previous_and_next_views(root, decks):
+    d = deck.load(deck.DEFAULT)
+    v = d.views[1]
+    at = _app(root, **{**v.params, "deck": "default", "at": "1", "present": "true"})
+    links = _links(at)
+    assert "deck=default" in links["◀ previous"] and "at=0" in links["◀ previous"] and "inject=3" in links["◀ previous"]
+    assert "at=2" in links["next ▶"] and "beams=8" in links["next ▶"] and "present=true" in links["next ▶"]
+    assert links["exit"] == "deck=default"
+    assert any("2 / 4" in m.value and "Greedy loops" in m.value for m in at.markdown)
+
+
+def test_a_bad_deck_file_on_the_decks_page_is_one_error_line(root, decks):
+    (decks / "broken.json").write_text(json.dumps(_file([{"page": "beam", "params": {"beams": "99"}, "title": "x"}])))
+    at = _app(root, "views/deck.py", deck="broken")
+    errs = [e.value for e in at.error]
+    assert len(errs) == 1 and "beams" in errs[0] and "\n" not in errs[0]
