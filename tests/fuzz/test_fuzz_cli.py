@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import engine
@@ -312,6 +312,19 @@ def _base_train(task: str, tmp: Path, name: str) -> list:
        valid=st.lists(st.sampled_from(TRAIN_VALID), max_size=3),
        invalid=st.lists(st.sampled_from(TRAIN_INVALID), min_size=1, max_size=2))
 @cases(ci=25, long=500)
+@example(task="addition", recipe=None, valid=[], invalid=[["--eval-every", "0"]])   # issue 10, item 7
+@example(task="addition", recipe=None, valid=[], invalid=[["--batch-size", "0"]])
+@example(task="addition", recipe=None, valid=[], invalid=[["--batch-size", "-3"]])
+@example(task="addition", recipe=None, valid=[], invalid=[["--threads", "-1"]])
+@example(task="addition", recipe=None, valid=[], invalid=[["--model-json", "[]"]])
+@example(task="addition", recipe=None, valid=[], invalid=[['--model-json', '{"d_hidden": "big"}']])
+@example(task="addition", recipe=None, valid=[], invalid=[["--steps", "0"]])
+@example(task="addition", recipe=None, valid=[], invalid=[["--steps", "-1"]])
+@example(task="addition", recipe=None, valid=[], invalid=[["--patience", "-1"]])
+@example(task="addition", recipe=None, valid=[], invalid=[["--warmup", "-5"]])
+@example(task="addition", recipe=None, valid=[], invalid=[["--max-minutes", "nan"]])
+@example(task="addition", recipe=None, valid=[], invalid=[["--out", ""]])
+@example(task="addition", recipe="addition-gru", valid=[], invalid=[["--name", "../evil"]])
 def test_train_refuses_invalid_options(one_torch_thread, runs_dir, tmp_path_factory, task, recipe, valid,
                                        invalid):
     tmp = tmp_path_factory.mktemp("train")
@@ -352,6 +365,8 @@ COMMANDS = ["models", "decode", "tf-fr", "train", "exposure", "experiment"]
 @given(argv=st.lists(st.one_of(st.sampled_from(COMMANDS), st.sampled_from(ALL_FLAGS), WORDS), max_size=8),
        first=st.one_of(st.sampled_from(COMMANDS), st.sampled_from(COMMANDS), st.sampled_from(COMMANDS), WORDS))
 @cases(ci=30, long=800)
+@example(first="decode", argv=["--model", "dates-gru-attn", "--input", "x", "--config-json", "[" * 50000])
+@example(first="models", argv=["\n0"])
 def test_any_argv(one_torch_thread, runs_dir, first, argv):
     """Anything at all; a run that would train, run an experiment or an analysis is stopped at its start
     (no shipped model name is drawn, and a decode gets at most 3 new tokens)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import engine
@@ -188,6 +188,20 @@ def run_case(bundle: Bundle, inputs, config, record, batch: bool) -> None:
 @given(arch=st.sampled_from(sorted(TINY)), inputs=st.lists(INPUTS, min_size=1, max_size=3), config=CONFIGS,
        record=RECORDS, batch=st.booleans())
 @cases(ci=120, long=3000)
+@example(arch="gpt", inputs=["\ud800"], config=None, record=None, batch=False)        # issue 10's cases (items 4-6)
+@example(arch="gpt", inputs=["ab"], config={"num_beams": 3, "length_penalty": 400.0}, record=None, batch=False)
+@example(arch="gpt", inputs=["ab"], config={"num_beams": 3, "length_penalty": -400.0}, record=None, batch=False)
+@example(arch="gpt", inputs=["ab"], config={"do_sample": True, "temperature": 5e-324}, record=None, batch=False)
+@example(arch="gpt", inputs=["ab"], config={"do_sample": True, "repetition_penalty": 1e-300}, record=None,
+         batch=False)
+@example(arch="gpt", inputs=["ab"], config={"mbr": True, "mbr_num_samples": 4, "additive_repetition_penalty": 1.7e308},
+         record=None, batch=False)
+@example(arch="gpt", inputs=["ab"], config={"additive_repetition_penalty": 1e39}, record=None, batch=False)
+@example(arch="gpt", inputs=["ab"], config={"num_beams": 3, "additive_repetition_penalty": 1e300}, record=None,
+         batch=False)
+@example(arch="transformer", inputs=["ab"], config={"mbr": True, "mbr_source": "nbest", "mbr_num_samples": 4,
+                                                    "repetition_penalty": 1e300, "length_penalty": -400.0},
+         record=None, batch=False)
 def test_generate_on_tiny_models(one_torch_thread, arch, inputs, config, record, batch):
     run_case(tiny(arch), inputs if batch else inputs[:1], config, record, batch)
 

@@ -17,7 +17,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import engine
@@ -212,8 +212,19 @@ def render(tr) -> None:
     comparison_report({"fuzz </script>": d, "again": tr})
 
 
+def _repeated_beam_id() -> tuple:
+    """Issue 10, item 1: beam nodes (0, None), (1, 0), (0, 1), hypothesis node 1 (the step inspector
+    looped until the server had no memory left)."""
+    d = json.loads(json.dumps(SEEDS["dates-gru-attn_beam"]))
+    n0, n1 = d["beam"]["nodes"][0], d["beam"]["nodes"][1]
+    d["beam"]["nodes"] = [n0, n1, {**n1, "id": 0, "parent": 1, "step": 1}]
+    d["hypotheses"][0]["node"] = 1
+    return "dates-gru-attn_beam", json.dumps(d), "str"
+
+
 @given(case=mutated_traces())
 @cases(ci=80, long=2500)
+@example(case=_repeated_beam_id())
 def test_mutated_trace(case):
     name, src, form = case
     with tempfile.TemporaryDirectory(prefix="fuzz-trace-") as tmp:

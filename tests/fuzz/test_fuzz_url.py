@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import engine
@@ -114,6 +114,10 @@ def requests(draw):
 
 @given(req=requests())
 @cases(ci=30, long=600)
+@example(req=("views/compare.py", {"model": "text-gpt", "s": ["custom A"],                   # issue 10, item 2
+                                   "ca": json.dumps({"num_beams": 64, "max_new_tokens": 4096})}))
+@example(req=("views/step.py", {"model": "text-gpt", "s": ["custom A"], "run": "custom A",
+                                "ca": json.dumps({"mbr": True, "mbr_num_samples": 128, "max_new_tokens": 4096})}))
 def test_pages_with_random_query_params(one_torch_thread, req):
     page, params = req
     tally(f"page {page}")
