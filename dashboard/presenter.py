@@ -174,12 +174,11 @@ def stepper(key: str, options: Sequence, *, controls: Optional[Controls] = None,
                                   key=f"pk_row_{key}")
     i = _index(st.session_state.get(key), options)
     st.html(_HIDE_TWINS)
-    for label, keys, delta, icon in (("previous", PREV_KEYS, -1, ":material/chevron_left:"),
-                                     ("next", NEXT_KEYS, 1, ":material/chevron_right:")):
+    for label, keys, delta in (("◀ previous", PREV_KEYS, -1), ("next ▶", NEXT_KEYS, 1)):
         off = i is not None and (i == 0 if delta < 0 else i == len(options) - 1)
-        row.button(label, key=f"pk_{'prev' if delta < 0 else 'next'}_{key}", icon=icon, shortcut=keys[0],
+        row.button(label, key=f"pk_{'prev' if delta < 0 else 'next'}_{key}", shortcut=keys[0],
                    on_click=_move, args=(key, options, delta), disabled=off,
-                   help=f"{label} {what} (keys: {' or '.join(keys)})")
+                   help=f"{label.strip('◀ ▶')} {what} (keys: {' or '.join(keys)})")
         row.button(label, key=f"pk_twin_{keys[1].lower()}_{key}", shortcut=keys[1], on_click=_move,
                    args=(key, options, delta), disabled=off)
     if not play:

@@ -3,18 +3,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, display, sidebar, url_state
-
-
-def _move(delta: int, n: int) -> None:
-    st.session_state["step"] = min(max(0, int(st.session_state.get("step", 0)) + delta), n - 1)
+from dashboard import charts, display, presenter, sidebar, url_state
 
 
 def main() -> None:
     opts = sidebar.run_options()
     if not url_state.presenting():
         st.title("Step inspector")
-    c1, c2 = st.columns([2, 1])
+    box = presenter.controls()          # in presentation mode: folded into the "Controls" popover
+    c1, c2 = box.columns([2, 1])
     with c1:
         choice = st.selectbox("Run", opts, key="run", bind="query-params",
                               help="One of the strategies from the sidebar, any preset, or an uploaded trace.")
@@ -33,14 +30,10 @@ def main() -> None:
     if n > 1:
         # no default (it is the minimum, 0): a default plus the Session State value the buttons set
         # made Streamlit log a warning on every "next" (issue 13, bug 6)
-        st.slider("Step", 0, n - 1, key="step", bind="query-params")
+        box.slider("Step", 0, n - 1, key="step", bind="query-params")
     else:
         st.session_state["step"] = 0
-    b1, b2, _ = st.columns([1, 1, 6])
-    b1.button("◀ previous", on_click=_move, args=(-1, n), disabled=st.session_state.get("step", 0) <= 0,
-              use_container_width=True)
-    b2.button("next ▶", on_click=_move, args=(1, n), disabled=st.session_state.get("step", 0) >= n - 1,
-              use_container_width=True)
+    presenter.stepper("step", list(range(n)), controls=box, play=True)    # ← → PageUp PageDown, P plays
     t = min(int(st.session_state.get("step", 0)), n - 1)
     row = rows[t]
     entry = row["entry"]
@@ -48,7 +41,7 @@ def main() -> None:
     st.markdown(f"**{display.md(tr['input']['text'])}** → {display.code(prefix)} + **{display.code(row['token'])}** "
                 f"(step {t} of {n - 1}; chosen token {display.md(repr(row['token']))}, "
                 f"p = {display.fmt_score(row['prob'])})")
-    m = st.columns(4)
+    m = box.columns(4)
     m[0].metric("entropy before the rules", display.fmt_score(entry.get("entropy_raw")))
     m[1].metric("entropy after the rules", display.fmt_score(entry.get("entropy")))
     srows = charts.step_rows(entry, row["token_id"])
@@ -56,7 +49,7 @@ def main() -> None:
     m[3].metric("log-prob of the chosen token (raw)", display.fmt_score(entry.get("raw_logprob")
                                                                        if entry.get("raw_logprob") is not None
                                                                        else row.get("logprob")))
-    log = st.toggle("log scale", key="log", bind="query-params",
+    log = box.toggle("log scale", key="log", bind="query-params",
                     help="show the small probabilities too (a confident model puts almost all mass on one token)")
     display.plot(charts.step_figure(entry, row["token_id"], log=log,
                                   title=f"step {t}: top-{len(entry.get('top_before') or [])} before and after "
