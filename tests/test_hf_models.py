@@ -439,3 +439,22 @@ def test_hf_load_errors_are_checkpoint_errors(name):
     with pytest.raises(engine.CheckpointError) as e:
         engine.load(name)
     assert "\n" not in str(e.value)
+
+
+def test_cli_device_dtype_and_download_flags(folders, capsys):
+    """decode / tf-fr take --device, --dtype (hf: models) and --download; bad values are one line, exit 2."""
+    from engine.__main__ import main
+    gpt2 = f"hf:{folders['gpt2']}"
+    assert main(["decode", "--model", gpt2, "--input", "hello", "--dtype", "bfloat16", "--max-new-tokens", "3"]) == 0
+    capsys.readouterr()
+    assert main(["tf-fr", "--model", gpt2, "--input", "hello", "--reference", " world", "--device", "cpu",
+                 "--dtype", "float32"]) == 0
+    capsys.readouterr()
+    for argv, needle in ((["--device", "gpu"], "--device"), (["--dtype", "int8"], "--dtype"),
+                         (["--device", "cuda:0"], "CUDA is not available")):
+        try:
+            rc = main(["decode", "--model", gpt2, "--input", "hello", *argv])
+        except SystemExit as e:
+            rc = e.code
+        err = capsys.readouterr().err
+        assert rc == 2 and needle in err and err.count("\n") == 1, (argv, rc, err)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Optional
 
 from ..cli_args import file_arg, float_arg, int_arg, json_arg, json_object, text_arg
+from ..loader import DTYPES
 from .config import GenerationConfig, RecordOptions
 from .fields import GENERATION_FIELDS, Field
 
@@ -72,9 +74,31 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
 _MODEL = text_arg("a shipped model name (python -m engine models) or a checkpoint folder")
 
 
+_DEVICE_RE = re.compile(r"^(cpu|cuda(:[0-9]{1,2})?)$")
+
+
+def _device_arg(text: str) -> str:
+    if not _DEVICE_RE.match(text):
+        raise argparse.ArgumentTypeError(f"choose cpu, cuda or cuda:N, got {text[:40]!r}")
+    return text
+
+
+def add_model_flags(p) -> None:
+    """--model and where it runs: --device, --dtype (Hugging Face models), --download (an hf: model missing
+    from the local cache is fetched only when asked)."""
+    p.add_argument("--model", required=True, type=_MODEL, help="shipped model name, checkpoint folder or "
+                   "hf:NAME_OR_FOLDER (a Hugging Face model)")
+    p.add_argument("--device", type=_device_arg, default="cpu",
+                   help="cpu (default), cuda or cuda:N when CUDA is available")
+    p.add_argument("--dtype", choices=DTYPES, help="weights' precision of an hf: model (default float32); "
+                   "seqscope models run in float32")
+    p.add_argument("--download", action="store_true",
+                   help="fetch an hf: model that is not in the local Hugging Face cache (network)")
+
+
 def add_parsers(sub) -> None:
     d = sub.add_parser("decode", help="decode one input with any strategy and record every step")
-    d.add_argument("--model", required=True, type=_MODEL, help="shipped model name or checkpoint folder")
+    add_model_flags(d)
     d.add_argument("--input", required=True, help="the source (seq2seq) or the prompt (language model)")
     add_config_flags(d)
     d.add_argument("--forced-prefix", type=text_arg("the text forced as the first generated tokens (or leave the "
@@ -90,7 +114,7 @@ def add_parsers(sub) -> None:
     d.add_argument("--json", action="store_true", help="print the whole trace as JSON")
     d.add_argument("--out", type=file_arg, help="save the trace to this JSON file (atomic)")
     t = sub.add_parser("tf-fr", help="teacher forcing vs free running on one example")
-    t.add_argument("--model", required=True, type=_MODEL, help="shipped model name or checkpoint folder")
+    add_model_flags(t)
     t.add_argument("--input", required=True, help="the source (seq2seq) or the prompt (language model)")
     t.add_argument("--reference", required=True, help="the reference target / continuation")
     add_config_flags(t)
@@ -152,7 +176,7 @@ def _run(args) -> int:
     from .tf_fr import compare_tf_fr
     cfg = config_from_args(args)                 # every flag checked before the model loads
     record = _record(args) if args.command == "decode" else None
-    bundle = load(args.model)
+    bundle = load(args.model, device=args.device, dtype=args.dtype, download=args.download)
     forced = {s: tok for s, tok in args.force} or None
     if forced:
         forced = {s: (int(t) if t.strip().isdigit() and t not in _token_strings(bundle) else t)
