@@ -1,7 +1,9 @@
 """Regression tests for the bugs and confusing points of issue 13 (the stage walk): the figures' data
 and AppTest runs of the pages with the shipped models and the real engine."""
 import json
+import logging
 import re
+from types import SimpleNamespace
 
 import pytest
 
@@ -71,3 +73,153 @@ def test_beam_tree_x_is_the_hover_step_and_reveal_draws_that_column(beam_trace):
     ax = fig.layout.xaxis
     assert ax.tickvals[0] == -1 and ax.ticktext[0] == "start"
     assert list(ax.tickvals[1:]) == [int(t) for t in ax.ticktext[1:]]
+
+
+# -- bug 1: "Clear all" in the Strategies box is a real state; the next choice is kept -------------
+
+MBR = next(p for p in engine.PRESETS if p.startswith("MBR"))
+
+
+def test_strategies_clear_all_then_pick_keeps_the_pick(root):
+    at = _ok(_app(root, model="addition-gru"))
+    at.multiselect(key="s").set_value([]).run()
+    _ok(at)
+    assert at.multiselect(key="s").value == []
+    assert not at.error, [e.value for e in at.error]
+    shown = [i.value for i in at.info]
+    assert any("pick a strategy" in v.lower() for v in shown), shown
+    assert not _plotly(at)                              # nothing decoded
+    at.multiselect(key="s").set_value([MBR]).run()
+    _ok(at)
+    assert at.multiselect(key="s").value == [MBR]
+    assert at.query_params.get("s") in (MBR, [MBR])
+    # four picks after a clear: exactly those four, no "up to 4 options" overflow
+    at.multiselect(key="s").set_value([]).run()
+    four = ["greedy", "top-k 40", "min-p 0.1", MBR]
+    for i in range(1, 5):
+        at.multiselect(key="s").set_value(four[:i]).run()
+        _ok(at)
+        assert at.multiselect(key="s").value == four[:i]
+
+
+# -- bug 2: the Traces page's "Beam tree" link shows the uploaded beam trace ------------------------
+
+def _page_link_params(at, label):
+    from urllib.parse import parse_qs
+    for el in at.get("page_link"):
+        if el.proto.label == label:
+            return {k: v[0] if len(v) == 1 else v for k, v in parse_qs(el.proto.query_string).items()}
+    raise AssertionError(f"no page link {label!r}")
+
+
+def test_uploaded_beam_trace_link_opens_the_uploaded_trace(root, beam_trace):
+    at = _ok(_app(root, "views/traces.py", model="addition-gru"))
+    at.session_state["uploaded_trace"] = beam_trace
+    at.session_state["uploaded_key"] = "0123456789abcdef"
+    at.run()
+    _ok(at)
+    params = _page_link_params(at, "Beam tree")
+    assert params.get("trace") == "0123456789abcdef"
+    at.query_params.clear()
+    at.query_params.update(params)
+    at.switch_page("views/beam.py").run()
+    _ok(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="beam_src").value == "uploaded trace"
+    fig = _plotly(at)[0]
+    assert "dates-transformer" in fig["layout"]["title"]["text"]          # not addition-gru decoded here
+    drawn = sum(len(t["x"]) for t in fig["data"] if "markers" in (t.get("mode") or ""))
+    assert drawn == len(beam_trace["beam"]["nodes"])
+
+
+# -- bug 6: "next" on the step inspector logs no "default value and Session State" warning ------------
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def widget_warnings(monkeypatch):
+    """The streamlit logger's warnings about widget state. Streamlit checks "a default value and a Session
+    State value" only when a runtime exists (a real server) and warns once per process: both made true here."""
+    from streamlit.elements.lib import policies
+    monkeypatch.setattr(policies, "runtime", SimpleNamespace(exists=lambda: True))
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)
+    h = _Records()
+    policies._LOGGER.addHandler(h)
+    yield h.messages
+    policies._LOGGER.removeHandler(h)
+
+
+def _button(at, label):
+    return next(b for b in at.button if b.label == label)
+
+
+def test_step_next_logs_no_session_state_warning(root, widget_warnings):
+    at = _ok(_app(root, "views/step.py"))
+    assert at.slider(key="step").value == 0
+    _button(at, "next ▶").click().run()
+    _ok(at)
+    _button(at, "next ▶").click().run()
+    _ok(at)
+    assert at.slider(key="step").value == 2
+    _button(at, "◀ previous").click().run()
+    assert at.slider(key="step").value == 1
+    assert not [m for m in widget_warnings if "Session State" in m], widget_warnings
+
+
+# -- bug 3: "Highlight hypothesis" follows a new search (Beams 4 -> 8) --------------------------------
+
+def _shown_label(sb, before):
+    """The label a browser shows for a selectbox after a rerun: the value the server sends (set_value),
+    or else the label the browser held before (the frontend keeps its own value for the same widget)."""
+    return sb.proto.raw_value if sb.proto.set_value else before
+
+
+def _beam_settings(at, beams=None, maxlen=None):
+    """The beam page's settings (a form: applied by its "Decode" button when there is one)."""
+    if beams is not None:
+        at.slider(key="beams").set_value(beams)
+    if maxlen is not None:
+        at.number_input(key="maxlen").set_value(maxlen)
+    decode = [b for b in at.button if b.label == "Decode"]
+    (decode[0].click() if decode else at).run()
+    _ok(at)
+
+
+def test_highlight_hypothesis_label_follows_new_beams(root, widget_warnings):
+    at = _ok(_app(root, "views/beam.py", model="text-gpt"))
+    sb = at.selectbox(key="bhyp")
+    sb.set_value(1).run()
+    _ok(at)
+    sb = at.selectbox(key="bhyp")
+    held = sb.options[1]
+    assert len(sb.options) == 4
+    _beam_settings(at, beams=8)
+    sb = at.selectbox(key="bhyp")
+    assert len(sb.options) == 8 and sb.value == 1
+    assert held not in sb.options                  # the 8-beam search's #2 differs from the 4-beam one's
+    assert _shown_label(sb, held) == sb.options[1]
+    # the reveal slider follows a shorter search without a warning or an out-of-range value
+    at.slider(key="reveal").set_value(at.slider(key="reveal").max).run()
+    _beam_settings(at, maxlen=3)
+    assert at.slider(key="reveal").value == at.slider(key="reveal").max == 2
+    assert not [m for m in widget_warnings if "Session State" in m], widget_warnings
+
+
+def test_beam_reveal_follows_a_shorter_search_without_session_state_warnings(root, widget_warnings):
+    at = _ok(_app(root, "views/beam.py", model="dates-transformer", input="Wed 3 Mar 21", reveal="3"))
+    assert at.slider(key="reveal").value == 3                  # the link's value
+    _beam_settings(at, maxlen=4)
+    assert at.slider(key="reveal").max == 3 and at.slider(key="reveal").value == 3
+    at.slider(key="reveal").set_value(2).run()
+    _beam_settings(at, maxlen=9)                               # a chosen step stays
+    assert at.slider(key="reveal").value == 2
+    _beam_settings(at, maxlen=2)                               # beyond the new end: the whole tree
+    assert at.slider(key="reveal").value == at.slider(key="reveal").max == 1
+    assert not [m for m in widget_warnings if "Session State" in m], widget_warnings

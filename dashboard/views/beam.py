@@ -17,10 +17,13 @@ def main() -> None:
     if not url_state.presenting():
         st.title("Beam tree")
     sources = ["beam search set here"]
-    if runs.uploaded_trace() is not None:
+    up = runs.uploaded_trace()
+    if up is not None:
         sources.append(runs.UPLOADED)
+    # a link with ?trace= (the Traces page's "Beam tree") opens on that trace when it is a beam search
+    first = 1 if up is not None and up.get("beam") and st.query_params.get("trace") else 0
     c = st.columns([1, 1, 1, 1, 1])
-    src = c[0].selectbox("Trace", sources, key="beam_src") if len(sources) > 1 else sources[0]
+    src = c[0].selectbox("Trace", sources, index=first, key="beam_src") if len(sources) > 1 else sources[0]
     if src == runs.UPLOADED:
         tr = runs.uploaded_trace()
         if not tr.get("beam"):
@@ -53,14 +56,19 @@ def main() -> None:
     hyps = tr.get("hypotheses") or []
     cc = st.columns([3, 2, 1])
     if int(st.session_state.get("reveal") if st.session_state.get("reveal") is not None else last) > last:
-        st.session_state["reveal"] = last
+        del st.session_state["reveal"]      # the whole tree again; a Session State value beside the default warned
+    labels = [f"#{i + 1}: {h['text'][:28]!r} ({display.fmt_score(h.get('normalized_score'))})"
+              for i, h in enumerate(hyps)]
+    if st.session_state.get("_bhyp_labels") != labels and st.session_state.get("bhyp") is not None:
+        # a new search: send the (same) choice again, or the browser keeps showing the old label
+        st.session_state["bhyp"] = min(int(st.session_state["bhyp"]), max(len(hyps) - 1, 0))
+    st.session_state["_bhyp_labels"] = labels
     with cc[0]:
         upto = st.slider("Reveal up to step", 0, max(last, 1), last, key="reveal", bind="query-params") \
             if last > 0 else 0
     with cc[1]:
         hyp = st.selectbox("Highlight hypothesis", list(range(len(hyps))), key="bhyp", bind="query-params",
-                           format_func=lambda i: f"#{i + 1}: {hyps[i]['text'][:28]!r} ({display.fmt_score(hyps[i].get('normalized_score'))})"
-                           ) if len(hyps) > 1 else 0
+                           format_func=lambda i: labels[i]) if len(hyps) > 1 else 0
     with cc[2]:
         show_pruned = st.toggle("pruned", value=True, key="pruned", bind="query-params",
                                 help="show the candidates that were considered and dropped")
