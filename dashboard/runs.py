@@ -201,7 +201,7 @@ def run_tffr(model: str, source: str, reference: str, config_json: str, forced_j
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _analysis(model: str, n: int, seed: int, t0: int, stamp: float) -> dict:
-    return engine.analyze(model_path(model), n=n, seed=seed, t0=t0, n_boot=200, bundle=load_model(model))
+    return engine.analyze(model_path(model), n=n, seed=seed, t0=t0, bundle=load_model(model))
 
 
 def analysis(model: str, n: int, seed: int, t0: int) -> dict:

@@ -58,6 +58,8 @@ _FACE = {
     # the exposure-bias lab
     "analyze": "engine.exposure",
     "shipped_analysis": "engine.exposure",     # precomputed analyses of shipped models (results/analysis/)
+    "shipped_analysis_stamp": "engine.exposure.shipped",
+    "ANALYSIS_SETTINGS": "engine.exposure.shipped:SHIPPED_SETTINGS",   # the settings shipped analyses use
     "EXPERIMENTS": "engine.experiments",
     "ExperimentStore": "engine.experiments",
     "run_experiment": "engine.experiments",

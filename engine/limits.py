@@ -56,4 +56,5 @@ MAX_SEED = 2 ** 32 - 1                  # --seed of train, exposure; each of exp
 MAX_SCST_SAMPLES = 64                   # TrainConfig.scst_samples (sampled rollouts per source)
 MAX_EXPOSURE_EXAMPLES = 20_000          # exposure --n (held-out examples)
 MAX_BOOTSTRAP = 2000                    # exposure --bootstrap (memory: resamples x examples x positions)
+MAX_ANALYSIS_BYTES = 8 * 1024 * 1024    # a precomputed lab analysis the page reads (results/analysis/*.json)
 MAX_EXPERIMENT_SEEDS = 10               # experiment --seeds: seeds in one run (each trains / samples again)

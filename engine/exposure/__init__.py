@@ -31,12 +31,15 @@ from .analyze import analyze, summary_lines
 from .calibration import ece
 from .compounding import compounding_delta, fit_compounding
 from .drift import drift_fit
-from .oracle import OracleLM
+from .oracle import OracleLM, oracle_bundle
 from .oracle_kl import acc_err, emittable_logp, oracle_kl
 from .passes import Inputs, make_inputs, masks, tf_fr_pass
+from .oracle_exposure import oracle_calibration, oracle_exposure
 from .recovery import recovery
-from .stats import bootstrap_mean, bootstrap_positions, masked_mean
+from .shipped import checkpoint_hash, result_path, shipped_analysis
+from .stats import bootstrap_mean, bootstrap_positions, masked_mean, wilson_positions
 
 __all__ = ["analyze", "summary_lines", "ece", "compounding_delta", "fit_compounding", "drift_fit", "OracleLM",
            "acc_err", "emittable_logp", "oracle_kl", "Inputs", "make_inputs", "masks", "tf_fr_pass", "recovery",
-           "bootstrap_mean", "bootstrap_positions", "masked_mean"]
+           "bootstrap_mean", "bootstrap_positions", "masked_mean", "oracle_bundle", "oracle_calibration",
+           "oracle_exposure", "checkpoint_hash", "result_path", "shipped_analysis", "wilson_positions"]

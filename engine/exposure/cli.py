@@ -1,14 +1,22 @@
-"""`python -m engine exposure --model M [--n N] [--seed S] [--t0 T] [--bootstrap B] [--json] [--out FILE]`.
+"""`python -m engine exposure --model M [--n N] [--seed S] [--t0 T] [--bootstrap B] [--oracle-seeds K]
+[--json] [--out FILE [--if-stale]]`.
 
 Every flag is checked before the analysis starts (ranges from engine/limits.py); --t0 against the
-outputs of the examples, once the model and its n examples are loaded."""
+outputs of the examples, once the model and its n examples are loaded. `--model hmm-oracle` analyses the
+oracle of the `hmm` task itself (engine.exposure.oracle_bundle: its exposure bias is exactly 0). The
+saved JSON carries the checkpoint's hash (engine/exposure/shipped.py), so a precomputed analysis of a
+shipped model (results/analysis/M.json) is known to be stale once the checkpoint changes; with
+--if-stale the command does nothing when --out already holds these settings for this checkpoint."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 from ..cli_args import file_arg, int_arg, text_arg
-from ..limits import MAX_BOOTSTRAP, MAX_EXPOSURE_EXAMPLES, MAX_SEED, MAX_THREADS
+from ..limits import MAX_BOOTSTRAP, MAX_EXPERIMENT_SEEDS, MAX_EXPOSURE_EXAMPLES, MAX_SEED, MAX_THREADS
+from ..stats import N_BOOT
+
+ORACLE_MODEL = "hmm-oracle"          # --model: the oracle of the hmm task itself
 
 
 def add_parsers(subparsers) -> None:
@@ -20,12 +28,16 @@ def add_parsers(subparsers) -> None:
     x.add_argument("--seed", type=int_arg(0, MAX_SEED), default=0)
     x.add_argument("--t0", type=int_arg(0), default=1,
                    help="step of the injected wrong token (recovery); at most the last step of the outputs")
-    x.add_argument("--bootstrap", type=int_arg(1, MAX_BOOTSTRAP, " (MAX_BOOTSTRAP in engine/limits.py)"), default=200,
-                   help=f"bootstrap resamples for the bands, 1 to {MAX_BOOTSTRAP} (default 200)")
+    x.add_argument("--bootstrap", type=int_arg(1, MAX_BOOTSTRAP, " (MAX_BOOTSTRAP in engine/limits.py)"), default=N_BOOT,
+                   help=f"bootstrap resamples for the bands, 1 to {MAX_BOOTSTRAP} (default {N_BOOT})")
+    x.add_argument("--oracle-seeds", type=int_arg(1, MAX_EXPERIMENT_SEEDS, " (MAX_EXPERIMENT_SEEDS in engine/limits.py)"),
+                   default=5, help="hmm models: sampling seeds of the oracle measures (0..K-1; default 5)")
     x.add_argument("--threads", type=int_arg(0, MAX_THREADS, " (0 = torch's default)"), default=1,
                    help="torch threads (0 = torch's default; default 1)")
     x.add_argument("--json", action="store_true", help="print JSON (default: a summary)")
     x.add_argument("--out", type=file_arg, help="also save the JSON to this file")
+    x.add_argument("--if-stale", action="store_true",
+                   help="with --out: do nothing if the file already holds these settings for this checkpoint")
 
 
 def last_t0(inp) -> int:
@@ -41,8 +53,13 @@ def run(args) -> int:
     from ..checkpoint import load
     from ..files import atomic_write_text
     from .analyze import analyze, summary_lines
+    from .oracle import oracle_bundle
     from .passes import make_inputs
-    bundle = load(args.model)
+    from .shipped import checkpoint_hash, read_result, up_to_date
+    bundle = oracle_bundle() if args.model == ORACLE_MODEL else load(args.model)
+    if args.if_stale and args.out and up_to_date(read_result(Path(args.out)), bundle.path, args.n, args.seed, args.t0):
+        print(f"{args.out}: up to date for this checkpoint (n={args.n}, seed={args.seed}, t0={args.t0})")
+        return 0
     last = max(1, last_t0(make_inputs(bundle, args.n, seed=args.seed)))      # the default (1) is always allowed
     if args.t0 > last:
         examples = f"{args.n} example{'s' if args.n > 1 else ''}"
@@ -50,7 +67,10 @@ def run(args) -> int:
                          f"allow 0 to {last}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    res = analyze(args.model, n=args.n, seed=args.seed, t0=args.t0, n_boot=args.bootstrap, bundle=bundle)
+    res = analyze(args.model, n=args.n, seed=args.seed, t0=args.t0, n_boot=args.bootstrap, bundle=bundle,
+                  oracle_seeds=tuple(range(args.oracle_seeds)))
+    res["examples_requested"] = args.n
+    res["checkpoint_sha256"] = checkpoint_hash(bundle.path) if bundle.path else None
     text = json.dumps(res, indent=1)
     if args.out:
         atomic_write_text(Path(args.out), text + "\n")

@@ -64,3 +64,14 @@ class OracleLM(SeqModel):
             logits.append(self._logits(alpha, pos))
             hidden.append(alpha)
         return StepOutput(torch.stack(logits, 1), torch.stack(hidden, 1), {"alpha": alpha, "pos": pos})
+
+
+def oracle_bundle(name: str = "hmm-oracle"):
+    """The oracle of the `hmm` task as a loaded model (a Bundle), so that every measurement of
+    engine.exposure.analyze can be run on the truth itself (`python -m engine exposure --model hmm-oracle`)."""
+    from ..checkpoint import Bundle
+    from ..tasks.hmm import HMMOracle
+    oracle = HMMOracle()
+    tok = Tokenizer.train_char(oracle.sample(200, seed=0))
+    meta = {"task": "hmm", "kind": "lm", "arch": "oracle", "name": name}
+    return Bundle(name, OracleLM(oracle, tok), tok, meta)

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ..batching import pad_batch, seq2seq_tensors
 from ..models import SeqModel
-from ..rollout import rollout
+from ..rollout import never_emit_ids, rollout
 from ..tokenizer import BOS, EOS, PAD, Tokenizer
 
 NAN = float("nan")
@@ -72,16 +72,19 @@ def start(model: SeqModel, src: Optional[Tensor], smask: Optional[Tensor], n: in
 
 
 @torch.no_grad()
-def tf_fr_pass(model: SeqModel, inp: Inputs, batch_size: int = 500) -> dict:
+def tf_fr_pass(model: SeqModel, inp: Inputs, batch_size: int = 500, full: bool = False) -> dict:
     """Per example and generated position j (= decoder position prompt-1+j): gold token, TF log-prob of
     gold, TF argmax and confidence, FR greedy token, FR log-prob of gold, FR confidence, and the
     hidden-state distance ||h_FR - h_TF||. Batched over examples. FR values after a row's <eos> are NaN
-    (the masks leave them out)."""
+    (the masks leave them out). full: also the whole distributions, "tf_logp" and "fr_logp" [N, G, V]
+    (log-probabilities over the tokens a free run may emit; the oracle measures of the `hmm` task)."""
     model.eval()
     n, t = inp.tin.shape
     p = inp.prompt
     g = t - p + 1
     keys = ("tf_lp", "tf_arg", "tf_conf", "fr_tok", "fr_lp", "fr_conf", "drift")
+    keys += ("tf_logp", "fr_logp") if full else ()
+    never = torch.tensor(never_emit_ids(inp.tok))
     out = {k: [] for k in keys}
     for lo in range(0, n, batch_size):
         sl = slice(lo, lo + batch_size)
@@ -97,11 +100,15 @@ def tf_fr_pass(model: SeqModel, inp: Inputs, batch_size: int = 500) -> dict:
         conf, arg = lp.exp().max(-1)
         out["tf_arg"].append(arg)
         out["tf_conf"].append(conf)
+        if full:
+            out["tf_logp"].append(o.logits[:, p - 1:].index_fill(-1, never, float("-inf")).log_softmax(-1))
         # free running: greedy after the given prompt; at each step the log-prob of gold, the confidence
         # and the distance of the hidden state from the teacher-forced one
-        lps, confs, drifts = [], [], []
+        lps, confs, drifts, dists = [], [], [], []
 
         def on_step(j, step_out, raw_logp, chosen, live):
+            if full:
+                dists.append(raw_logp)
             lps.append(raw_logp.gather(1, gold[:, j].clamp(min=0)[:, None]).squeeze(1))
             confs.append(raw_logp.max(-1).values.exp())
             drifts.append((step_out.hidden[:, -1] - h_tf[:, j]).norm(dim=-1))
@@ -112,6 +119,9 @@ def tf_fr_pass(model: SeqModel, inp: Inputs, batch_size: int = 500) -> dict:
         out["fr_tok"].append(F.pad(fr.tokens, (0, g - steps), value=PAD))
         for key, xs in (("fr_lp", lps), ("fr_conf", confs), ("drift", drifts)):
             out[key].append(F.pad(torch.stack(xs, 1).masked_fill(ended, NAN), (0, g - steps), value=NAN))
+        if full:
+            d = torch.stack(dists, 1).masked_fill(ended[..., None], NAN)
+            out["fr_logp"].append(F.pad(d, (0, 0, 0, g - steps), value=NAN))
     res = {k: torch.cat(v, 0) for k, v in out.items()}
     res["gold"] = inp.tout[:, p - 1:]
     return res

@@ -1,6 +1,7 @@
 """Recovery after an injected error: the model's best wrong token is forced at generated step t0 (after
 the gold prefix), then greedy free running (engine.rollout); the share of examples back on the gold
-track / on the uninjected track against steps since the injection."""
+track / on the uninjected track against steps since the injection (the shares matching the gold token
+with their Wilson 95% intervals)."""
 from __future__ import annotations
 
 import torch
@@ -9,6 +10,7 @@ from torch import Tensor
 
 from ..models import SeqModel
 from ..rollout import StepContext, rollout
+from ..stats import wilson
 from ..tokenizer import EOS, PAD
 from .passes import Inputs, rows
 from .stats import rounded
@@ -61,9 +63,15 @@ def recovery(model: SeqModel, inp: Inputs, t0: int = 1, horizon: int = 12, batch
         m = has[:, s]
         if int(m.sum()) == 0:
             break
-        steps.append({"steps_since": s + 1, "examples": int(m.sum()),
-                      "injected_matches_gold": rounded(float((inj[:, s] == gold[:, s])[m].double().mean())),
-                      "uninjected_matches_gold": rounded(float((base[:, s] == gold[:, s])[m].double().mean())),
+        n = int(m.sum())
+        k_inj, k_base = int((inj[:, s] == gold[:, s])[m].sum()), int((base[:, s] == gold[:, s])[m].sum())
+        _, inj_lo, inj_hi = wilson(k_inj, n)
+        _, base_lo, base_hi = wilson(k_base, n)
+        steps.append({"steps_since": s + 1, "examples": n,
+                      "injected_matches_gold": rounded(k_inj / n), "injected_matches_gold_lo": rounded(inj_lo),
+                      "injected_matches_gold_hi": rounded(inj_hi),
+                      "uninjected_matches_gold": rounded(k_base / n), "uninjected_matches_gold_lo": rounded(base_lo),
+                      "uninjected_matches_gold_hi": rounded(base_hi),
                       "injected_matches_uninjected": rounded(float((inj[:, s] == base[:, s])[m].double().mean())),
                       "injected_all_correct_from_here": rounded(float(inj_ok[:, s:].all(1)[m].double().mean())),
                       "uninjected_all_correct_from_here": rounded(float(base_ok[:, s:].all(1)[m].double().mean()))})
