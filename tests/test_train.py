@@ -62,9 +62,9 @@ def test_decoder_input_can_come_from_the_model():
     seq2seq_loss(model, batch, cfg(feed_model_prob=0.0), g)
     assert torch.equal(seen[-1], batch[2])                       # teacher forcing: gold inputs
     seen.clear()
-    seq2seq_loss(model, batch, cfg(feed_model_prob=1.0), g)
-    # a GRU decoder mixes token by token: with eps = 0 every input after BOS is the model's argmax given
-    # the prefix it was actually fed, i.e. the decoder runs free (greedy decoding)
+    seq2seq_loss(model, batch, cfg(feed_model_prob=1.0, ss_sample=False), g)
+    # a GRU decoder mixes token by token: with eps = 0 and ss_sample False every input after BOS is the
+    # model's argmax given the prefix it was actually fed, i.e. the decoder runs free (greedy decoding)
     fed = torch.cat(seen, 1)
     state = model.start(batch[0], batch[1])[0]
     x, greedy = batch[2][:, :1], [batch[2][:, 0]]
@@ -75,6 +75,58 @@ def test_decoder_input_can_come_from_the_model():
     greedy = torch.stack(greedy, 1)
     real = batch[2] != 0
     assert torch.equal(fed[real], greedy[real])
+    # by default (Bengio et al. 2015) it feeds samples of the model's distribution: an untrained model's
+    # samples are not its argmax everywhere, and each is a draw from the prefix it was actually fed
+    seen.clear()
+    assert cfg().ss_sample is True
+    seq2seq_loss(model, batch, cfg(feed_model_prob=1.0), torch.Generator().manual_seed(0))
+    fed = torch.cat(seen, 1)
+    assert torch.equal(fed[:, 0], batch[2][:, 0]) and not torch.equal(fed[real], greedy[real])
+    state, x, again = model.start(batch[0], batch[1])[0], batch[2][:, :1], [batch[2][:, 0]]
+    g = torch.Generator().manual_seed(0)
+    for _ in range(batch[2].shape[1] - 1):
+        o = real_decode(x, state)
+        own = scheduled_sampling.model_tokens(o.logits[:, -1], True, g)
+        torch.rand(own.shape[0], generator=g)                          # the coin drawn after the sample
+        state, x = o.state, own[:, None]
+        again.append(own)
+    assert torch.equal(fed[real], torch.stack(again, 1)[real])
+
+
+def test_saved_configs_keep_the_argmax_they_were_trained_with():
+    """A config saved before ss_sample defaulted to sampling (no ss_sample key) fed the argmax, and still
+    means that when loaded (TrainConfig.from_saved); an explicit value is kept; today's default samples."""
+    import pytest
+    from engine.training.config import check_resumed
+    old = {"name": "x", "task": "addition", "arch": "gru-attn", "ss_schedule": "inverse_sigmoid", "ss_k": 420.0}
+    assert TrainConfig.from_dict(old).ss_sample is True
+    assert TrainConfig.from_saved(old).ss_sample is False
+    assert TrainConfig.from_saved({**old, "ss_sample": True}).ss_sample is True
+    shipped = engine.load("addition-gru").card["training_config"]          # saved without ss_sample
+    assert "ss_sample" not in shipped and TrainConfig.from_saved(shipped).ss_sample is False
+    with pytest.raises(ValueError, match="--ss-argmax"):
+        check_resumed(old, TrainConfig.from_dict(old))                     # would switch to sampling
+    check_resumed(old, TrainConfig.from_saved(old))
+    check_resumed({**old, "ss_schedule": "none"}, TrainConfig.from_dict({**old, "ss_schedule": "none"}))
+    with pytest.raises(ValueError, match="--ss-sample"):
+        check_resumed({**old, "ss_sample": True}, TrainConfig.from_saved(old))
+
+
+def test_a_resumed_run_keeps_its_sampling_rule(tmp_path, monkeypatch):
+    import pytest
+    monkeypatch.setattr(resume, "RUNS_DIR", tmp_path / "runs")
+    ss = dict(ss_schedule="linear", ss_k=1.0, ss_c=0.05)
+    train_mod.train(cfg(steps=6, ss_sample=False, **ss), tmp_path / "ckpt", progress=False)
+    with pytest.raises(ValueError, match="--ss-argmax"):
+        train_mod.train(cfg(steps=12, **ss), tmp_path / "ckpt", resume=True, progress=False)
+    state = resume.resume_dir("tiny-add", tmp_path / "ckpt") / "state.json"
+    d = json.loads(state.read_text())
+    del d["config"]["ss_sample"]                                    # as saved before the key existed
+    state.write_text(json.dumps(d))
+    with pytest.raises(ValueError, match="--ss-argmax"):
+        train_mod.train(cfg(steps=12, **ss), tmp_path / "ckpt", resume=True, progress=False)
+    card = train_mod.train(cfg(steps=12, ss_sample=False, **ss), tmp_path / "ckpt", resume=True, progress=False)
+    assert card["steps"] == 12
 
 
 def test_eps_one_is_exactly_teacher_forcing():
@@ -191,7 +243,20 @@ def test_bad_options_are_refused():
 
 
 def test_train_cli_flags_reach_the_config(tmp_path):
-    import subprocess, sys
+    import argparse, subprocess, sys
+    import pytest
+    from engine.training.cli import add_parsers, config_from_args
+    parser = argparse.ArgumentParser()
+    add_parsers(parser.add_subparsers(dest="command"))
+    base = ["train", "--recipe", "addition-gru-ss"]
+    assert config_from_args(parser.parse_args(base)).ss_sample is True
+    assert config_from_args(parser.parse_args(base + ["--ss-sample"])).ss_sample is True
+    assert config_from_args(parser.parse_args(base + ["--ss-argmax"])).ss_sample is False
+    mix = config_from_args(parser.parse_args(["train", "--recipe", "addition-gru", "--stage", "mixer", "--init-from",
+                                              "addition-gru", "--mixer-delta", "3", "--mixer-samples", "2"]))
+    assert (mix.stage, mix.mixer_delta, mix.mixer_samples, mix.mixer_every) == ("mixer", 3, 2, 100)
+    with pytest.raises(SystemExit):
+        parser.parse_args(base + ["--ss-sample", "--ss-argmax"])
     out = subprocess.run([sys.executable, "-m", "engine", "train", "--name", "x", "--task", "addition", "--arch",
                           "gru-attn", "--ss-schedule", "inverse_sigmoid", "--ss-k", "0.5"],
                          capture_output=True, text=True, timeout=120)

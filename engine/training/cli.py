@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ..cli_args import float_arg, folder_arg, json_arg, text_arg
-from .config import CLI_KEYS, OptionError, TrainConfig
+from .config import CLI_KEYS, STAGES, OptionError, TrainConfig
 from .loop import train
 from .job import ARCH_MODELS, TASK_ARCHS, check_name
 from .recipes import RECIPES, recipe
@@ -47,7 +47,12 @@ def add_parsers(subparsers) -> None:
     t.add_argument("--ss-k", type=float_arg, help="the schedule's k (inverse_sigmoid: k >= 1; exponential: k < 1)")
     t.add_argument("--ss-c", type=float_arg, help="the linear schedule's slope c")
     t.add_argument("--ss-eps-min", type=float_arg, help="the linear schedule's floor")
-    t.add_argument("--ss-sample", action="store_true", help="sample the model's token instead of its argmax")
+    fed = t.add_mutually_exclusive_group()
+    fed.add_argument("--ss-sample", action="store_const", const=True, dest="ss_sample",
+                     help="scheduled sampling feeds a sample of the model's distribution (the default, as Bengio "
+                          "et al. 2015)")
+    fed.add_argument("--ss-argmax", action="store_const", const=False, dest="ss_sample",
+                     help="scheduled sampling feeds the model's argmax instead of a sample")
     t.add_argument("--tbptt", type=int, help="truncated-BPTT window L of a GRU decoder (0 = full)")
     t.add_argument("--length-buckets", type=int,
                    help="seq2seq: split each batch into this many micro-batches of similar source length")
@@ -55,9 +60,14 @@ def add_parsers(subparsers) -> None:
     t.add_argument("--curriculum-start", type=int, help="length curriculum: longest length at step 0")
     t.add_argument("--init-from", type=text_arg("a shipped model name or a checkpoint folder"),
                    help="start from this checkpoint (shipped name or folder)")
-    t.add_argument("--stage", choices=["mle", "scst"], help="scst: self-critical fine-tuning (needs --init-from)")
+    t.add_argument("--stage", choices=list(STAGES), help="scst: self-critical fine-tuning; mixer: MIXER (Ranzato et "
+                   "al. 2016), cross-entropy annealed to REINFORCE; both need --init-from")
     t.add_argument("--scst-reward", choices=["exact", "chrf"])
     t.add_argument("--scst-samples", type=int, help="sampled rollouts per source (1 to MAX_SCST_SAMPLES)")
+    t.add_argument("--mixer-delta", type=int, help="MIXER: target tokens moved to REINFORCE per stage (>= 1)")
+    t.add_argument("--mixer-every", type=int, help="MIXER: optimiser steps per stage (>= 1)")
+    t.add_argument("--mixer-samples", type=int, help="MIXER: sampled continuations per source (2 to MAX_SCST_SAMPLES)")
+    t.add_argument("--mixer-reward", choices=["exact", "chrf"], help="MIXER: the sequence reward")
     t.add_argument("--out", type=folder_arg, default="checkpoints",
                    help="folder for the checkpoint (default checkpoints/)")
     t.add_argument("--resume", action="store_true", help="continue from runs/<name>/resume")
@@ -88,8 +98,8 @@ def config_from_args(args) -> TrainConfig:
         if v is not None:
             d[key] = v
             given.add(key)
-    if getattr(args, "ss_sample", False):
-        d["ss_sample"] = True
+    if getattr(args, "ss_sample", None) is not None:
+        d["ss_sample"] = args.ss_sample
     if args.model_json is not None:
         d["model"] = {**d.get("model", {}), **args.model_json}
         given.add("model")

@@ -15,7 +15,12 @@ from ..limits import MAX_SCST_SAMPLES, MAX_SEED, MAX_THREADS, MAX_TRAIN_BATCH, M
 CLI_KEYS = ("steps", "batch_size", "lr", "seed", "max_minutes", "label_smoothing", "feed_model_prob", "eval_every",
             "patience", "tokenizer", "bpe_vocab_size", "threads", "warmup", "ss_schedule", "ss_k", "ss_c",
             "ss_eps_min", "tbptt", "curriculum_steps", "curriculum_start", "init_from", "stage", "scst_reward",
-            "scst_samples", "length_buckets")
+            "scst_samples", "length_buckets", "mixer_delta", "mixer_every", "mixer_samples", "mixer_reward")
+
+# what a saved config (a checkpoint card's training_config, a resume state) meant by an option it does
+# not list: the default when it was saved, where that differs from today's. ss_sample became True
+# (sampling, as Bengio et al. 2015) in wave 3; a config saved before has no ss_sample and fed the argmax.
+SAVED_DEFAULTS = {"ss_sample": False}
 
 
 class OptionError(ValueError):
@@ -32,7 +37,8 @@ INT_RANGES = {
     "eval_every": (1, None), "eval_examples": (1, None), "patience": (1, None), "seed": (0, MAX_SEED),
     "threads": (0, MAX_THREADS), "bpe_vocab_size": (8, MAX_VOCAB_SIZE), "tbptt": (0, None),
     "curriculum_steps": (0, None), "curriculum_start": (0, None), "scst_samples": (1, MAX_SCST_SAMPLES),
-    "length_buckets": (1, None),
+    "length_buckets": (1, None), "mixer_delta": (1, None), "mixer_every": (1, None),
+    "mixer_samples": (2, MAX_SCST_SAMPLES),
 }
 # ... of each number option: (lo, hi, lo excluded, hi excluded); every number must be finite
 FLOAT_RANGES = {
@@ -41,11 +47,14 @@ FLOAT_RANGES = {
     "max_minutes": (0.0, None, True, False), "ss_eps_min": (0.0, 1.0, False, False),
 }
 LIMIT_NAMES = {"batch_size": "MAX_TRAIN_BATCH", "seed": "MAX_SEED", "threads": "MAX_THREADS",
-               "bpe_vocab_size": "MAX_VOCAB_SIZE", "scst_samples": "MAX_SCST_SAMPLES"}
+               "bpe_vocab_size": "MAX_VOCAB_SIZE", "scst_samples": "MAX_SCST_SAMPLES",
+               "mixer_samples": "MAX_SCST_SAMPLES"}
 _NOTES = {"threads": " (0 = torch's default)", "tbptt": " (0 = full backpropagation)",
-          "curriculum_steps": " (0 = no curriculum)", "warmup": " (0 = none)"}
-CHOICES = {"tokenizer": ("char", "bpe"), "lm_mode": ("sequences", "stream"), "stage": ("mle", "scst"),
-           "scst_reward": ("exact", "chrf")}
+          "curriculum_steps": " (0 = no curriculum)", "warmup": " (0 = none)",
+          "mixer_samples": " (the baseline is the mean reward of the other samples)"}
+STAGES = ("mle", "scst", "mixer")                  # the fine-tuning stages need init_from
+CHOICES = {"tokenizer": ("char", "bpe"), "lm_mode": ("sequences", "stream"), "stage": STAGES,
+           "scst_reward": ("exact", "chrf"), "mixer_reward": ("exact", "chrf")}
 _INT64 = 2 ** 63 - 1
 _TYPES = {"int": "an integer", "float": "a number", "Optional[float]": "a number or null", "str": "text",
           "bool": "true or false", "dict": "an object ({...})"}
@@ -132,12 +141,17 @@ class TrainConfig:
     curriculum_steps: int = 0                        # steps over which the longest allowed length grows
     curriculum_start: int = 0                        # the longest length at step 0 (0 = the shortest in data)
     init_from: str = ""                              # start from this checkpoint (name or folder)
-    stage: str = "mle"                               # "mle" (cross-entropy) | "scst" (self-critical RL)
+    stage: str = "mle"                               # "mle" (cross-entropy) | "scst" (self-critical RL) |
+                                                     # "mixer" (Ranzato et al. 2016; engine/training/mixer.py)
     scst_reward: str = "exact"                       # "exact" (exact match) | "chrf" (sacrebleu chrF / 100)
     scst_samples: int = 4                            # sampled rollouts per source
     select_best: bool = True                         # keep the best validation weights (False: the last)
     length_buckets: int = 1                          # seq2seq: split each batch into this many micro-batches
                                                      # of similar source length (less padding, same loss)
+    mixer_delta: int = 2                             # MIXER: Delta, REINFORCE tokens added per stage
+    mixer_every: int = 100                           # MIXER: optimiser steps per stage
+    mixer_samples: int = 4                           # MIXER: sampled continuations per source (>= 2)
+    mixer_reward: str = "exact"                      # MIXER: sequence reward (engine/training/scst.py)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -148,6 +162,12 @@ class TrainConfig:
         cfg = cls(**d)
         cfg.check()
         return cfg
+
+    @classmethod
+    def from_saved(cls, d: dict) -> "TrainConfig":
+        """A config as saved with a checkpoint or a resume state: an option it does not list means what
+        it meant then (SAVED_DEFAULTS: no ss_sample = the argmax), not today's default."""
+        return cls.from_dict({**{k: v for k, v in SAVED_DEFAULTS.items() if k not in d}, **d})
 
     def check(self) -> None:
         """One-line ValueErrors (OptionError naming the option) for a value of the wrong type or out of
@@ -169,13 +189,16 @@ class TrainConfig:
             raise ValueError("give either feed_model_prob (a constant schedule) or ss_schedule, not both")
         if self.tbptt and not self.arch.startswith("gru"):
             raise OptionError("tbptt", f"truncated BPTT applies to a GRU decoder, not to the {self.arch} architecture")
-        if self.stage == "scst" and not self.init_from:
-            raise ValueError("SCST is a fine-tuning stage: give init_from (--init-from NAME)")
+        if self.stage != "mle" and not self.init_from:
+            name = {"scst": "SCST", "mixer": "MIXER"}[self.stage]
+            raise ValueError(f"{name} is a fine-tuning stage: give init_from (--init-from NAME)")
         if self.length_buckets > self.batch_size:
             raise OptionError("length_buckets", f"length_buckets must be from 1 to batch_size ({self.batch_size}), "
                               f"got {self.length_buckets}")
-        if self.length_buckets > 1 and self.stage == "scst":
-            raise ValueError("length_buckets applies to cross-entropy training, not to the SCST stage")
+        if self.length_buckets > 1 and self.stage != "mle":
+            raise ValueError(f"length_buckets applies to cross-entropy training, not to the {self.stage} stage")
+        if self.stage == "mixer" and (self.ss_schedule != "none" or self.feed_model_prob > 0 or self.tbptt):
+            raise ValueError("MIXER feeds the model's own samples itself: no scheduled sampling or truncated BPTT")
 
     def _check_task_and_model(self) -> None:
         """The task exists, the architecture exists and models the task's kind (seq2seq or language
@@ -204,6 +227,18 @@ class TrainConfig:
         if self.ss_schedule == "none":
             return 1.0 - self.feed_model_prob
         return schedules.make_schedule(self.ss_schedule, self.ss_k, self.ss_c, self.ss_eps_min)(step)
+
+
+def check_resumed(saved: Optional[dict], cfg: TrainConfig) -> None:
+    """A resumed run keeps feeding the kind of model token it started with: a resume state saved with
+    argmax scheduled sampling (ss_sample False, or no ss_sample: SAVED_DEFAULTS) does not go on sampling."""
+    if not isinstance(saved, dict) or (cfg.ss_schedule == "none" and cfg.feed_model_prob == 0):
+        return
+    was = saved.get("ss_sample", SAVED_DEFAULTS["ss_sample"])
+    if was != cfg.ss_sample:
+        kind = {True: "samples of the model", False: "the model's argmax"}
+        raise OptionError("ss_sample", f"this run started with scheduled sampling feeding {kind[bool(was)]}: resume "
+                          f"it with {'--ss-sample' if was else '--ss-argmax'} (or start it again without --resume)")
 
 
 def _check_model_options(cfg: "TrainConfig") -> None:

@@ -179,7 +179,7 @@ def cli_command(cfg: dict, out: str) -> str:
     for k in CLI_KEYS:
         if k in cfg and cfg[k] is not None and cfg[k] != "":
             parts.append(f"--{k.replace('_', '-')} {shlex.quote(str(cfg[k]))}")
-    if cfg.get("ss_sample"):
-        parts.append("--ss-sample")
+    if cfg.get("ss_sample") is not None:
+        parts.append("--ss-sample" if cfg["ss_sample"] else "--ss-argmax")
     parts.append(f"--out {shlex.quote(out or TRAINED_DIR)}")
     return " \\\n  ".join(parts)

@@ -6,8 +6,8 @@ Exposure-bias remedies (docs/exposure.md), all options of TrainConfig:
   `feed_model_prob` P is the constant schedule eps = 1 - P;
 - label smoothing; truncated BPTT (window `tbptt` L: the GRU decoder's hidden state is detached every
   L steps); a curriculum over sequence length (`curriculum_steps`); BPE vocabulary size;
-- self-critical sequence training (`stage="scst"`, engine/training/scst.py) as a fine-tuning stage from a
-  checkpoint (`init_from`).
+- self-critical sequence training (`stage="scst"`, engine/training/scst.py) and MIXER (`stage="mixer"`,
+  engine/training/mixer.py) as fine-tuning stages from a checkpoint (`init_from`).
 """
 from __future__ import annotations
 
@@ -26,10 +26,11 @@ from ..checkpoint import CHECKPOINT_DIR, Bundle, save_checkpoint
 from ..models import SeqModel, build_model
 from ..tokenizer import Tokenizer
 from . import metrics
-from .config import TrainConfig
+from .config import TrainConfig, check_resumed
 from .data import Data
 from .losses import lm_loss, seq2seq_loss
 from .resume import load_resume, resume_dir, resume_tokenizer, save_resume
+from .mixer import mixer_loss
 from .scst import scst_loss
 
 
@@ -56,8 +57,9 @@ def prepare(cfg: TrainConfig, tok: Optional[Tokenizer] = None) -> tuple[Data, Se
         tok = tok or init.tokenizer
         cfg.model = {k: v for k, v in init.config["model"].items() if k not in ("vocab_size", "attention")}
     data = Data(cfg, tok)
-    if cfg.stage == "scst" and not data.seq2seq:
-        raise ValueError("SCST needs a seq2seq task (a reference to reward); this task is a language model")
+    if cfg.stage != "mle" and not data.seq2seq:
+        raise ValueError(f"{cfg.stage.upper()} needs a seq2seq task (a reference to reward); this task is a "
+                         "language model")
     model = build_model(cfg.arch, {**cfg.model, "vocab_size": data.tok.vocab_size})
     if init is not None:
         model.load_state_dict(init.model.state_dict())
@@ -80,6 +82,10 @@ def train_step(model: SeqModel, opt: torch.optim.Optimizer, data: Data, cfg: Tra
     info = {"eps": eps}
     if cfg.stage == "scst":
         loss, extra = scst_loss(model, batch, data.tok, gen, cfg.scst_samples, cfg.scst_reward)
+        info.update(extra)
+    elif cfg.stage == "mixer":
+        loss, extra = mixer_loss(model, batch, data.tok, gen, step, delta=cfg.mixer_delta, every=cfg.mixer_every,
+                                 n=cfg.mixer_samples, reward=cfg.mixer_reward)
         info.update(extra)
     elif data.seq2seq:
         loss = seq2seq_loss(model, batch, cfg, gen, eps)
@@ -135,6 +141,7 @@ def train(cfg: TrainConfig, out_dir: Path = CHECKPOINT_DIR, resume: bool = False
         if not (run_dir / "state.json").exists():
             raise ValueError(f"nothing to resume: {run_dir} has no state.json")
         info, best_state = load_resume(run_dir, model, opt)
+        check_resumed(info.get("config"), cfg)                  # the sampling rule the run started with
         step, best_metric, bad, history = info["step"], info["best_metric"], info["bad"], info["history"]
         elapsed_before = info.get("elapsed", 0.0)
     gen = torch.Generator().manual_seed(cfg.seed + 17 + 7919 * step)   # a resumed run gets its own stream
