@@ -6,7 +6,7 @@ import json
 import streamlit as st
 
 import engine
-from dashboard import budget, charts, display, runs, sidebar, url_state
+from dashboard import budget, charts, display, presenter, runs, sidebar, url_state
 from dashboard.url_checks import BEAM_GROUPS, BEAM_MAX_NEW, BEAMS, LENGTH_PENALTY
 
 RECORD = {"top_k": 5, "layers": "all", "hidden_states": False, "attention": False}
@@ -22,8 +22,8 @@ def main() -> None:
         sources.append(runs.UPLOADED)
     # a link with ?trace= (the Traces page's "Beam tree") opens on that trace when it is a beam search
     first = 1 if up is not None and up.get("beam") and st.query_params.get("trace") else 0
-    c = st.columns([1, 1, 1, 1, 1])
-    src = c[0].selectbox("Trace", sources, index=first, key="beam_src") if len(sources) > 1 else sources[0]
+    box = presenter.controls()          # in presentation mode: folded into the "Controls" popover
+    src = box.selectbox("Trace", sources, index=first, key="beam_src") if len(sources) > 1 else sources[0]
     if src == runs.UPLOADED:
         tr = runs.uploaded_trace()
         if not tr.get("beam"):
@@ -31,14 +31,17 @@ def main() -> None:
                           f"{tr.get('strategy')!r}); pick 'beam search set here'.")
             return
     else:
-        beams = c[0].slider("Beams", *BEAMS, 4, key="beams", bind="query-params")
-        groups = c[1].selectbox("Groups (diverse beam)", [g for g in BEAM_GROUPS if beams % g == 0 and g <= beams],
-                                key="groups", bind="query-params")
-        lp = c[2].number_input("Length penalty", *LENGTH_PENALTY, 1.0, 0.25, key="lp", bind="query-params",
-                               help="score = sum log p / length^length_penalty (Hugging Face); > 1 favours longer outputs")
-        max_new = c[3].number_input("Max new tokens", *BEAM_MAX_NEW, min(runs.task_max_new(model), BEAM_MAX_NEW[1]),
-                                    key="maxlen", bind="query-params")
-        early = c[4].toggle("early_stopping", key="early", bind="query-params")
+        with box.form("beam_form", border=False):     # decodes once on "Decode", not at every notch
+            c = st.columns([1, 1, 1, 1, 1])
+            beams = c[0].slider("Beams", *BEAMS, 4, key="beams", bind="query-params")
+            groups = c[1].selectbox("Groups (diverse beam)", [g for g in BEAM_GROUPS if beams % g == 0 and g <= beams],
+                                    key="groups", bind="query-params")
+            lp = c[2].number_input("Length penalty", *LENGTH_PENALTY, 1.0, 0.25, key="lp", bind="query-params",
+                                   help="score = sum log p / length^length_penalty (Hugging Face); > 1 favours longer outputs")
+            max_new = c[3].number_input("Max new tokens", *BEAM_MAX_NEW, min(runs.task_max_new(model), BEAM_MAX_NEW[1]),
+                                        key="maxlen", bind="query-params")
+            early = c[4].toggle("early_stopping", key="early", bind="query-params")
+            st.form_submit_button("Decode", type="primary", help="Run the beam search with these settings")
         cfg = {"max_new_tokens": int(max_new), "num_beams": int(beams), "length_penalty": float(lp),
                "early_stopping": bool(early), "num_return_sequences": int(beams)}
         if groups and groups > 1:
@@ -54,7 +57,7 @@ def main() -> None:
     nodes = (tr.get("beam") or {}).get("nodes") or []
     last = max((n["step"] for n in nodes), default=0)
     hyps = tr.get("hypotheses") or []
-    cc = st.columns([3, 2, 1])
+    cc = box.columns([3, 2, 1])
     if int(st.session_state.get("reveal") if st.session_state.get("reveal") is not None else last) > last:
         del st.session_state["reveal"]      # the whole tree again; a Session State value beside the default warned
     labels = [f"#{i + 1}: {h['text'][:28]!r} ({display.fmt_score(h.get('normalized_score'))})"
@@ -72,6 +75,8 @@ def main() -> None:
     with cc[2]:
         show_pruned = st.toggle("pruned", value=True, key="pruned", bind="query-params",
                                 help="show the candidates that were considered and dropped")
+    if last > 0:
+        presenter.stepper("reveal", list(range(max(last, 1) + 1)), controls=box, play=True)   # ← → PgUp PgDn, P
     counts = charts.beam_counts(tr, upto)
     st.markdown(f"**{display.md(tr['input']['text'])}** → best: {display.code(hyps[0]['text'] if hyps else '')} · "
                 f"up to step {upto}: {counts['kept']} kept, {counts['finished']} finished, {counts['pruned']} pruned")
