@@ -158,7 +158,8 @@ def label_smoothing(quick: bool, seeds: tuple[int, ...], progress) -> tuple[dict
             f"{n_valid} validation sums, mean T {np.mean([r['temperature'] for r in runs]):.2f}), smoothed "
             f"{m['smoothed']:.4f}; the base is "
             + (f"over-confident by {over[0]:.4f} [{over[1]:.4f}, {over[2]:.4f}] (confidence − accuracy)"
-               if over[1] > 0 else f"not clearly over-confident (confidence − accuracy {over[0]:+.4f} "
+               if over[1] > 0 else f"over-confident by {over[0]:.4f} (one seed: no interval)" if len(runs) < 2
+               else f"not clearly over-confident (confidence − accuracy {over[0]:+.4f} "
                f"[{over[1]:+.4f}, {over[2]:+.4f}]), so this setup cannot show the effect")
             + f". Smoothing lowers ECE by {est:+.4f} [{lo:+.4f}, {hi:+.4f}]"
             + f"; temperature scaling by {ts_gain[0]:+.4f} [{ts_gain[1]:+.4f}, {ts_gain[2]:+.4f}]; smoothed minus "
