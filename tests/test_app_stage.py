@@ -223,3 +223,26 @@ def test_beam_reveal_follows_a_shorter_search_without_session_state_warnings(roo
     _beam_settings(at, maxlen=2)                               # beyond the new end: the whole tree
     assert at.slider(key="reveal").value == at.slider(key="reveal").max == 1
     assert not [m for m in widget_warnings if "Session State" in m], widget_warnings
+
+
+# -- bug 5: TF vs FR: an injection never "derails" when it changed nothing ---------------------------
+
+def _section(at, head):
+    return next(m.value for m in at.markdown if m.value.startswith(head))
+
+
+def test_injected_runner_up_is_never_the_models_own_token(root):
+    at = _ok(_app(root, "views/tffr.py", model="hmm-gpt", inject="5"))
+    assert not at.error, [e.value for e in at.error]
+    base = re.search(r"`([^`]*)`", _section(at, "##### undisturbed")).group(1)
+    hit_md = _section(at, "##### with ")
+    label = re.match(r"##### with \\?'(.+?)\\?' at step 5", hit_md).group(1)
+    hit = re.search(r"`([^`]*)`", hit_md).group(1)
+    assert label != base[5]                          # hmm-gpt: one character per token
+    assert hit != base and hit[:5] == base[:5] and hit[5] == label
+    # a typed token that is the model's own: no disturbance, said once, and no verdict
+    at.text_input(key="wrong").set_value(base[5]).run()
+    _ok(at)
+    infos = [i.value for i in at.info]
+    assert len(infos) == 1 and "no disturbance" in infos[0].lower(), infos
+    assert not any("derails" in m.value or "recovers" in m.value for m in at.markdown)

@@ -10,12 +10,13 @@ from dashboard import charts, display, presenter, runs, sidebar, url_state
 
 def _runner_up(cmp: dict, t: int) -> tuple[str, str]:
     """The model's most probable token at reference position t (teacher-forced) other than the
-    reference token: the most plausible wrong note. Returns (token id as str, token)."""
+    reference token and other than the token free running produced at t (injecting the model's own
+    token would change nothing): the most plausible wrong note. Returns (token id as str, token)."""
     steps = (cmp.get("tf") or {}).get("steps") or []
-    ref_id = cmp["rows"][t]["ref_id"]
+    own = {cmp["rows"][t]["ref_id"], cmp["rows"][t].get("fr_id")}
     if t < len(steps) and steps[t].get("hypotheses"):
         for d in steps[t]["hypotheses"][0].get("top_before") or []:
-            if d["id"] != ref_id and d["token"] not in ("<eos>", "<pad>", "<bos>", "<unk>"):
+            if d["id"] not in own and d["token"] not in ("<eos>", "<pad>", "<bos>", "<unk>"):
                 return str(d["id"]), d["token"]
     raise ValueError(f"no alternative token recorded at step {t}; type the wrong token yourself")
 
@@ -78,14 +79,21 @@ def main() -> None:
     forced = json.dumps({str(t): token})
     with st.spinner(f"Free running with {display.md(repr(label))} injected at step {t}…"):
         hit = runs.run_tffr(model, text, ref, runs.cfg_json(cfg), forced)
+    if _output(hit) == _output(base):        # e.g. a typed token that free running produced at t anyway
+        st.info(f"No disturbance: {display.md(repr(label))} is the model's own token at step {t} (free running "
+                "produced it there), so both runs are the same. Type another token, or leave it blank for the runner-up.")
+        display.plot(charts.tffr_figure(base, title="per reference position: TF vs FR"), "tffr")
+        return
     recovered = all(r.get("fr_token") == r.get("ref_token") for r in hit["rows"][t + 1:])
+    base_off = not all(r.get("fr_token") == r.get("ref_token") for r in base["rows"][t + 1:])
     cols = st.columns(2)
     with cols[0]:
         st.markdown(f"##### undisturbed\n{display.code(_output(base))}")
     with cols[1]:
         st.markdown(f"##### with {display.md(repr(label))} at step {t}\n{display.code(_output(hit))} — "
                     + ("**recovers**: every later token matches the reference" if recovered else
-                       "**derails**: later tokens differ from the reference"))
+                       "**derails**: later tokens differ from the reference"
+                       + (" (the undisturbed run's do too)" if base_off else "")))
     display.plot(charts.recovery_figure(base, hit, t, title="one wrong note: recovering or derailing?"), "recovery")
     cols = st.columns(2)
     with cols[0]:
