@@ -32,6 +32,7 @@ case "${1:-}" in
   app)
     setup
     shift
+    .venv/bin/python -m dashboard.warmup "${PORT:-8501}" &   # once the server is up: run the app once, warm the tours and models
     exec .venv/bin/python -m streamlit run dashboard/app.py --server.port "${PORT:-8501}" "$@"
     ;;
   test)

@@ -20,11 +20,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional
 
-import streamlit as st
-
-import engine
-from dashboard import budget, runs, url_checks, url_state
-
+# Only the standard library at import: `python -m dashboard.warmup PORT` (run.sh) stays light. Streamlit,
+# the engine and the cached calls are imported where they are used (already loaded in a server).
 _log = logging.getLogger("seqscope.warmup")
 BEAM_RECORD = {"top_k": 5, "layers": "all", "hidden_states": False, "attention": False}   # views/beam.py
 
@@ -44,6 +41,12 @@ class Resolved:
     errors: dict = field(default_factory=dict)        # run name -> one-line message
 
 
+def _deps():
+    import engine
+    from dashboard import budget, runs, url_checks, url_state
+    return engine, budget, runs, url_checks, url_state
+
+
 def _one(params: dict, key: str, default: Any = None) -> Any:
     v = params.get(key)
     if isinstance(v, list):
@@ -52,6 +55,7 @@ def _one(params: dict, key: str, default: Any = None) -> Any:
 
 
 def _custom_json(params: dict, strategy: str) -> dict:
+    engine, budget, runs, url_checks, url_state = _deps()
     raw = _one(params, url_state.CUSTOM_KEYS[strategy], "") or ""
     if not raw.strip():
         return {}
@@ -65,6 +69,7 @@ def _custom_json(params: dict, strategy: str) -> dict:
 def strategy_config(strategy: str, model: str, params: dict) -> dict:
     """The GenerationConfig dict of a sidebar strategy, as dashboard/sidebar.py's config_for makes it
     (the task's max_new_tokens, then the preset or the custom JSON of ?ca= / ?cb=)."""
+    engine, budget, runs, url_checks, url_state = _deps()
     d = {"max_new_tokens": runs.task_max_new(model)}
     if strategy in engine.PRESETS:
         d.update(engine.PRESETS[strategy])
@@ -76,12 +81,14 @@ def strategy_config(strategy: str, model: str, params: dict) -> dict:
 
 
 def _generate(model: str, text: str, cfg: dict, record: dict) -> dict:
+    engine, budget, runs, url_checks, url_state = _deps()
     engine.GenerationConfig.from_dict(cfg)
     budget.check(cfg, model=model, text=text, record=record)
     return runs.run_generate(model, text, runs.cfg_json(cfg), json.dumps(record, sort_keys=True))
 
 
 def strategies(params: dict) -> list[str]:
+    from dashboard import url_state
     s = params.get("s")
     s = [s] if isinstance(s, str) else list(s or [])
     return s or list(url_state.DEFAULT_STRATEGIES)
@@ -99,6 +106,7 @@ def _runner_up(cmp: dict, t: int) -> int:
 
 
 def _tffr(r: Resolved, params: dict) -> None:
+    engine, budget, runs, url_checks, url_state = _deps()
     r.reference = _one(params, "ref") or runs.default_reference(r.model, r.text)
     if not r.reference:
         raise ValueError("no reference for this input: give ?ref=")
@@ -124,6 +132,7 @@ def resolve(page: str, params: dict) -> Resolved:
     """Compute (through the cache) every run the page `page` draws for the URL state `params`
     (name -> str or list of str, as a deck stores it). Errors of single strategies are collected in
     .errors (the page shows them the same way); anything else raises a one-line ValueError."""
+    engine, budget, runs, url_checks, url_state = _deps()
     model = _one(params, "model") or runs.DEFAULT_MODEL
     text = _one(params, "input") or runs.examples(model)[0]
     r = Resolved(page=page, model=model, text=text)
@@ -168,9 +177,12 @@ class Status:
     label: str = ""
 
 
-@st.cache_resource
+_STATE = {"lock": threading.Lock(), "status": Status(), "thread": None, "started": False}
+
+
 def _state() -> dict:
-    return {"lock": threading.Lock(), "status": Status(), "thread": None}
+    """The server's warm-up (module state: the module is imported once per process, not per script run)."""
+    return _STATE
 
 
 def status() -> Status:
@@ -199,7 +211,8 @@ def _work(views: list[tuple[str, dict]], label: str, compute: Callable[[str, dic
         s.done += 1
         s.seconds = time.perf_counter() - t0
     s.running = False
-    _log.info("warm-up %s: %d views in %.1f s", label, s.done, s.seconds)
+    _log.warning("warm-up (%s): %d views in %.1f s%s", label, s.done, s.seconds,
+                 f"; {len(s.errors)} failed: {s.errors[0]}" if s.errors else "")
 
 
 def start(views: Iterable[tuple[str, dict]], label: str = "",
@@ -225,17 +238,60 @@ def wait(timeout: Optional[float] = None) -> Status:
     return status()
 
 
-@st.cache_resource(show_spinner=False)
+def startup_views() -> list[tuple[str, dict]]:
+    """What a server warms when it starts: the default deck (the tours), then the home page of every
+    shipped model (its default strategies on its first example: a first model switch finds it done)."""
+    from dashboard import deck, runs
+    views = [(v.page, v.params) for v in deck.load(deck.DEFAULT).views]
+    return views + [("compare", {"model": m}) for m in runs.model_names(trained=False)]
+
+
 def start_once() -> bool:
-    """The default deck (the tours), warmed once per server process (SEQSCOPE_WARMUP=0 turns it off).
-    Only in a real server (`streamlit run`): AppTest runs the app in a test process with no server."""
+    """startup_views() warmed once per server process (SEQSCOPE_WARMUP=0 turns it off). Only in a real
+    server (`streamlit run`): AppTest runs the app in a test process with no server."""
     from streamlit import config as st_config
     if os.environ.get("SEQSCOPE_WARMUP", "1") == "0" or getattr(st_config, "_server_mode", None) is None:
         return False
-    from dashboard import deck
+    with _STATE["lock"]:
+        if _STATE["started"]:
+            return False
+        _STATE["started"] = True
     try:
-        views = [(v.page, v.params) for v in deck.load(deck.DEFAULT).views]
+        views = startup_views()
     except ValueError as e:
         _log.warning("no warm-up: %s", e)
         return False
-    return start(views, label="default deck")
+    return start(views, label="server start")
+
+
+def prewarm(base: str, timeout: float = 120.0) -> str:
+    """Run the app once on a server that just started, before any browser: wait for /_stcore/health,
+    then GET /_stcore/script-health-check (server.scriptHealthCheckEnabled in .streamlit/config.toml),
+    which runs dashboard/app.py in a session of its own: the imports, the default model, the home page's
+    runs, and start_once() (the warm-up of the tours and the models). Returns the server's answer."""
+    import urllib.error
+    import urllib.request
+    t0 = time.monotonic()
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    break
+        except OSError:
+            pass
+        if time.monotonic() - t0 > timeout:
+            return "the server did not come up"
+        time.sleep(0.2)
+    try:
+        with urllib.request.urlopen(f"{base}/_stcore/script-health-check", timeout=timeout) as r:
+            return r.read().decode(errors="replace").strip()
+    except urllib.error.HTTPError as e:
+        return f"HTTP {e.code}" + (" (server.scriptHealthCheckEnabled is off)" if e.code == 404 else "")
+    except OSError as e:
+        return str(e)
+
+
+if __name__ == "__main__":
+    import sys
+    port = sys.argv[1] if len(sys.argv) > 1 else "8501"
+    print(f"seqscope warm-up: {prewarm(f'http://127.0.0.1:{port}')}", file=sys.stderr)
