@@ -27,11 +27,11 @@ def _zero(fig: go.Figure, axis: str = "y", **kw) -> None:
 def effect_figure(res: dict) -> go.Figure:
     """The verdict: the declared effect (> 0 = as predicted) with its 95% interval, against no effect."""
     est, lo, hi = res.get("estimate"), res.get("lo"), res.get("hi")
-    fig = go.Figure(go.Scatter(
-        x=[finite(est)], y=["effect"], mode="markers", marker=dict(size=12, color=PALETTE[0]), name="estimate",
-        error_x=dict(type="data", symmetric=False, array=[None if finite(hi) is None or finite(est) is None else hi - est],
-                     arrayminus=[None if finite(lo) is None or finite(est) is None else est - lo], thickness=2, width=8),
-        hovertemplate="estimate %{x:.4f}<extra></extra>"))
+    fig = go.Figure(go.Scatter(x=[finite(est)], y=[0], mode="markers", marker=dict(size=13, color=PALETTE[0]),
+                               name="estimate", hovertemplate="estimate %{x:.4f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[finite(lo), finite(hi)], y=[0, 0], mode="lines+markers", name="95% interval",
+                             line=dict(color=PALETTE[0], width=4), marker=dict(symbol="line-ns-open", size=16),
+                             hovertemplate="%{x:.4f}<extra>95% interval</extra>"))
     _zero(fig, "x")
     fig.update_xaxes(title_text="effect (> 0: as the literature predicts), 95% interval")
     fig.update_yaxes(showticklabels=False)
