@@ -14,10 +14,11 @@ from dashboard.charts.exposure import (compounding_figure, drift_figure, exposur
                                        per_position_figure, reliability_figure, sequence_rows)
 from dashboard.charts.mbr import mbr_figure
 from dashboard.charts.step import step_figure
-from dashboard.charts.style import (BG, CHOSEN, CUT, FONT, GRID, INK, PALETTE, STATUS_COLOURS, WINNER, alt_style,
-                                    fmt, plotly_config, style)
+from dashboard.charts.style import (BG, CHOSEN, CUT, FONT, GRID, INK, MIN_PX, PALETTE, STATUS_COLOURS, THEME_NAMES,
+                                    WINNER, alt_finish, alt_style, current_theme, finish, fmt, plotly_config,
+                                    set_presenting, set_theme, style)
 from dashboard.charts.tffr import recovery_figure, tffr_figure
-from dashboard.charts.tokens import tokens_html
+from dashboard.charts.tokens import prob_key_html, tokens_html
 from dashboard.charts.training import schedule_figure, training_figure
 # the trace queries the pages need next to the figures (defined in engine.trace.view)
 from engine import trace_view as _view
@@ -31,10 +32,11 @@ token_probs = _view.token_probs
 
 __all__ = [
     # style
-    "BG", "CHOSEN", "CUT", "FONT", "GRID", "INK", "PALETTE", "STATUS_COLOURS", "WINNER", "alt_style", "fmt",
-    "plotly_config", "style",
+    "BG", "CHOSEN", "CUT", "FONT", "GRID", "INK", "MIN_PX", "PALETTE", "STATUS_COLOURS", "THEME_NAMES", "WINNER",
+    "alt_finish", "alt_style", "current_theme", "finish", "fmt", "plotly_config", "set_presenting", "set_theme",
+    "style",
     # decoding views
-    "tokens_html", "compare_figure", "step_figure", "attention_heatmap", "attention_grid",
+    "tokens_html", "prob_key_html", "compare_figure", "step_figure", "attention_heatmap", "attention_grid",
     "attention_entropy_figure", "encoder_attention_heatmap", "beam_tree_figure", "tffr_figure", "recovery_figure",
     "mbr_figure",
     # the exposure lab and training

@@ -8,7 +8,7 @@ from typing import Any, Optional
 import altair as alt
 import plotly.graph_objects as go
 
-from dashboard.charts.style import INK, PALETTE, alt_style, style
+from dashboard.charts.style import PALETTE, alt_finish, finish, theme
 from engine import trace_view as view
 
 
@@ -36,18 +36,18 @@ def attention_heatmap(trace: dict, kind: str = "cross", layer: int = 0, head: An
     pick = alt.selection_point(name="pick", fields=["step"], on="click", clear="dblclick")
     chart = alt.Chart(alt.Data(values=recs)).mark_rect(stroke="#ffffff", strokeWidth=0.5).encode(
         x=alt.X("key:N", sort=key_order, title="source token" if kind == "cross" else "key (attended-to token)",
-                axis=alt.Axis(labelAngle=-60, labelColor=INK, titleColor=INK, labelFontSize=12)),
+                axis=alt.Axis(labelAngle=-60)),
         y=alt.Y("generated:N", sort=labels, title="generated token (step: token)",
-                axis=alt.Axis(labelColor=INK, titleColor=INK, labelFontSize=12)),
-        color=alt.Color("weight:Q", scale=alt.Scale(scheme="blues", domainMin=0),
-                        legend=alt.Legend(title="weight", labelColor=INK, titleColor=INK)),
+                axis=alt.Axis()),
+        color=alt.Color("weight:Q", scale=alt.Scale(scheme=theme().heat, domainMin=0),
+                        legend=alt.Legend(title="weight")),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
         tooltip=[alt.Tooltip("generated:N", title="generated"), alt.Tooltip("key:N", title="key"),
                  alt.Tooltip("weight:Q", format=".3f"), alt.Tooltip("step:Q")],
     ).add_params(pick).properties(
         width=max(200, cell * max(1, len(key_order))), height=max(120, cell * max(1, len(labels))),
         title=title or "")
-    return alt_style(chart)
+    return alt_finish(chart)
 
 
 def encoder_attention_heatmap(trace: dict, layer: int = 0, head: Any = "avg", *, title: Optional[str] = None,
@@ -67,25 +67,35 @@ def encoder_attention_heatmap(trace: dict, layer: int = 0, head: Any = "avg", *,
             w = (sum(h[i][j] for h in heads) / len(heads)) if head == "avg" else heads[int(head)][i][j]
             recs.append({"query": q, "key": k, "weight": round(float(w), 5)})
     chart = alt.Chart(alt.Data(values=recs)).mark_rect(stroke="#ffffff", strokeWidth=0.5).encode(
-        x=alt.X("key:N", sort=toks, title="source key", axis=alt.Axis(labelAngle=-60, labelColor=INK, titleColor=INK)),
-        y=alt.Y("query:N", sort=toks, title="source query", axis=alt.Axis(labelColor=INK, titleColor=INK)),
-        color=alt.Color("weight:Q", scale=alt.Scale(scheme="blues", domainMin=0),
-                        legend=alt.Legend(title="weight", labelColor=INK, titleColor=INK)),
+        x=alt.X("key:N", sort=toks, title="source key", axis=alt.Axis(labelAngle=-60)),
+        y=alt.Y("query:N", sort=toks, title="source query", axis=alt.Axis()),
+        color=alt.Color("weight:Q", scale=alt.Scale(scheme=theme().heat, domainMin=0),
+                        legend=alt.Legend(title="weight")),
         tooltip=["query:N", "key:N", alt.Tooltip("weight:Q", format=".3f")],
     ).properties(width=max(200, cell * len(toks)), height=max(120, cell * len(toks)), title=title or "")
-    return alt_style(chart)
+    return alt_finish(chart)
+
+
+GRID_LAYERS_PER_PAGE = 4        # the grid of a deep model (12 x 12 heads) is shown a few layers at a time
 
 
 def attention_grid(trace: dict, kind: str = "cross", hyp: int = 0, *, cell: int = 9,
-                   max_layers: Optional[int] = None) -> alt.Chart:
-    """Every recorded layer x head as small heatmaps (rows: layers, columns: heads). Records are
-    compact (numeric positions, weights to 3 decimals) to keep the page payload small."""
+                   max_layers: Optional[int] = None, layer_page: Optional[int] = None,
+                   layers_per_page: int = GRID_LAYERS_PER_PAGE) -> alt.Chart:
+    """Every recorded layer x head as small heatmaps (rows: layers, columns: heads), headers at the
+    chart style's size. layer_page (0, 1, ...) shows layers_per_page layers of a deep model at a time
+    (None: all). Records are compact (numeric positions, weights to 3 decimals) to keep the page
+    payload small."""
     n_layers, n_heads = view.attention_shape(trace, kind)
     if max_layers is not None:
         n_layers = min(n_layers, max_layers)
+    first = 0
+    if layer_page is not None:
+        first = max(0, min(int(layer_page), max(0, (n_layers - 1) // layers_per_page))) * layers_per_page
+        n_layers = min(n_layers, first + layers_per_page)
     recs = []
     n_rows = n_keys = 0
-    for layer in range(n_layers):
+    for layer in range(first, n_layers):
         for head in range(n_heads):
             labels, cols, mat = view.attention_matrix(trace, kind, layer, head, hyp)
             n_rows, n_keys = max(n_rows, len(labels)), max(n_keys, len(cols))
@@ -93,21 +103,20 @@ def attention_grid(trace: dict, kind: str = "cross", hyp: int = 0, *, cell: int 
                 for j, w in enumerate(row):
                     if w is not None:
                         recs.append({"l": layer, "h": head, "r": i, "k": j, "w": round(float(w), 3)})
-    cell = max(2, min(cell, int(1000 / max(1, n_heads * n_keys))))
+    cell = max(2, min(cell, int(1000 / max(1, n_heads * n_keys))))          # the grid fits 1000 px across
     base = alt.Chart(alt.Data(values=recs)).mark_rect().encode(
         x=alt.X("k:O", title=None, axis=alt.Axis(labels=False, ticks=False)),
         y=alt.Y("r:O", title=None, axis=alt.Axis(labels=False, ticks=False)),
-        color=alt.Color("w:Q", scale=alt.Scale(scheme="blues", domainMin=0),
-                        legend=alt.Legend(title="weight", labelColor=INK, titleColor=INK)),
+        color=alt.Color("w:Q", scale=alt.Scale(scheme=theme().heat, domainMin=0),
+                        legend=alt.Legend(title="weight")),
         tooltip=[alt.Tooltip("l:O", title="layer"), alt.Tooltip("h:O", title="head"),
                  alt.Tooltip("r:O", title="generated position"), alt.Tooltip("k:O", title="key position"),
                  alt.Tooltip("w:Q", title="weight", format=".3f")],
     ).properties(width=max(60, cell * max(1, n_keys)), height=max(50, cell * max(1, n_rows)))
-    header = dict(labelColor=INK, titleColor=INK, labelFontSize=13)
-    chart = base.facet(row=alt.Row("l:O", title="layer", header=alt.Header(**header)),
-                       column=alt.Column("h:O", title="head", header=alt.Header(**header)),
-                       spacing=6)
-    return alt_style(chart)
+    chart = base.facet(row=alt.Row("l:O", title="layer", header=alt.Header(labelPadding=4)),
+                       column=alt.Column("h:O", title="head", header=alt.Header(labelPadding=4)),
+                       spacing=8)
+    return alt_finish(chart)
 
 
 def attention_entropy_figure(trace: dict, kind: str = "cross", hyp: int = 0,
@@ -125,4 +134,4 @@ def attention_entropy_figure(trace: dict, kind: str = "cross", hyp: int = 0,
                                  hovertemplate="step %{x} (%{text})<br>H = %{y:.3f}<extra>layer " + str(li) + "</extra>"))
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="attention entropy (nats, mean over heads)", rangemode="tozero")
-    return style(fig, title=title, height=320)
+    return finish(fig, title=title, height=320)

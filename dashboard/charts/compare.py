@@ -7,7 +7,7 @@ from typing import Optional
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.charts.style import INK, PALETTE, style
+from dashboard.charts.style import INK, PALETTE, finish
 from engine import trace_view as view
 
 
@@ -39,4 +39,4 @@ def compare_figure(runs: dict[str, dict], *, title: Optional[str] = None) -> go.
         title = f"{title or ''}{' · ' if title else ''}first divergence at step {div} (dashed)"
     fig.update_yaxes(range=[0, 1.05], row=1, col=1)
     fig.update_xaxes(title_text="step", row=2, col=1)
-    return style(fig, title=title, height=480)
+    return finish(fig, title=title, height=480)

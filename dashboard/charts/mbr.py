@@ -6,7 +6,7 @@ from typing import Optional
 
 import plotly.graph_objects as go
 
-from dashboard.charts.style import WINNER, style
+from dashboard.charts.style import WINNER, finish, heat_scale
 from engine import trace_view as view
 
 
@@ -17,7 +17,7 @@ def mbr_figure(trace: dict, *, title: Optional[str] = None) -> Optional[go.Figur
     if not m:
         return None
     cands = [f"{i}: {html.escape(c[:24])}" for i, c in enumerate(m["candidates"])]    # Plotly reads <b>, <a> as markup
-    fig = go.Figure(go.Heatmap(z=m["matrix"], x=cands, y=cands, colorscale="Blues",
+    fig = go.Figure(go.Heatmap(z=m["matrix"], x=cands, y=cands, colorscale=heat_scale(),
                                hovertemplate="candidate %{y}<br>vs pseudo-reference %{x}<br>utility %{z:.2f}<extra></extra>"))
     chosen = m.get("chosen")
     if chosen is not None:
@@ -25,4 +25,4 @@ def mbr_figure(trace: dict, *, title: Optional[str] = None) -> Optional[go.Figur
                       line=dict(color=WINNER, width=3))
     fig.update_yaxes(autorange="reversed", title_text="candidate")
     fig.update_xaxes(title_text="pseudo-reference", tickangle=-45)
-    return style(fig, title=title or f"MBR: {m.get('utility')} utility matrix (chosen outlined)", height=480)
+    return finish(fig, title=title or f"MBR: {m.get('utility')} utility matrix (chosen outlined)", height=480)

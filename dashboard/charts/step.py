@@ -6,7 +6,7 @@ from typing import Optional
 
 import plotly.graph_objects as go
 
-from dashboard.charts.style import CHOSEN, CUT, INK, WINNER, style
+from dashboard.charts.style import CHOSEN, CUT, INK, WINNER, finish
 from engine import trace_view as view
 
 
@@ -48,4 +48,4 @@ def step_figure(entry: dict, chosen_id: Optional[int], *, title: Optional[str] =
         top = max([p for r in rows for p in (r["before"], r["after"]) if p] or [1.0])
         fig.update_xaxes(title_text=xtitle, range=[0, min(1.15, top * 1.3 + 0.02)])
     fig.update_yaxes(automargin=True)
-    return style(fig, title=title, height=max(320, 60 + 30 * len(rows)))
+    return finish(fig, title=title, height=max(320, 60 + 30 * len(rows)))

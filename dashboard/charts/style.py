@@ -1,62 +1,396 @@
-"""The look every figure shares: a white background, dark text and a fixed palette, so that an
-exported PNG/SVG looks the same on a slide as on the page; plus the number formatting of labels."""
+"""The look every figure shares, in one place: themes ("light", "dark", "high-contrast") with a
+colour-blind-safe palette (Okabe & Ito), explicit colours (an exported PNG/SVG/HTML looks the same
+in any viewer), a minimum font size for every text of a chart (12 px, 14 px in presentation mode)
+and margins that leave room for titles, ticks and legends. Every builder ends with `finish(fig)`
+(Plotly) or `alt_finish(chart)` (Altair); `finish` may be called again on a finished figure, e.g.
+with presenting=True by the page. Plus the number formatting of labels.
+
+The theme and presentation mode are per script run (a ContextVar: Streamlit runs each session's
+script in its own thread): the app calls `set_theme(name)` / `set_presenting(flag)` before the page
+draws; builders read `current_theme()` / `presenting()`.
+"""
 from __future__ import annotations
 
+import contextvars
 import math
+import re
+from dataclasses import dataclass, field
 from typing import Optional
 
 import plotly.graph_objects as go
 
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
-INK = "#1a1a1a"
-GRID = "#d9d9d9"
-BG = "#ffffff"
-CUT = "#b0b0b0"
-CHOSEN = "#ff7f0e"
-STATUS_COLOURS = {"kept": "#1f77b4", "finished": "#2ca02c", "pruned": "#b8b8b8"}
-WINNER = "#d62728"
-FONT = dict(family="Arial, Helvetica, sans-serif", size=14, color=INK)
-TF, FR = PALETTE[0], PALETTE[1]            # teacher forcing and free running, in every lab chart
+# -- themes --------------------------------------------------------------------------------------------
+
+# Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency.
+OKABE_ITO = {"blue": "#0072B2", "vermillion": "#D55E00", "green": "#009E73", "purple": "#CC79A7",
+             "orange": "#E69F00", "sky": "#56B4E9", "yellow": "#F0E442", "black": "#000000"}
+
+
+@dataclass(frozen=True)
+class Theme:
+    name: str
+    bg: str
+    ink: str
+    grid: str
+    muted: str                    # cut tokens, pruned nodes
+    palette: tuple
+    heat: str                     # sequential colour scale of heatmaps (Plotly and Vega names)
+    legend_bg: str
+    line_scale: float = 1.0       # high contrast: thicker lines
+    extra: dict = field(default_factory=dict)
+
+
+_LIGHT_PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#7A5C00", "#555555")
+THEMES = {
+    "light": Theme("light", bg="#ffffff", ink="#1a1a1a", grid="#d9d9d9", muted="#a6a6a6",
+                   palette=_LIGHT_PALETTE, heat="blues", legend_bg="rgba(255,255,255,0.9)"),
+    "dark": Theme("dark", bg="#14171c", ink="#eeeeee", grid="#3b4048", muted="#6e7580",
+                  palette=("#56B4E9", "#E69F00", "#009E73", "#CC79A7", "#F0E442", "#D55E00", "#9BD0F0", "#c8c8c8"),
+                  heat="viridis", legend_bg="rgba(20,23,28,0.9)"),
+    "high-contrast": Theme("high-contrast", bg="#000000", ink="#ffffff", grid="#5a5a5a", muted="#8c8c8c",
+                           palette=("#56B4E9", "#F0E442", "#00C896", "#FF8CCB", "#E69F00", "#ffffff", "#FF6A3D",
+                                    "#B0B0B0"),
+                           heat="viridis", legend_bg="rgba(0,0,0,0.9)", line_scale=1.5),
+}
+THEME_NAMES = tuple(THEMES)
+
+# The light theme's colours, under the names the builders use. Builders draw with these; `finish`
+# maps them to the current theme's colours (so a builder never needs to know the theme).
+_L = THEMES["light"]
+PALETTE = list(_L.palette)
+INK, GRID, BG, CUT = _L.ink, _L.grid, _L.bg, _L.muted
+CHOSEN = OKABE_ITO["orange"]                       # the chosen / injected token
+WINNER = OKABE_ITO["vermillion"]                   # the highlighted hypothesis
+STATUS_COLOURS = {"kept": OKABE_ITO["blue"], "finished": OKABE_ITO["green"], "pruned": "#b8b8b8"}
+TF, FR = PALETTE[0], PALETTE[1]                    # teacher forcing and free running, in every lab chart
+BEFORE, AFTER = "#9ecae1", "#08519c"               # the step inspector's bars: the model, after the rules
+FONT_FAMILY = "Arial, Helvetica, sans-serif"
+
+_ROLE_COLOURS = {                                   # light colour -> (role in other themes)
+    "dark": {INK: "#eeeeee", BG: "#14171c", GRID: "#3b4048", CUT: "#6e7580", "#b8b8b8": "#6e7580",
+             CHOSEN: "#E69F00", WINNER: "#FF7A3D", BEFORE: "#3d6f8f", AFTER: "#9BD0F0", "#3182bd": "#9BD0F0",
+             "#08306b": "#cfe6f5", "#ffffff": "#14171c"},
+    "high-contrast": {INK: "#ffffff", BG: "#000000", GRID: "#5a5a5a", CUT: "#8c8c8c", "#b8b8b8": "#8c8c8c",
+                      CHOSEN: "#F0E442", WINNER: "#FF6A3D", BEFORE: "#3d6f8f", AFTER: "#56B4E9",
+                      "#3182bd": "#ffffff", "#08306b": "#ffffff", "#ffffff": "#000000"},
+}
+
+_theme: contextvars.ContextVar[str] = contextvars.ContextVar("seqscope_theme", default="light")
+_presenting: contextvars.ContextVar[bool] = contextvars.ContextVar("seqscope_presenting", default=False)
+
+
+def set_theme(name: Optional[str]) -> str:
+    """Choose the theme of the figures built from now on in this script run ("light" when None or
+    unknown). Returns the theme set."""
+    name = name if name in THEMES else "light"
+    _theme.set(name)
+    return name
+
+
+def current_theme() -> str:
+    return _theme.get()
+
+
+def theme(name: Optional[str] = None) -> Theme:
+    return THEMES[name or current_theme()]
+
+
+def set_presenting(flag: bool) -> None:
+    """Presentation mode for the figures built from now on in this script run."""
+    _presenting.set(bool(flag))
+
+
+def presenting() -> bool:
+    return _presenting.get()
+
+
+def colour(light: str, name: Optional[str] = None) -> str:
+    """A light-theme colour as the theme `name` (default: current) draws it."""
+    name = name or current_theme()
+    if name == "light":
+        return light
+    key = light.lower() if light.startswith("#") else light
+    for k, v in _ROLE_COLOURS[name].items():
+        if k.lower() == key:
+            return v
+    for i, c in enumerate(PALETTE):
+        if c.lower() == key:
+            return THEMES[name].palette[i]
+    return light
+
+
+# -- font sizes ----------------------------------------------------------------------------------------
+
+MIN_PX = {False: 12, True: 14}     # the smallest text of a chart: normally, in presentation mode
+# every text role's size; each is >= MIN_PX of its mode (tests/test_charts.py checks it)
+SIZES = {
+    False: {"base": 14, "tick": 13, "axis_title": 14, "legend": 13, "title": 18, "subtitle": 13, "annotation": 13,
+            "data": 13, "height_min": 300},
+    True: {"base": 18, "tick": 16, "axis_title": 18, "legend": 16, "title": 22, "subtitle": 16, "annotation": 16,
+           "data": 16, "height_min": 520},
+}
+
+
+def min_px(present: Optional[bool] = None) -> int:
+    return MIN_PX[presenting() if present is None else bool(present)]
+
+
+def sizes(present: Optional[bool] = None) -> dict:
+    return SIZES[presenting() if present is None else bool(present)]
+
+
+# -- Plotly --------------------------------------------------------------------------------------------
+
+_TAG = re.compile(r"<[a-zA-Z/]")
+_SUP = re.compile(r"\s*<br>\s*<sup>(.*?)</sup>\s*$", re.S)
+_SUM = re.compile(r"Σ_\{([^}]*)\}\s*")
+_TEXT_TRACES = ("scatter", "bar", "heatmap")
+
+
+def plain(text: str) -> str:
+    """Notation made readable on a slide: Σ_{t≤T} X -> "sum over t≤T of X"."""
+    return _SUM.sub(lambda m: f"sum over {m.group(1)} of ", text)
+
+
+def _wrap(text: str, max_chars: int) -> str:
+    """Break a long axis title once, at the space nearest its middle (never inside a markup tag)."""
+    if len(text) <= max_chars or _TAG.search(text) or " " not in text:
+        return text
+    mid = len(text) // 2
+    cut = min((i for i, ch in enumerate(text) if ch == " "), key=lambda i: abs(i - mid))
+    return text[:cut] + "<br>" + text[cut + 1:]
+
+
+def _wrap_lines(text: str, max_chars: int) -> str:
+    """Break a title into lines of at most max_chars at spaces (existing <br> kept; markup never split)."""
+    out = []
+    for part in re.split(r"<br\s*/?>", text):
+        if _TAG.search(part) or len(part) <= max_chars:
+            out.append(part)
+            continue
+        line = ""
+        for word in part.split(" "):
+            if line and len(line) + 1 + len(word) > max_chars:
+                out.append(line)
+                line = word
+            else:
+                line = f"{line} {word}" if line else word
+        out.append(line)
+    return "<br>".join(out)
+
+
+def _line_labels_to_legend(fig: go.Figure) -> None:
+    """Labels of horizontal / vertical reference lines (add_hline / add_vline annotation_text) move
+    into the legend as entries with the line's own style: on the plot they sat on the data."""
+    shapes = list(fig.layout.shapes or [])
+    keep = []
+    for a in fig.layout.annotations or []:
+        line = None
+        if a.xref and str(a.xref).endswith("domain") and a.yref and not str(a.yref).endswith(("domain", "paper")):
+            line = next((s for s in shapes if s.type == "line" and s.y0 == s.y1 == a.y and s.yref == a.yref), None)
+        elif a.yref and str(a.yref).endswith("domain") and a.xref and not str(a.xref).endswith(("domain", "paper")):
+            line = next((s for s in shapes if s.type == "line" and s.x0 == s.x1 == a.x and s.xref == a.xref), None)
+        if line is None:
+            keep.append(a)
+            continue
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=a.text, hoverinfo="skip", showlegend=True,
+                                 line=dict(color=line.line.color, dash=line.line.dash, width=line.line.width or 2)))
+    fig.layout.annotations = keep
+
+
+def _few_points_note(fig: go.Figure, s: dict) -> None:
+    """A line chart whose every line has at most one finite point draws no curve: say so on the chart."""
+    lines = [t for t in fig.data if t.type == "scatter" and t.mode and "lines" in t.mode and t.fill in (None, "none")
+             and t.y is not None and t.showlegend is not False and t.x is not None and any(v is not None for v in t.x)]
+    if not lines:
+        return
+    pts = [sum(1 for v in t.y if v is not None and not (isinstance(v, float) and not math.isfinite(v))) for t in lines]
+    if max(pts) > 1 or any(a.name == "few-points" for a in fig.layout.annotations or []):
+        return
+    fig.add_annotation(name="few-points", text=f"only {max(pts)} point measured: no curve to draw" if max(pts) == 1
+                       else "nothing measured", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
+                       font=dict(size=s["annotation"] + 2, color=INK), bgcolor="rgba(255,255,255,0.85)")
+
+
+def _map_colours(obj, name: str):
+    """Every light-theme colour inside a figure dict as the theme `name` draws it."""
+    if isinstance(obj, dict):
+        return {k: _map_colours(v, name) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_map_colours(v, name) for v in obj]
+    if isinstance(obj, str):
+        if obj.startswith("#") and len(obj) in (4, 7):
+            return colour(obj, name)
+        m = re.fullmatch(r"rgba\((\d+),\s*(\d+),\s*(\d+),\s*([\d.]+)\)", obj)
+        if m:
+            hexed = "#%02x%02x%02x" % tuple(int(g) for g in m.groups()[:3])
+            mapped = colour(hexed, name)
+            if mapped != hexed:
+                return rgba(mapped, float(m.group(4)))
+    return obj
+
+
+def finish(fig: go.Figure, *, title: Optional[str] = None, height: Optional[int] = None,
+           legend: Optional[str] = None, presenting: Optional[bool] = None,
+           theme_name: Optional[str] = None) -> go.Figure:
+    """The one style of every Plotly chart. Explicit colours of the theme; every text at least
+    MIN_PX (12 px, 14 px presenting); automargins with title standoffs, so axis titles never sit
+    on tick labels; the legend outside the plot ("right", or "below": under the x-axis title, in
+    its own reserved strip); a title's <sup> line as its subtitle; reference-line labels in the
+    legend. Calling it again (e.g. presenting=True) re-applies it from the stored base settings."""
+    present = _presenting.get() if presenting is None else bool(presenting)
+    name = theme_name or current_theme()
+    s = SIZES[present]
+    meta = dict((fig.layout.meta or {}).get("seqscope", {})) if isinstance(fig.layout.meta, dict) else {}
+    if "height" not in meta:                       # first call: remember the builder's settings
+        meta["height"] = height or fig.layout.height or 450
+        meta["legend"] = legend or ("below" if (fig.layout.legend.orientation == "h") else "right")
+        meta["theme"] = "light"
+        sub = None
+        text = title if title is not None else (fig.layout.title.text if fig.layout.title else None)
+        if text:
+            m = _SUP.search(text)
+            if m:
+                text, sub = text[:m.start()], m.group(1)
+        meta["title"], meta["subtitle"] = text, sub
+        _line_labels_to_legend(fig)
+        for ax in _axes(fig):
+            if ax.title and ax.title.text:
+                ax.title.text = plain(ax.title.text)
+    else:
+        if height:
+            meta["height"] = height
+        if legend:
+            meta["legend"] = legend
+        if title is not None:
+            meta["title"] = title
+    if name != meta.get("theme", "light"):
+        if meta.get("theme", "light") != "light":
+            raise ValueError("a figure is themed once (light -> another theme)")
+        fig = go.Figure(_map_colours(fig.to_dict(), name))
+        meta["theme"] = name
+    th = THEMES[name]
+    height_px = int(max(meta["height"] * (1.2 if present else 1.0), s["height_min"]))
+    n_legend = sum(1 for t in fig.data if t.showlegend is not False and t.name)
+    legend_pos = meta["legend"]
+    fig.update_layout(
+        template="none", paper_bgcolor=th.bg, plot_bgcolor=th.bg, height=height_px,
+        font=dict(family=FONT_FAMILY, size=s["base"], color=th.ink),
+        hoverlabel=dict(bgcolor=th.bg, font=dict(color=th.ink, size=s["base"])),
+        margin=dict(l=20, r=20, t=20, b=20, pad=2, autoexpand=True),
+        meta={"seqscope": meta},
+        showlegend=n_legend > 1 or (n_legend == 1 and legend_pos != "none"),
+    )
+    if meta["title"]:
+        # titles do not wrap by themselves: break them at the width a chart gets (half a screen for the
+        # lab's side-by-side charts, whose legend is below)
+        width = 430 if legend_pos == "below" else 1000
+        t = dict(text=_wrap_lines(meta["title"], int(width / (0.58 * s["title"]))), font=dict(size=s["title"], color=th.ink), x=0, xanchor="left", xref="paper",
+                 y=1, yanchor="bottom", yref="paper", pad=dict(t=6, b=10 + _top_annotation_px(fig, s)),
+                 automargin=True)
+        if meta["subtitle"]:
+            t["subtitle"] = dict(text=_wrap_lines(meta["subtitle"], int(width / (0.58 * s["subtitle"]))), font=dict(size=s["subtitle"], color=th.ink))
+        fig.update_layout(title=t)
+    else:
+        fig.update_layout(title=dict(text=None))
+    legend_common = dict(bgcolor=th.legend_bg, font=dict(color=th.ink, size=s["legend"]),
+                         title=dict(font=dict(color=th.ink, size=s["legend"])))
+    if legend_pos == "below":
+        fig.update_layout(legend=dict(orientation="h", xref="container", yref="container", x=0.01, y=0.01,
+                                      xanchor="left", yanchor="bottom", **legend_common))
+    elif legend_pos == "top":
+        fig.update_layout(legend=dict(orientation="h", xref="paper", yref="container", x=0, y=0.995,
+                                      xanchor="left", yanchor="top", **legend_common))
+    else:
+        fig.update_layout(legend=dict(orientation="v", xref="paper", yref="paper", x=1.02, y=1, xanchor="left",
+                                      yanchor="top", **legend_common))
+    for ax in _axes(fig):
+        ax.update(automargin=True, gridcolor=th.grid, linecolor=th.ink, zerolinecolor=th.grid,
+                  tickfont=dict(color=th.ink, size=s["tick"]), title_standoff=10,
+                  title_font=dict(color=th.ink, size=s["axis_title"]))
+    for ax in _axes(fig):
+        if ax.type == "log" and ax.dtick is None:
+            ax.dtick = 1                  # decades only: Plotly draws the 2s and 5s between them smaller
+    plot_h = max(120, height_px - 160)
+    for ax in fig.select_yaxes():
+        if ax.title and ax.title.text:
+            ax.title.text = _wrap(ax.title.text.replace("<br>", " "), int(plot_h / (0.6 * s["axis_title"])))
+    for a in fig.layout.annotations or []:
+        a.font = dict(size=max(s["annotation"], (a.font.size or 0) if a.name == "few-points" else 0),
+                      color=a.font.color if a.font.color not in (None, INK) else th.ink)
+        if a.name == "few-points":
+            a.bgcolor = th.legend_bg
+    for tr in fig.data:
+        if tr.type in _TEXT_TRACES and hasattr(tr, "textfont"):
+            col = tr.textfont.color if tr.textfont and tr.textfont.color not in (None, INK) else th.ink
+            tr.textfont = dict(size=s["data"], color=col)
+        if tr.type == "heatmap":
+            if th.heat != "blues" and tr.colorscale and str(tr.colorscale[0][1]).replace(" ", "") == "rgb(247,251,255)":
+                tr.colorscale = heat_scale(name)
+            tr.colorbar = dict(tickfont=dict(size=s["tick"], color=th.ink),
+                               title=dict(font=dict(size=s["legend"], color=th.ink),
+                                          text=tr.colorbar.title.text if tr.colorbar and tr.colorbar.title else None),
+                               outlinecolor=th.grid)
+        if th.line_scale != 1 and tr.type == "scatter" and tr.line and tr.line.width:
+            tr.line.width = tr.line.width * th.line_scale
+    _few_points_note(fig, s)
+    return fig
+
+
+def _top_annotation_px(fig: go.Figure, s: dict) -> int:
+    """Room above the plot for subplot titles (annotations at the top edge), so the title clears them."""
+    top = [a for a in fig.layout.annotations or [] if a.yref == "paper" and a.y is not None and a.y >= 0.98
+           and a.yanchor == "bottom"]
+    return int(max((1 + str(a.text).count("<br>")) * s["annotation"] * 1.3 + 6 for a in top)) if top else 0
+
+
+def _axes(fig: go.Figure) -> list:
+    return list(fig.select_xaxes()) + list(fig.select_yaxes())
 
 
 def style(fig: go.Figure, *, title: Optional[str] = None, height: Optional[int] = None) -> go.Figure:
-    """Explicit colours, fonts and margins on a Plotly figure (returned for chaining)."""
-    fig.update_layout(
-        template="none", paper_bgcolor=BG, plot_bgcolor=BG, font=FONT,
-        title=dict(text=title, font=dict(size=17, color=INK)) if title else None,
-        margin=dict(l=60, r=20, t=60 if title else 30, b=50),
-        legend=dict(bgcolor="rgba(255,255,255,0.85)", font=dict(color=INK)),
-        hoverlabel=dict(bgcolor="#ffffff", font=dict(color=INK)),
-    )
-    if height:
-        fig.update_layout(height=height)
-    fig.update_xaxes(gridcolor=GRID, linecolor=INK, zerolinecolor=GRID, tickfont=dict(color=INK))
-    fig.update_yaxes(gridcolor=GRID, linecolor=INK, zerolinecolor=GRID, tickfont=dict(color=INK))
-    return fig
+    """`finish` with the legend on the right (the decoding views)."""
+    return finish(fig, title=title, height=height)
 
 
 def style_legend_below(fig: go.Figure, *, title: Optional[str] = None, height: Optional[int] = None) -> go.Figure:
-    """`style` plus a horizontal legend under the plot: the lab's charts often sit two side by
+    """`finish` with a horizontal legend under the plot: the lab's charts often sit two side by
     side, where a legend on the right would squeeze the plot area."""
-    style(fig, title=title, height=(height + 60) if height else None)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0, xanchor="left",
-                                  bgcolor="rgba(255,255,255,0.85)", font=dict(color=INK, size=12)),
-                      margin=dict(b=130, r=20, l=60))
-    if title and fig.layout.annotations:       # subplot titles: keep the figure title above them
-        fig.update_layout(margin=dict(t=110), title=dict(y=0.98, yanchor="top"))
-    return fig
+    return finish(fig, title=title, height=(height + 60) if height else None, legend="below")
+
+
+def heat_scale(name: Optional[str] = None) -> str:
+    """The theme's sequential colour scale, as Plotly names it."""
+    return {"blues": "Blues", "viridis": "Viridis"}[theme(name).heat]
+
+
+# -- Altair --------------------------------------------------------------------------------------------
+
+def alt_finish(chart, *, presenting: Optional[bool] = None, theme_name: Optional[str] = None):
+    """The same theme and minimum font sizes on an Altair chart (the attention maps): axis labels and
+    titles, legend, facet headers and title from the top-level config."""
+    present = _presenting.get() if presenting is None else bool(presenting)
+    th, s = theme(theme_name), SIZES[present]
+    return chart.configure(background=th.bg, font=FONT_FAMILY).configure_view(stroke=None).configure_title(
+        color=th.ink, fontSize=s["title"] - 2, anchor="start").configure_axis(
+        gridColor=th.grid, domainColor=th.ink, tickColor=th.ink, labelColor=th.ink, titleColor=th.ink,
+        labelFontSize=s["tick"], titleFontSize=s["axis_title"], labelLimit=260, titlePadding=10).configure_legend(
+        labelColor=th.ink, titleColor=th.ink, labelFontSize=s["legend"], titleFontSize=s["legend"]).configure_header(
+        labelColor=th.ink, titleColor=th.ink, labelFontSize=s["tick"], titleFontSize=s["axis_title"])
 
 
 def alt_style(chart):
-    """The same colours on an Altair chart (the attention maps)."""
-    return chart.configure(background=BG).configure_view(stroke=None).configure_title(
-        color=INK, fontSize=16).configure_axis(gridColor=GRID, domainColor=INK, tickColor=INK)
+    """`alt_finish` (kept for callers of the old name)."""
+    return alt_finish(chart)
 
 
 def plotly_config(filename: str = "seqscope", fmt: str = "png") -> dict:
-    """The config for st.plotly_chart / the HTML report: the toolbar's camera downloads `fmt`."""
+    """The config for st.plotly_chart / the HTML report: the toolbar's camera downloads `fmt`;
+    zoom and pan by dragging, double-click resets."""
     return {"displaylogo": False, "toImageButtonOptions": {"format": fmt, "filename": filename, "scale": 2}}
 
+
+# -- numbers -------------------------------------------------------------------------------------------
 
 def rgba(hex_colour: str, alpha: float) -> str:
     h = hex_colour.lstrip("#")
@@ -84,3 +418,7 @@ def fmt(x, digits: int = 3) -> str:
     except (TypeError, ValueError):
         return "—"
     return "—" if math.isnan(x) else f"{x:.{digits}f}"
+
+
+# compatibility: the old font dict (family, base size, ink)
+FONT = dict(family=FONT_FAMILY, size=SIZES[False]["base"], color=INK)

@@ -9,7 +9,7 @@ from typing import Optional
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.charts.style import CHOSEN, INK, PALETTE, style
+from dashboard.charts.style import CHOSEN, INK, PALETTE, finish
 from engine import trace_view as view
 
 
@@ -49,7 +49,7 @@ def tffr_figure(cmp: dict, *, title: Optional[str] = None, label: str = "") -> g
             fig.add_vline(x=injected, line=dict(color=CHOSEN, width=3), row=row, col=1)
     fig.update_xaxes(title_text="reference position t", tickvals=t, ticktext=[f"{a}<br>{b}" for a, b in zip(t, ref)]
                      if len(t) <= 40 else None, row=3, col=1)
-    return style(fig, title=title or label or None, height=560)
+    return finish(fig, title=title or label or None, height=560)
 
 
 def recovery_figure(base: dict, injected: dict, step: int, *, title: Optional[str] = None) -> go.Figure:
@@ -63,7 +63,8 @@ def recovery_figure(base: dict, injected: dict, step: int, *, title: Optional[st
             marker=dict(symbol=["circle" if r.get("on_track") else "x" for r in rows], size=9),
             hovertemplate="t=%{x}, produced %{text}<br>log p(ref) = %{y:.3f}<extra>" + name + "</extra>"))
     fig.add_vline(x=step, line=dict(color=CHOSEN, width=3))
-    fig.add_annotation(x=step, y=1.05, yref="paper", showarrow=False, text="injected", font=dict(color=INK))
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"injected at step {step}", hoverinfo="skip",
+                             line=dict(color=CHOSEN, width=3)))
     fig.update_xaxes(title_text="reference position t")
     fig.update_yaxes(title_text="free running: log-prob of the reference token")
-    return style(fig, title=title, height=360)
+    return finish(fig, title=title, height=360)

@@ -1,0 +1,160 @@
+"""Real-browser readability check of every chart (issue 13, "Readable everywhere").
+
+One server, one Chromium tab; every page (the decoding pages, the four tours, the lab's dataset view
+and its eight experiments) is opened at 1600x1000 and 1280x720, normally and with `?present=true`.
+In every Plotly SVG the bounding boxes of the text groups are compared:
+
+- title     the figure title (.gtitle) and the axis titles (.g-xtitle, .g-ytitle, .g-x2title, ...)
+- ticks     the tick labels (.xtick text, .ytick text)
+- legend    the legend box (.legend .bg)
+- annot     annotations (subplot titles, line labels)
+- data      text drawn on the data (scatter text, bar text)
+
+A failure is any overlap (more than 1 px both ways) between two different groups, data labels that
+run into each other, a legend or the figure title over a plot area, any chart text outside the
+figure's svg box (clipped), and any chart text (text or tspan, hover excepted) whose computed font
+size is under the minimum: 12 px normally, 14 px in presentation mode. Altair charts draw on a
+canvas; their font sizes are checked on the spec in tests/test_charts.py.
+
+With SEQSCOPE_SCREENSHOTS=1 the test also saves docs/screenshots/ (1600x1000 normal under the
+README's names, 1280x720 presentation mode as present-<name>.png).
+"""
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from dashboard import headless
+
+SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+SIZES = [(1600, 1000), (1280, 720)]
+MIN_PX = {False: 12.0, True: 14.0}
+LONG = "the+third+of+march%2C+two+thousand+twenty-one"
+
+# (name, url path + query, screenshot name or None)
+VIEWS = [
+    ("compare", "?model=dates-transformer", "compare"),
+    ("compare-mbr", "?model=dates-transformer&input=Wed+3+Mar+21&s=greedy&s=beam+4&s=MBR", None),
+    ("step", "step?model=text-gpt&input=A+function+is&run=top-p+0.9&step=3", "step"),
+    ("step-log", "step?step=4&log=true", None),
+    ("attention", f"attention?model=dates-transformer&input={LONG}", None),
+    ("attention-grid", "attention?model=text-gpt&input=A+function+is&grid=true", None),
+    ("beam", "beam?beams=8&model=dates-transformer&input=Wed+3+Mar+21", None),
+    ("beam-8x40", "beam?model=text-gpt&input=The+default+value+of&beams=8&maxlen=40", "beam"),
+    ("tffr", f"tffr?input={LONG}&inject=3&wrong=9", "tffr"),
+    ("tffr-hmm", "tffr?model=hmm-gpt&inject=5", None),
+    # the four tours of the Compare page
+    ("tour-wrong-note", f"tffr?model=dates-gru-attn&input={LONG}&inject=3&wrong=9", None),
+    ("tour-greedy-loops", "?model=text-gpt&input=The+default+value+of&s=greedy&s=top-p+0.9"
+                          "&s=repetition+penalty+1.3", "compare-text-gpt"),
+    ("tour-beam-tree", "beam?model=dates-transformer&input=Wed+3+Mar+21&beams=8&reveal=3", None),
+    ("tour-attention", f"attention?model=dates-gru-attn&input={LONG}", None),
+    # the exposure lab
+    ("lab", "lab?lab_n=100", "lab"),
+    ("lab-hmm", "lab?lab_models=hmm-gpt&lab_models=hmm-gpt-ss&lab_n=100", "lab-hmm"),
+] + [(f"lab-{e}", f"lab?lab_view=Experiments&lab_exp={e}", {"tf-vs-fr": "lab-experiments",
+                                                           "beam-curse": "lab-beam-curse",
+                                                           "decoding": "lab-decoding"}.get(e))
+     for e in ("tf-vs-fr", "ss-schedules", "recovery", "beam-curse", "label-smoothing", "decoding", "tbptt",
+               "bpe-vocab")]
+
+_CHECK_JS = r"""
+(minPx) => {
+  const out = [];
+  const R = (e) => e.getBoundingClientRect();
+  const hit = (a, b) => Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1 &&
+                        Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 1;
+  const shown = (e) => { const r = R(e); const s = getComputedStyle(e);
+    return r.width > 0.5 && r.height > 0.5 && s.display !== 'none' && s.visibility !== 'hidden' &&
+           s.opacity !== '0' && (e.tagName.toLowerCase() === 'rect' || (e.textContent || '').trim().length > 0); };
+  const txt = (e) => (e.textContent || '').trim().slice(0, 40);
+  const all = (gd, sel) => Array.from(gd.querySelectorAll(sel)).filter(e => !e.closest('.hoverlayer') && shown(e));
+  const plots = Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot'));
+  plots.forEach((gd, i) => {
+    const t = gd.querySelector('.gtitle');
+    const name = `chart ${i + 1} "${t ? txt(t) : ''}"`;
+    const svg = gd.querySelector('svg.main-svg');
+    if (!svg) return;
+    const box = R(svg);
+    const groups = {
+      title: all(gd, '.gtitle, g[class^="g-x"][class$="title"] text, g[class^="g-y"][class$="title"] text'),
+      ticks: all(gd, '.xtick text, .ytick text'),
+      legend: all(gd, '.legend rect.bg'),
+      annot: all(gd, '.annotation-text-g text'),
+      data: all(gd, '.textpoint text, text.bartext'),
+    };
+    const names = Object.keys(groups);
+    for (let a = 0; a < names.length; a++) for (let b = a + 1; b < names.length; b++) {
+      for (const x of groups[names[a]]) for (const y of groups[names[b]]) {
+        if (hit(R(x), R(y))) out.push(`${name}: ${names[a]} "${txt(x)}" overlaps ${names[b]} "${txt(y)}"`);
+      }
+    }
+    const d = groups.data;
+    for (let a = 0; a < d.length; a++) for (let b = a + 1; b < d.length; b++) {
+      if (hit(R(d[a]), R(d[b]))) out.push(`${name}: data labels "${txt(d[a])}" and "${txt(d[b])}" run together`);
+    }
+    const areas = all(gd, '.draglayer .nsewdrag');
+    for (const x of groups.legend.concat(all(gd, '.gtitle'))) for (const p of areas) {
+      if (hit(R(x), R(p))) out.push(`${name}: ${x.closest('.legend') ? 'legend' : 'title "' + txt(x) + '"'} over a plot area`);
+    }
+    const texts = Array.from(gd.querySelectorAll('svg text')).filter(e => !e.closest('.hoverlayer') && shown(e));
+    for (const e of texts) {
+      const r = R(e);
+      if (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1)
+        out.push(`${name}: text "${txt(e)}" outside the figure (clipped)`);
+    }
+    for (const e of texts.concat(Array.from(gd.querySelectorAll('svg tspan')).filter(e => !e.closest('.hoverlayer') && shown(e)))) {
+      const px = parseFloat(getComputedStyle(e).fontSize);
+      if (px < minPx - 0.01) out.push(`${name}: text "${txt(e)}" is ${px.toFixed(1)} px (< ${minPx})`);
+    }
+  });
+  return {plots: plots.length, problems: Array.from(new Set(out))};
+}
+"""
+
+
+def _check(page, present: bool, label: str) -> tuple[int, list[str]]:
+    res = page.evaluate(_CHECK_JS, MIN_PX[present])
+    return res["plots"], [f"{label}: {p}" for p in res["problems"]]
+
+
+def _resize(page, w: int, h: int) -> None:
+    page.set_viewport_size({"width": w, "height": h})
+    time.sleep(0.4)                         # Plotly's responsive relayout follows the window's resize event
+    headless.wait_ready(page, timeout=60, quiet=0.4)
+
+
+@pytest.fixture(scope="module")
+def app(need_browser):
+    with headless.server() as base, headless.browser() as b:
+        yield base, b
+
+
+def test_no_chart_text_overlaps_clips_or_is_too_small(app):
+    base, b = app
+    shots = os.environ.get("SEQSCOPE_SCREENSHOTS") == "1"
+    page = headless.new_page(b, *SIZES[0])
+    problems, drawn = [], 0
+    for name, path, shot in VIEWS:
+        for present in (False, True):
+            sep = "&" if "?" in path else "?"
+            page.set_viewport_size({"width": SIZES[0][0], "height": SIZES[0][1]})
+            page.goto(f"{base}/{path}{sep + 'present=true' if present else ''}", wait_until="domcontentloaded")
+            st = headless.wait_ready(page, timeout=180)
+            problems += headless.chart_problems(st, name, 0)
+            for w, h in SIZES:
+                if (w, h) != SIZES[0]:
+                    _resize(page, w, h)
+                label = f"{name} {w}x{h}{' present' if present else ''}"
+                n, found = _check(page, present, label)
+                drawn += n
+                problems += found
+                if shots and shot and (w, h, present) == (1600, 1000, False):
+                    headless.screenshot(page, SHOTS / f"{shot}.png", width=1600)
+                if shots and shot and (w, h, present) == (1280, 720, True):
+                    page.screenshot(path=str(SHOTS / f"present-{shot}.png"))
+                    headless.shrink_png(SHOTS / f"present-{shot}.png")
+    page.close()
+    assert drawn > 3 * len(VIEWS), f"only {drawn} Plotly charts checked"
+    assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
