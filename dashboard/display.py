@@ -41,10 +41,9 @@ def chart_config(name: str) -> dict:
 
 def plot(fig, name: str, **kw) -> None:
     """st.plotly_chart with explicit colours (theme=None) and the chosen download format."""
+    fig = charts.finish(fig, presenting=presenting())   # theme, minimum font sizes, margins (charts/style.py)
     if presenting() and "height" not in kw:
-        fig.update_layout(height=max(fig.layout.height or 450, 650), font=dict(size=20),
-                          title_font=dict(size=26))
-        fig.update_traces(textfont_size=16, selector=dict(type="scatter"))
+        fig.update_layout(height=max(fig.layout.height or 450, 650))
     st.plotly_chart(fig, theme=None, config=chart_config(name), key=kw.pop("key", None), **kw)
 
 
@@ -53,6 +52,7 @@ def altair(chart, **kw):
     re-validating the inline data record by record (the builders are validated in the unit tests),
     which keeps a page with a large heatmap fast. In presentation mode a single chart (a heatmap)
     fills the height presentation mode gives charts."""
+    chart = charts.alt_finish(chart, presenting=presenting())   # theme and minimum font sizes (charts/style.py)
     spec = chart.to_dict(validate=False)
     if presenting() and "mark" in spec and "height" not in kw:
         spec.update(width="container", height="container")
