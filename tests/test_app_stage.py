@@ -246,3 +246,16 @@ def test_injected_runner_up_is_never_the_models_own_token(root):
     infos = [i.value for i in at.info]
     assert len(infos) == 1 and "no disturbance" in infos[0].lower(), infos
     assert not any("derails" in m.value or "recovers" in m.value for m in at.markdown)
+
+
+def test_step_hypothesis_label_follows_another_run(root):
+    at = _ok(_app(root, "views/step.py", model="text-gpt", s=["custom A", "greedy"], run="custom A",
+                  ca='{"num_beams": 3, "num_return_sequences": 3}'))
+    at.selectbox(key="hyp").set_value(2).run()
+    _ok(at)
+    held = at.selectbox(key="hyp").options[2]
+    at.selectbox(key="run").set_value("diverse beam").run()
+    _ok(at)
+    sb = at.selectbox(key="hyp")
+    assert sb.value == 2 and held not in sb.options
+    assert _shown_label(sb, held) == sb.options[2]
