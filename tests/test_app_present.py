@@ -1,0 +1,156 @@
+"""Presenter mode under AppTest (dashboard/presenter.py): the way out of presentation mode, the
+page's controls folded into the "Controls" popover, the stepper's buttons and keys (← → PageUp
+PageDown) on the Step inspector, the Beam tree and the TF-vs-FR page, play / pause, the ?speed=
+parameter, and the Beam tree decoding only when its form is applied. Real models, real engine;
+the browser side (keys pressed, chart size at 1280×720, playing in time) is tests/test_browser_present.py."""
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+APP = "dashboard/app.py"
+TIMEOUT = 180
+
+
+def _app(root, page=None, **params):
+    at = AppTest.from_file(str(root / APP), default_timeout=TIMEOUT)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    if page:
+        at.switch_page(page)
+        at.run()
+    return _ok(at)
+
+
+def _ok(at):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def _keys(at, prefix):
+    return [b.key for b in at.button if (b.key or "").startswith(prefix)]
+
+
+def test_exit_presentation_is_always_there_and_leaves_it(root):
+    for page in (None, "views/step.py", "views/beam.py", "views/tffr.py", "views/attention.py", "views/traces.py"):
+        at = _app(root, page, present="true")
+        assert at.button(key="present_exit").label == "Exit presentation", page
+    at = _app(root, "views/step.py", present="true")
+    assert not at.title and at.session_state["present"] is True
+    at.button(key="present_exit").click().run()
+    _ok(at)
+    assert at.session_state["present"] is False
+    assert "present" not in at.query_params
+    assert at.title[0].value == "Step inspector"
+    assert not _keys(at, "present_exit")             # only in presentation mode
+
+
+def _controls_popover(at):
+    return [b for b in at.get("popover") if b.proto.popover.label == "Controls"]
+
+
+def _inside(block, key):
+    """Whether a widget with `key` is drawn inside `block` (at any depth)."""
+    todo = [block]
+    while todo:
+        b = todo.pop()
+        if getattr(b, "key", None) == key:
+            return True
+        todo += list(getattr(b, "children", {}).values())
+    return False
+
+
+@pytest.mark.parametrize("page,key", [("views/step.py", "step"), ("views/beam.py", "reveal"),
+                                      ("views/tffr.py", "inject"), ("views/attention.py", "run")])
+def test_controls_fold_into_a_popover_in_presentation_mode(root, page, key):
+    at = _app(root, page, present="true")
+    (pop,) = _controls_popover(at)
+    assert _inside(pop, key)                              # the page's control, folded away
+    assert not _inside(pop, f"pk_next_{key}")             # the stepper's buttons stay in view
+    assert at.get("plotly_chart") or at.get("arrow_vega_lite_chart")
+    at = _app(root, page)
+    assert not _controls_popover(at) and not _keys(at, "present_exit")
+
+
+@pytest.mark.parametrize("prefix", ["pk_next_", "pk_twin_pagedown_"])
+def test_step_inspector_next_and_previous_move_the_step(root, prefix):
+    at = _app(root, "views/step.py")
+    assert at.slider(key="step").value == 0
+    at.button(key=f"{prefix}step").click().run()
+    _ok(at)
+    assert at.slider(key="step").value == 1
+    at.button(key=f"{prefix}step").click().run()
+    assert at.slider(key="step").value == 2
+    back = "pk_prev_step" if prefix == "pk_next_" else "pk_twin_pageup_step"
+    at.button(key=back).click().run()
+    _ok(at)
+    assert at.slider(key="step").value == 1
+    shortcuts = {b.key: b.proto.shortcut for b in at.button if (b.key or "").startswith("pk_")}
+    assert shortcuts["pk_prev_step"] == "left" and shortcuts["pk_next_step"] == "right"
+    assert shortcuts["pk_twin_pageup_step"] == "pageup" and shortcuts["pk_twin_pagedown_step"] == "pagedown"
+
+
+def test_play_starts_at_the_beginning_and_pause_stops(root):
+    from dashboard import presenter
+
+    at = _app(root, "views/step.py", step="4")
+    n = at.slider(key="step").max + 1
+    at.button(key="pk_play_btn_step").click().run()
+    _ok(at)
+    assert at.session_state["_playing_step"] is True
+    assert at.button(key="pk_play_btn_step").label == "pause"
+    at.button(key="pk_play_btn_step").click().run()
+    assert at.session_state["_playing_step"] is False
+    assert at.button(key="pk_play_btn_step").label == "play"
+    # at the last step, play starts again from the first
+    at.slider(key="step").set_value(n - 1).run()
+    at.button(key="pk_play_btn_step").click().run()
+    assert at.slider(key="step").value == 0 and at.session_state["_playing_step"] is True
+    assert presenter.url_checks.DEFAULT_SPEED in presenter.url_checks.SPEEDS
+
+
+def test_speed_in_the_url_is_checked(root):
+    at = _app(root, "views/beam.py", speed="2")
+    assert at.selectbox(key="speed").value == "2"
+    at = AppTest.from_file(str(root / APP), default_timeout=TIMEOUT)
+    at.query_params["speed"] = "fast"
+    at.run()
+    assert at.error and "speed" in at.error[0].value
+
+
+def test_beam_reveal_steps_with_the_keys(root):
+    at = _app(root, "views/beam.py", reveal="2")
+    at.button(key="pk_next_reveal").click().run()
+    _ok(at)
+    assert at.slider(key="reveal").value == 3
+    at.button(key="pk_twin_pageup_reveal").click().run()
+    assert at.slider(key="reveal").value == 2
+    assert _keys(at, "pk_play_btn_reveal")
+
+
+def test_tffr_positions_step_with_the_keys(root):
+    at = _app(root, "views/tffr.py")
+    assert at.selectbox(key="inject").value == "none"
+    at.button(key="pk_next_inject").click().run()
+    _ok(at)
+    assert at.selectbox(key="inject").value == "0"
+    at.button(key="pk_next_inject").click().run()
+    _ok(at)
+    assert at.selectbox(key="inject").value == "1"
+    assert "recovers" in " ".join(m.value for m in at.markdown) or "derails" in " ".join(m.value for m in at.markdown)
+
+
+def test_beam_search_settings_are_a_form(root):
+    """The Beams slider and the other search settings decode once, on "Decode" (a form), not at every
+    notch; the browser test presses the keys (tests/test_browser_present.py)."""
+    at = _app(root, "views/beam.py", model="dates-transformer", input="Wed 3 Mar 21")
+    widgets = [at.slider(key="beams"), at.selectbox(key="groups"), at.number_input(key="lp"),
+               at.number_input(key="maxlen"), at.toggle(key="early")]
+    assert all(w.form_id == "beam_form" for w in widgets), [w.form_id for w in widgets]
+    assert "(4 beams)" in at.get("plotly_chart")[0].proto.spec
+    at.slider(key="beams").set_value(8)
+    at.button(key="FormSubmitter:beam_form-Decode").click().run()
+    _ok(at)
+    assert "(8 beams)" in at.get("plotly_chart")[0].proto.spec

@@ -1,0 +1,188 @@
+"""Presenter mode in headless Chromium (dashboard/presenter.py): at 1280×720 (a projector) and
+1600×1000 the main chart of every page starts on the first screen and is at least 70% of the
+window's height; "Exit presentation" leaves presentation mode; the keys a clicker sends (← → and
+PageUp / PageDown) step through the Step inspector, the Beam tree's reveal and the TF-vs-FR
+positions; play advances the step and pause stops it; the Beams slider moved by keyboard decodes
+nothing until "Decode".
+
+Screenshots of presentation mode go to $SEQSCOPE_PRESENT_SHOTS (default: pytest's tmp folder).
+Needs Debian's chromium (see tests/test_browser.py).
+"""
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from dashboard import headless
+
+SIZES = [(1280, 720), (1600, 1000)]
+# (name, url path + query): every page with a chart, in presentation mode
+PAGES = [
+    ("compare", "?present=true"),
+    ("step", "step?present=true&model=text-gpt&input=A+function+is&run=top-p+0.9&step=3"),
+    ("attention", "attention?present=true&model=dates-transformer&input=the+third+of+march%2C+two+thousand+twenty-one"),
+    ("beam", "beam?present=true&model=dates-transformer&input=Wed+3+Mar+21&beams=8"),
+    ("tffr", "tffr?present=true&input=the+third+of+march%2C+two+thousand+twenty-one&inject=3&wrong=9"),
+    ("lab", "lab?present=true&lab_view=Experiments"),
+]
+MAIN_CHART_JS = r"""
+() => {
+  const c = document.querySelector('[data-testid="stMain"] [data-testid="stPlotlyChart"], '
+                                    + '[data-testid="stMain"] [data-testid="stVegaLiteChart"]');
+  if (!c) return null;
+  const r = c.getBoundingClientRect();
+  const scroller = document.querySelector('[data-testid="stMain"]');
+  return {top: r.top + (scroller ? scroller.scrollTop : 0), height: r.height, bottom: r.bottom,
+          vh: window.innerHeight, vw: window.innerWidth};
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def app(need_browser):
+    with headless.server() as base, headless.browser() as b:
+        yield base, b
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    d = Path(os.environ.get("SEQSCOPE_PRESENT_SHOTS") or tmp_path_factory.mktemp("present"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _open(b, base, path, size=(1280, 720)):
+    page = headless.new_page(b, *size)
+    page.goto(f"{base}/{path}", wait_until="domcontentloaded")
+    st = headless.wait_ready(page, timeout=300)
+    assert not headless.chart_problems(st, path, 0), headless.chart_problems(st, path, 0)
+    return page
+
+
+def _wait_text(page, pattern: str, timeout: float = 120):
+    """Wait until the main area's text matches `pattern` (a regex); returns the match."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        text = page.locator('[data-testid="stMain"]').inner_text()
+        m = re.search(pattern, text)
+        if m:
+            return m
+        time.sleep(0.1)
+    raise AssertionError(f"{pattern!r} not shown within {timeout} s; the page says: {text[:600]!r}")
+
+
+@pytest.mark.parametrize("name,path", PAGES, ids=[p[0] for p in PAGES])
+def test_main_chart_fills_the_first_screen(app, shots, name, path):
+    base, b = app
+    problems = []
+    for w, h in SIZES:
+        page = _open(b, base, path, (w, h))
+        box = page.evaluate(MAIN_CHART_JS)
+        page.screenshot(path=str(shots / f"present-{name}-{w}x{h}.png"))
+        if box is None:
+            problems.append(f"{w}x{h}: no chart")
+        else:
+            if not 0 <= box["top"] < h:
+                problems.append(f"{w}x{h}: the main chart starts at y = {box['top']:.0f}, below the first screen")
+            if box["height"] < 0.7 * h:
+                problems.append(f"{w}x{h}: the main chart is {box['height']:.0f} px high, under 70% of {h}")
+        assert page.locator('[data-testid="stSidebar"]').is_visible() is False
+        assert page.get_by_role("button", name="Exit presentation").is_visible()
+        page.close()
+    assert not problems, f"{name}: " + "; ".join(problems)
+
+
+def test_exit_presentation_button_leaves_presentation_mode(app):
+    base, b = app
+    page = _open(b, base, "step?present=true&step=2")
+    assert not page.locator('[data-testid="stSidebar"]').is_visible()
+    exit_ = page.get_by_role("button", name="Exit presentation")
+    box = exit_.bounding_box()
+    assert box["y"] < 80 and box["x"] + box["width"] > 1280 - 120        # the top-right corner
+    exit_.click()
+    page.locator('[data-testid="stSidebar"]').wait_for(state="visible", timeout=120_000)
+    headless.wait_ready(page, timeout=180)
+    assert "present=" not in page.url and "step=2" in page.url
+    assert page.get_by_role("button", name="Exit presentation").count() == 0
+    page.close()
+
+
+def _press(page, key, pattern):
+    page.keyboard.press(key)
+    return _wait_text(page, pattern)
+
+
+def test_keys_step_through_the_step_inspector(app):
+    base, b = app
+    page = _open(b, base, "step?present=true&step=1")
+    _wait_text(page, r"\(step 1 of \d+")
+    _press(page, "ArrowRight", r"\(step 2 of \d+")
+    _press(page, "PageDown", r"\(step 3 of \d+")
+    _press(page, "ArrowLeft", r"\(step 2 of \d+")
+    _press(page, "PageUp", r"\(step 1 of \d+")
+    headless.wait_ready(page, timeout=120)
+    assert "step=1" in page.url
+    page.close()
+
+
+def test_keys_step_through_the_beam_reveal_and_tffr_positions(app):
+    base, b = app
+    page = _open(b, base, "beam?present=true&reveal=2")
+    _wait_text(page, r"up to step 2:")
+    _press(page, "ArrowRight", r"up to step 3:")
+    _press(page, "PageDown", r"up to step 4:")
+    _press(page, "PageUp", r"up to step 3:")
+    page.close()
+    page = _open(b, base, "tffr?present=true")
+    page.keyboard.press("ArrowRight")
+    _wait_text(page, r"at step 0")                   # the wrong note injected at position 0
+    _press(page, "PageDown", r"at step 1")
+    _press(page, "ArrowLeft", r"at step 0")
+    headless.wait_ready(page, timeout=120)
+    assert "inject=0" in page.url
+    page.close()
+
+
+def _step(page) -> int:
+    return int(_wait_text(page, r"\(step (\d+) of \d+").group(1))
+
+
+def test_play_advances_the_steps_and_pause_stops_them(app):
+    base, b = app
+    page = _open(b, base, "step?present=true&speed=0.5&step=0&model=text-gpt&input=A+function+is")
+    page.keyboard.press("p")                          # P: play
+    _wait_text(page, r"\(step [3-9]\d* of \d+", timeout=60)
+    page.get_by_role("button", name="pause").click()
+    headless.wait_ready(page, timeout=60)
+    stopped = _step(page)
+    time.sleep(2.5)                                   # five ticks at 0.5 s if it were still playing
+    assert _step(page) == stopped
+    assert page.get_by_role("button", name="play").is_visible()
+    page.close()
+
+
+def test_beams_slider_by_keyboard_decodes_only_on_decode(app):
+    """Beams 4 -> 8 with the arrow keys: no decode at each notch (the slider is in a form)."""
+    base, b = app
+    page = _open(b, base, "beam?model=dates-transformer&input=Wed+3+Mar+21", (1600, 1000))
+    title = lambda: page.locator('[data-testid="stPlotlyChart"] .gtitle').first.text_content()  # noqa: E731
+    assert "(4 beams)" in title()
+    thumb = page.locator('[data-testid="stSlider"]', has_text="Beams").get_by_role("slider")
+    thumb.focus()
+    t0 = time.perf_counter()
+    for _ in range(4):
+        page.keyboard.press("ArrowRight")
+    headless.wait_ready(page, timeout=60)
+    notches = time.perf_counter() - t0
+    slider = page.locator('[data-testid="stSlider"]', has_text="Beams")
+    assert slider.locator('[data-testid="stSliderThumbValue"]').inner_text().strip() == "8"
+    assert "(4 beams)" in title()                      # nothing decoded yet
+    t0 = time.perf_counter()
+    page.get_by_role("button", name="Decode").click()
+    page.wait_for_function("() => { const t = document.querySelector('[data-testid=\"stPlotlyChart\"] .gtitle');"
+                           " return t && t.textContent.includes('(8 beams)'); }", timeout=180_000)
+    headless.wait_ready(page, timeout=180)
+    print(f"4 notches by keyboard: {notches:.2f} s; Decode to the 8-beam tree: {time.perf_counter() - t0:.2f} s")
+    page.close()
