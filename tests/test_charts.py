@@ -396,3 +396,261 @@ def test_trace_text_reaches_plotly_escaped():
         strings = list(_strings(fig.to_plotly_json()))
         assert not [s for s in strings if "<img" in s or "<a " in s], [s for s in strings if "<img" in s][:3]
         assert any("&lt;img src=x&gt;" in s for s in strings)
+
+
+# -- the chart style (issue 13: readable everywhere) ---------------------------------------------------
+
+import importlib  # noqa: E402
+
+style_mod = importlib.import_module("dashboard.charts.style")      # `charts.style` is the function
+
+
+def _every_figure():
+    """One figure of every Plotly builder (hand-built traces and the shipped experiment results)."""
+    g, b, cmp = make_greedy_trace(), make_beam_trace(), make_tffr()
+    mbr = make_greedy_trace("mbr")
+    mbr["mbr"] = {"candidates": ["2021-03-03"] * 3, "source": "samples", "utility": "chrf",
+                  "matrix": [[100, 20, 30], [20, 100, 50], [30, 50, 100]], "expected_utility": [50, 56, 60],
+                  "chosen": 2}
+    rows = charts.hypothesis_steps(g)
+    figs = {"compare": charts.compare_figure({"greedy": g, "beam": b}, title="compare"),
+            "step": charts.step_figure(rows[1]["entry"], rows[1]["token_id"], title="step"),
+            "step-log": charts.step_figure(rows[1]["entry"], rows[1]["token_id"], log=True),
+            "entropy": charts.attention_entropy_figure(g, "cross", title="entropy"),
+            "beam": charts.beam_tree_figure(b, title="beam"), "tffr": charts.tffr_figure(cmp, title="tffr"),
+            "recovery": charts.recovery_figure(cmp, make_tffr(), 1), "mbr": charts.mbr_figure(mbr),
+            "schedule": charts.schedule_figure([0, 1, 2], [1.0, 0.5, 0.0], "linear"),
+            "training": charts.training_figure([{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.0}],
+                                               [{"step": 2, "valid_loss": 1.5}]),
+            "drift": charts.drift_figure({"curve": [1.0, 1.5, 1.7], "alpha": 0.5, "eps": 1.0,
+                                          "predicted_steady_gap": 2.0, "measured_plateau": 1.7, "regime": "stable"})}
+    for p in sorted((Path(__file__).resolve().parent.parent / "results" / "experiments").glob("*.json")):
+        for i, f in enumerate(charts.experiment_figures(json.loads(p.read_text()))):
+            figs[f"{p.stem}-{i}"] = f
+    return figs
+
+
+def _font_sizes(obj, key=""):
+    """Every explicit font size in a figure dict (font, tickfont, textfont, title.font, ...)."""
+    out = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == "size" and key.endswith("font"):
+                out += [float(x) for x in (v if isinstance(v, (list, tuple)) else [v]) if x is not None]
+            else:
+                out += _font_sizes(v, k)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            out += _font_sizes(v, key)
+    return out
+
+
+@pytest.mark.parametrize("present", [False, True])
+def test_every_chart_text_is_at_least_the_minimum_size(present):
+    floor = charts.MIN_PX[present]
+    assert floor == (14 if present else 12)
+    for name, fig in _every_figure().items():
+        fig = charts.finish(fig, presenting=present)
+        d = fig.to_dict()
+        sizes = _font_sizes(d["layout"]) + _font_sizes(d["data"])
+        assert d["layout"]["font"]["size"] >= floor, name
+        assert sizes and min(sizes) >= floor, (name, min(sizes))
+        # a title's <sup> line (drawn at 70 %) becomes a subtitle at full size
+        assert "<sup>" not in str((d["layout"].get("title") or {}).get("text")), name
+
+
+def test_presentation_mode_grows_every_text_and_refinishing_is_stable():
+    fig = charts.step_figure(*(lambda r: (r["entry"], r["token_id"]))(charts.hypothesis_steps(make_greedy_trace())[1]))
+    normal = charts.finish(fig, presenting=False)
+    bar_text = normal.data[1].textfont.size
+    present = charts.finish(normal, presenting=True)
+    assert present.data[1].textfont.size > bar_text          # "★ chosen" / "cut" grow with the mode
+    assert present.layout.xaxis.tickfont.size > 13 and present.layout.height >= normal.layout.height
+    again = charts.finish(charts.finish(present, presenting=False), presenting=False)
+    assert again.layout.height == normal.layout.height and again.data[1].textfont.size == bar_text
+
+
+def test_margins_axis_titles_and_legends_are_laid_out_outside_the_plot():
+    for name, fig in _every_figure().items():
+        lay = fig.layout
+        for ax in list(fig.select_xaxes()) + list(fig.select_yaxes()):
+            assert ax.automargin is True and ax.title.standoff == 10, name
+        if lay.title.text:
+            assert lay.title.automargin is True and lay.title.yref == "paper" and lay.title.yanchor == "bottom", name
+        if lay.showlegend:
+            lg = lay.legend
+            below = lg.orientation == "h" and lg.yref == "container" and lg.y <= 0.05 and lg.yanchor == "bottom"
+            right = lg.orientation == "v" and lg.x >= 1.0 and lg.xanchor == "left"
+            assert below or right, (name, lg)
+
+
+def test_step_legend_below_in_its_own_strip_not_over_the_x_title():
+    rows = charts.hypothesis_steps(make_greedy_trace())
+    lg = charts.step_figure(rows[1]["entry"], rows[1]["token_id"]).layout.legend
+    assert lg.orientation == "h" and lg.yref == "container" and lg.yanchor == "bottom"
+
+
+def test_notation_in_axis_titles_is_plain_and_long_y_titles_wrap():
+    fig = charts.compounding_figure({"measured_cumulative_gap": [0.1, 0.2], "predicted_cumulative_gap": [0.1, 0.3]})
+    yt = fig.layout.yaxis.title.text
+    assert "Σ_{" not in yt and "sum over t≤T of" in yt
+    long = go_figure_with_y_title("a very long axis title " * 4)
+    assert "<br>" in long.layout.yaxis.title.text
+
+
+def go_figure_with_y_title(text):
+    import plotly.graph_objects as go
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1]))
+    fig.update_yaxes(title_text=text)
+    return charts.finish(fig, height=300)
+
+
+def test_reference_line_labels_move_into_the_legend():
+    fig = charts.drift_figure({"curve": [1.0, 1.5, 1.7], "alpha": 0.5, "eps": 1.0, "predicted_steady_gap": 2.0,
+                               "measured_plateau": 1.7, "regime": "stable"})
+    texts = [a.text for a in fig.layout.annotations or []]
+    names = [t.name for t in fig.data]
+    assert not any("steady gap" in t or "plateau" in t for t in texts)
+    assert any("steady gap" in n for n in names) and any("plateau" in n for n in names)
+
+
+def test_a_line_chart_with_one_point_says_so():
+    fig = charts.drift_figure({"curve": [0.3], "alpha": 0.5, "eps": 0.1, "regime": "stable"})
+    assert any("only 1 point measured" in a.text for a in fig.layout.annotations)
+    fig2 = charts.drift_figure({"curve": [0.3, 0.4, 0.45], "alpha": 0.5, "eps": 0.1, "regime": "stable"})
+    assert not any("point measured" in (a.text or "") for a in fig2.layout.annotations or [])
+
+
+OKABE_ITO = {"#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#f0e442", "#000000"}
+
+
+def test_palette_is_colour_blind_safe_and_the_charts_use_it():
+    assert {c.lower() for c in charts.PALETTE[:6]} <= OKABE_ITO
+    assert {charts.STATUS_COLOURS["kept"].lower(), charts.STATUS_COLOURS["finished"].lower(),
+            charts.WINNER.lower(), charts.CHOSEN.lower()} <= OKABE_ITO
+    fig = charts.compare_figure({"greedy": make_greedy_trace(), "beam": make_beam_trace()})
+    assert [t.line.color for t in fig.data[::2]] == charts.PALETTE[:2]
+    for name in ("dark", "high-contrast"):
+        assert {c.lower() for c in style_mod.THEMES[name].palette[:5]} <= OKABE_ITO | {"#00c896", "#ff8ccb"}
+
+
+@pytest.mark.parametrize("name", ["light", "dark", "high-contrast"])
+def test_themes_have_explicit_colours_and_every_builder_reads_them(name):
+    style_mod.set_theme(name)
+    try:
+        assert charts.current_theme() == name
+        th = style_mod.THEMES[name]
+        for fname, fig in _every_figure().items():
+            lay = fig.layout
+            assert lay.paper_bgcolor == th.bg and lay.plot_bgcolor == th.bg, fname    # never transparent
+            assert lay.font.color == th.ink, fname
+            if name != "light":
+                dumped = json.dumps(fig.to_dict()["data"]).lower()
+                assert charts.PALETTE[0].lower() not in dumped, fname                  # light blue mapped
+        spec = charts.attention_heatmap(make_greedy_trace(), "cross").to_dict()
+        assert spec["config"]["background"] == th.bg and spec["config"]["axis"]["labelColor"] == th.ink
+    finally:
+        style_mod.set_theme("light")
+    assert style_mod.set_theme("no-such-theme") == "light"
+
+
+@pytest.mark.parametrize("present", [False, True])
+def test_altair_charts_get_the_minimum_font_sizes(present):
+    floor = charts.MIN_PX[present]
+    tr = make_greedy_trace()
+    for chart in (charts.attention_heatmap(tr, "cross"), charts.attention_grid(tr, "cross")):
+        cfg = charts.alt_finish(chart, presenting=present).to_dict()["config"]
+        for key in ("axis", "legend", "header"):
+            sizes = [v for k, v in cfg[key].items() if k.endswith("FontSize")]
+            assert sizes and min(sizes) >= floor, (key, sizes)
+        assert "labelFontSize" not in json.dumps({k: v for k, v in chart.to_dict().items() if k != "config"})
+
+
+def test_attention_grid_pages_a_deep_model_by_layer():
+    tr = make_greedy_trace()
+    for st_ in tr["steps"]:
+        h = st_["hypotheses"][0]
+        h["cross_attn"] = [h["cross_attn"][0]] * 12               # 12 layers x 2 heads
+    tr["model"]["n_layers"] = 12
+    vals = lambda page: {v["l"] for v in charts.attention_grid(tr, "cross", layer_page=page).to_dict()["data"]["values"]}
+    assert vals(0) == {0, 1, 2, 3} and vals(2) == {8, 9, 10, 11} and vals(99) == {8, 9, 10, 11}
+    assert {v["l"] for v in charts.attention_grid(tr, "cross").to_dict()["data"]["values"]} == set(range(12))
+
+
+def _beam_trace_wide(n_steps=40, k=8):
+    """A synthetic beam search graph: k kept nodes per step, each with one pruned sibling."""
+    nodes, nid = [{"id": 0, "parent": None, "step": -1, "token": "<bos>", "token_id": 1, "status": "kept",
+                   "logprob": 0.0, "cum_logprob": 0.0, "score": 0.0}], 1
+    parents = [0]
+    for t in range(n_steps):
+        new = []
+        for j in range(2 * k):
+            par = parents[j % len(parents)]
+            st_ = "kept" if j < k else "pruned"
+            nodes.append({"id": nid, "parent": par, "step": t, "token": f" token{j}", "token_id": 10 + j,
+                          "status": st_ if t < n_steps - 1 or j >= k else "finished", "logprob": -0.1 * j,
+                          "cum_logprob": -0.1 * j * (t + 1), "score": -0.1 * j})
+            if j < k:
+                new.append(nid)
+            nid += 1
+        parents = new
+    return nodes, parents
+
+
+def test_beam_labels_fit_without_running_together_or_leaving_the_plot():
+    from dashboard.charts import beam as beam_mod
+    nodes_l, last = _beam_trace_wide()
+    nodes = {n["id"]: n for n in nodes_l}
+    tr = {"beam": {"nodes": nodes_l, "num_beams": 8}}
+    pos = {i: (x - 1, y) for i, (x, y) in view.beam_layout(tr).items()}
+    max_y = max(abs(y) for _, y in pos.values())
+    win = {0}
+    n = last[0]
+    while n is not None:
+        win.add(n)
+        n = nodes[n]["parent"]
+    x_range, y_range = (-1.5, 40 + 1.5), (-max_y - 0.6, max_y + 0.9)
+    chosen = beam_mod.fitting_labels(pos, nodes, win, height_px=800, x_range=x_range, y_range=y_range)
+    assert 0 < len(chosen) < len([i for i in pos if nodes[i]["status"] != "pruned"])   # some, not all
+    # recompute the boxes the same way and check no two overlap and all stay inside the plot
+    sx = beam_mod.PLOT_WIDTH_PX / (x_range[1] - x_range[0])
+    font = style_mod.SIZES[True]["data"]
+    boxes = []
+    for i in chosen:
+        cx = (pos[i][0] - x_range[0]) * sx
+        w = len(view.token_label(nodes[i]["token"])) * beam_mod.CHAR_EM * font
+        assert cx + w <= beam_mod.PLOT_WIDTH_PX + 1 or i in win
+        boxes.append((i, cx))
+    by_row = {}
+    for i, cx in boxes:
+        if i not in win:
+            by_row.setdefault(pos[i][1], []).append((cx, cx + 9 + len(view.token_label(nodes[i]["token"])) * beam_mod.CHAR_EM * font))
+    for spans in by_row.values():
+        spans.sort()
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+
+
+def test_beam_tree_winner_labels_sit_above_the_red_line_and_zoom_is_on():
+    tr = make_beam_trace()
+    fig = charts.beam_tree_figure(tr)
+    labels = [a for a in fig.layout.annotations if a.name == "winner-label"]
+    assert labels and all(a.yanchor == "bottom" and a.yshift > 0 and a.bgcolor for a in labels)
+    winners = set(view.winner_path(tr))
+    text_traces = [t for t in fig.data if t.mode and "text" in t.mode]
+    assert all(not txt for t in text_traces for txt, x, y in zip(t.text, t.x, t.y)
+               if any(abs(x - a.x) < 1e-9 and abs(y - a.y) < 1e-9 for a in labels))
+    assert len(labels) <= len(winners)
+    assert fig.layout.dragmode == "zoom" and not fig.layout.xaxis.fixedrange
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.yref == "container"
+
+
+def test_token_probability_colours_are_colour_blind_safe_and_have_a_key():
+    from dashboard.charts.tokens import prob_colour
+    lo, mid, hi = (tuple(int(v) for v in prob_colour(p)[4:-1].split(",")) for p in (0.0, 0.5, 1.0))
+    assert lo[2] < 60 and hi[2] > 200               # orange -> blue: the blue-yellow axis every deficiency keeps
+    assert lo[0] > 200 and hi[0] < 120 and mid == (238, 232, 213)
+    assert prob_colour(0.0) != "rgb(230,80,90)"     # not the old red
+    key = charts.prob_key_html()
+    assert "token probability" in key and "not recorded" in key and "linear-gradient" in key
+    assert all(f">{t:g}<" in key for t in (0, 0.5, 1))
+    assert "font-size:12px" in charts.prob_key_html(font_size=9)   # never under the minimum
