@@ -169,6 +169,16 @@ def run_strategies(model: str, text: str, strategies: list[str], *, record: Opti
     return traces, errors
 
 
+def error_lines(errors: dict[str, str], strategies: list[str]) -> list[str]:
+    """The strategies' errors, each message once, after the names of the strategies it concerns; a
+    message every chosen strategy shares (too long an input, say) is shown alone."""
+    by_msg: dict[str, list[str]] = {}
+    for s, msg in errors.items():
+        by_msg.setdefault(msg, []).append(s)
+    return [msg if len(names) > 1 and set(names) == set(strategies) else f"{', '.join(names)}: {msg}"
+            for msg, names in by_msg.items()]
+
+
 def run_options() -> list[str]:
     """The runs a single-run page offers: the sidebar's strategies, the other presets, and the
     uploaded trace first when there is one."""

@@ -259,3 +259,21 @@ def test_step_hypothesis_label_follows_another_run(root):
     sb = at.selectbox(key="hyp")
     assert sb.value == 2 and held not in sb.options
     assert _shown_label(sb, held) == sb.options[2]
+
+
+# -- confusing points ------------------------------------------------------------------------------
+
+def test_too_long_input_is_one_error_not_one_per_strategy(root):
+    at = _ok(_app(root, input="the third of march " * 20))
+    assert len(at.error) == 1 and "at most" in at.error[0].value, [e.value for e in at.error]
+    at = _ok(_app(root, "views/traces.py", input="the third of march " * 20))
+    assert sum("accepts at most" in e.value for e in at.error) == 2    # the run download, and the report once
+
+
+def test_compare_entropy_says_after_the_decoding_rules(root):
+    at = _ok(_app(root, s=["greedy", "beam 4"]))
+    fig = _plotly(at)[0]
+    titles = [a["text"] for a in fig["layout"].get("annotations", [])]
+    assert any("entropy after the decoding rules" in t for t in titles), titles
+    assert "after the decoding rules" in fig["layout"]["title"]["text"]
+    assert any("entropy 0" in c.value and "before and after" in c.value for c in at.caption)

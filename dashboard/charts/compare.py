@@ -15,7 +15,7 @@ def compare_figure(runs: dict[str, dict], *, title: Optional[str] = None) -> go.
     """Per step: the chosen token's probability (top) and the entropy (bottom) of every run; the
     first step where the runs' best outputs differ dashed."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=("probability of the chosen token", "entropy (nats)"))
+                        subplot_titles=("probability of the chosen token", "entropy after the decoding rules (nats)"))
     for i, (label, tr) in enumerate(runs.items()):
         colour = PALETTE[i % len(PALETTE)]
         shown = html.escape(label)             # Plotly reads <b>, <br>, … in legends and hovers as markup

@@ -55,8 +55,8 @@ def main() -> None:
         st.info("No strategy chosen: pick a strategy (up to four) in the sidebar's Strategies box.")
         return
     traces, errors = sidebar.run_strategies(model, text, strategies)
-    for s, msg in errors.items():
-        display.error(f"{s}: {msg}")
+    for line in sidebar.error_lines(errors, strategies):
+        display.error(line)
     if not traces:
         return
     seen = []
@@ -70,7 +70,12 @@ def main() -> None:
     if len(traces) > 1:
         st.markdown("**The strategies agree on every token.**" if div is None else
                     f"**The strategies first part ways at step {div}.**")
-    display.plot(charts.compare_figure(traces, title="Per step: chosen token's probability and entropy"), "compare")
+    display.plot(charts.compare_figure(traces, title="Per step: chosen token's probability and entropy after the "
+                                                     "decoding rules"), "compare")
+    if not big:
+        st.caption("Both are of the distribution each token was picked from, after the decoding rules: greedy picks "
+                   "from one token (entropy 0), top-p from the nucleus, beam search from the model's own distribution. "
+                   "The step inspector shows the entropy before and after the rules.")
     for name, tr in traces.items():
         fig = charts.mbr_figure(tr, title=f"{display.label(name)}: MBR utility matrix (chosen candidate outlined)")
         if fig is not None:

@@ -46,9 +46,12 @@ def download_run(model: str, text: str) -> None:
 
 
 def download_report(model: str, text: str, strategies: list[str]) -> None:
+    if not strategies:
+        st.info("No strategy chosen: pick a strategy in the sidebar's Strategies box.")
+        return
     traces, errors = sidebar.run_strategies(model, text, strategies)
-    for s, msg in errors.items():
-        display.error(f"{s}: {msg}")
+    for line in sidebar.error_lines(errors, strategies):
+        display.error(line)
     if traces:
         st.download_button(
             "Download an offline HTML report", lambda: report.comparison_report(traces).encode("utf-8"),
