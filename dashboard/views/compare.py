@@ -66,6 +66,7 @@ def main() -> None:
                 seen.append(w)
                 st.warning(display.md(w))
     render_outputs(traces, big)
+    st.html(charts.prob_key_html(font_size=18 if big else 14))     # the key of the token colours (UI-STYLE)
     div = charts.first_divergence(traces)
     if len(traces) > 1:
         st.markdown("**The strategies agree on every token.**" if div is None else
