@@ -29,9 +29,12 @@ def page_ref(path: str):
 
 
 def apply_presentation_css() -> None:
-    """Presentation mode's look and its "Exit presentation" button (dashboard/presenter.py)."""
+    """Before a page draws: the charts' theme (?theme=) and presentation mode for the chart style,
+    presentation mode's look and its "Exit presentation" button (dashboard/presenter.py)."""
     from dashboard import presenter
 
+    charts.set_theme(shared("theme"))
+    charts.set_presenting(presenting())
     presenter.chrome()
 
 

@@ -168,6 +168,7 @@ PARAMS: dict[str, tuple[Callable, bool]] = {
     "cb": (check_custom_json, False),
     "present": (bool_param, False),
     "fmt": (choice_param(lambda: ["png", "svg"]), False),
+    "theme": (choice_param(lambda: url_state.THEMES), False),
     "trace": (_trace_key, False),
     "speed": (choice_param(lambda: SPEEDS), False),
     # step inspector, attention, traces

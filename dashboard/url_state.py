@@ -16,7 +16,8 @@ import streamlit as st
 import engine
 from dashboard import runs
 
-SHARED_PARAMS = ("model", "input", "s", "ca", "cb", "present", "fmt")
+SHARED_PARAMS = ("model", "input", "s", "ca", "cb", "present", "fmt", "theme")
+THEMES = ("light", "dark", "high-contrast")           # the charts' themes (dashboard.charts.style.THEMES)
 DEFAULT_STRATEGIES = ["greedy", "beam 4", "top-p 0.9"]
 CUSTOM = ["custom A", "custom B"]                    # strategies set by hand, as JSON in ?ca= / ?cb=
 CUSTOM_KEYS = {"custom A": "ca", "custom B": "cb"}
@@ -41,7 +42,7 @@ def changed(key: str) -> None:
 def _defaults(names: list[str]) -> dict[str, Any]:
     model = runs.DEFAULT_MODEL if runs.DEFAULT_MODEL in names else names[0]
     return {"model": model, "input": "", "s": list(DEFAULT_STRATEGIES), "ca": "", "cb": "",
-            "present": False, "fmt": "png"}
+            "present": False, "fmt": "png", "theme": "light"}
 
 
 def _url_repr(key: str, value: Any) -> Any:
@@ -55,6 +56,8 @@ def _url_repr(key: str, value: Any) -> Any:
         return None if value == runs.DEFAULT_MODEL else str(value)
     if key == "fmt":
         return None if value in (None, "png") else str(value)
+    if key == "theme":
+        return None if value in (None, "light") else str(value)
     return str(value) if value else None
 
 
@@ -69,6 +72,8 @@ def _parse_url_value(key: str, raw: Any, names: list[str]) -> Any:
         return raw if raw in names else None
     if key == "fmt":
         return raw if raw in ("png", "svg") else "png"
+    if key == "theme":
+        return raw if raw in THEMES else "light"
     return str(raw)
 
 
