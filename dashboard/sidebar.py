@@ -52,6 +52,9 @@ def shared_controls() -> None:
                           placeholder='{"do_sample": true, "top_k": 5}')
         st.toggle("Presentation mode", key="present", on_change=changed, args=("present",), persist_state="session",
                   help="Large fonts, no sidebar, one chart fills the screen. Add ?present=true to a link.")
+        st.selectbox("Chart theme", url_state.THEMES, key="theme", on_change=changed, args=("theme",),
+                     persist_state="session", help="light, dark or high-contrast charts (a projector in a bright room: "
+                                                   "high-contrast). Add ?theme=dark to a link.")
         st.selectbox("Chart download format", ["png", "svg"], key="fmt", on_change=changed, args=("fmt",),
                      persist_state="session", help="What the camera button in each chart's toolbar saves.")
     url_state.sync_to_url()

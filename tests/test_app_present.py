@@ -154,3 +154,23 @@ def test_beam_search_settings_are_a_form(root):
     at.button(key="FormSubmitter:beam_form-Decode").click().run()
     _ok(at)
     assert "(8 beams)" in at.get("plotly_chart")[0].proto.spec
+
+
+def test_theme_in_the_url_and_the_sidebar(root):
+    """?theme= (light / dark / high-contrast, checked) sets the charts' theme; the sidebar's "Chart
+    theme" changes it and the URL follows; the default (light) is left out of the URL."""
+    import importlib
+
+    from dashboard import url_state
+    assert url_state.THEMES == tuple(importlib.import_module("dashboard.charts.style").THEME_NAMES)
+    at = _app(root, "views/step.py", theme="dark")
+    assert at.selectbox(key="theme").value == "dark"
+    assert '"#14171c"' in at.get("plotly_chart")[0].proto.spec            # the dark theme's background
+    at.selectbox(key="theme").set_value("light").run()
+    _ok(at)
+    assert "theme" not in at.query_params
+    assert '"#14171c"' not in at.get("plotly_chart")[0].proto.spec
+    at = AppTest.from_file(str(root / APP), default_timeout=TIMEOUT)
+    at.query_params["theme"] = "neon"
+    at.run()
+    assert at.error and "theme" in at.error[0].value
