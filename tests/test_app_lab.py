@@ -51,26 +51,48 @@ def _md(at):
 
 
 def test_lab_dataset_two_models_then_oracle_model(root):
-    at = _ok(_app(root, "views/lab.py", lab_n="50"))
+    at = _ok(_app(root, "views/lab.py"))            # the default view: precomputed (results/analysis/)
     assert at.title[0].value == "Exposure lab"
     titles = _titles(at)
     # two models side by side: one per-position chart each
     assert any(t.startswith("addition-gru: per position") for t in titles)
     assert any(t.startswith("addition-gru-ss: per position") for t in titles)
-    assert "Oracle language: exact KL on data vs own prefixes" not in [s.value for s in at.subheader]
+    assert "Exposure bias against the oracle" not in [s.value for s in at.subheader]
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert any(len(tr.get("y") or []) > 3 for tr in spec["data"]), "per-position chart without data"
     rows = at.dataframe[0].value
     assert list(rows["model"]) == ["addition-gru", "addition-gru-ss"]
-    # one model of the oracle language: the oracle section appears, the second column goes
+    # one model of the oracle language: exposure bias against the oracle; the gold-token statistics only
+    # on request, labelled as not exposure bias
     at.multiselect(key="lab_models").set_value(["hmm-gpt"]).run()
     _ok(at)
-    assert "Oracle language: exact KL on data vs own prefixes" in [s.value for s in at.subheader]
+    assert "Exposure bias against the oracle" in [s.value for s in at.subheader]
     titles = _titles(at)
-    assert any(t.startswith("hmm-gpt: per position") for t in titles)
+    assert any(t.startswith("hmm-gpt: KL to the oracle") for t in titles)
+    assert any(t.startswith("hmm-gpt: accumulated error") for t in titles)
+    assert not any("per position" in t for t in titles)
     assert not any(t.startswith("addition-gru") for t in titles)
-    assert any("%ExAccErr" in t for t in titles)
+    verdict = shown(_md(at))
+    assert "%ExAccErr(48) =" in verdict and "95% t interval over 5 sampling seeds" in verdict
+    assert "not exposure bias" in " ".join(c.value for c in at.caption)
+    assert list(at.dataframe[0].value["model"]) == ["hmm-gpt"] and "%ExAccErr(48)" in at.dataframe[0].value
     assert "hmm-gpt-ss" in _md(at) + " ".join(c.value for c in at.caption)   # the pairing tip
+    at.toggle(key="lab_gold").set_value(True).run()
+    _ok(at)
+    assert any(t.startswith("hmm-gpt: per position") and "not exposure bias" in t.replace("<br>", " ")
+               for t in _titles(at))
+
+
+def test_lab_shipped_pairs_open_precomputed(root):
+    """The default view and the hmm pair read results/analysis/ (no analysis runs on the page)."""
+    at = _ok(_app(root, "views/lab.py"))
+    cap = " ".join(c.value for c in at.caption)
+    assert "addition-gru precomputed" in cap and "addition-gru-ss precomputed" in cap
+    at.multiselect(key="lab_models").set_value(["hmm-gpt", "hmm-gpt-ss"]).run()
+    _ok(at)
+    cap = " ".join(c.value for c in at.caption)
+    assert "hmm-gpt precomputed" in cap and "hmm-gpt-ss precomputed" in cap
+    assert len([t for t in _titles(at) if "KL to the oracle" in t]) == 2
 
 
 def test_lab_experiments_render_shipped_results(root):

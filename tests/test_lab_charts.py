@@ -17,17 +17,23 @@ SHIPPED = sorted((ROOT / "results" / "experiments").glob("*.json"))
 @pytest.fixture(scope="module")
 def add_res():
     from engine import exposure
-    return exposure.analyze("addition-gru", n=40, n_boot=20)
+    return exposure.analyze("addition-gru", n=40, n_boot=200)
 
 
 @pytest.fixture(scope="module")
 def hmm_res():
     from engine import exposure
-    return exposure.analyze("hmm-gpt", n=30, n_boot=20)
+    return exposure.analyze("hmm-gpt", n=30, n_boot=200, oracle_seeds=(0, 1))
 
 
 def _ys(fig):
     return [y for tr in fig.data for y in (tr.y if tr.y is not None else []) if y is not None]
+
+
+def _title(fig):
+    """A figure's title with its subtitle (style.finish moves a <sup> line into the subtitle)."""
+    t = fig.layout.title
+    return (t.text or "") + " " + ((t.subtitle.text or "") if t.subtitle else "")
 
 
 def _trace(fig, name):
@@ -43,13 +49,40 @@ def test_per_position_figure_has_tf_and_fr_with_bands(hmm_res):
     fr = [t for t in fig.data if t.name == "free running"]
     assert len(tf) == 2 and len(fr) == 2          # error and NLL panels
     assert list(tf[0].y) == p["tf_error"] and list(fr[1].y) == p["fr_nll"]
-    bands = [t for t in fig.data if t.fill == "toself"]
+    bands = [t for t in fig.data if getattr(t, "fill", None) == "toself"]
     assert len(bands) == 4
     for b in bands:                                # a band is a closed polygon: lo below hi
         n = len(b.y) // 2
         assert all(lo <= hi + 1e-12 for hi, lo in zip(b.y[:n], reversed(b.y[n:])))
     # the oracle LM drifts: free running is worse than teacher forcing on average
     assert sum(p["fr_nll"]) > sum(p["tf_nll"])
+    # hmm: labelled as measured against one sampled gold token, not exposure bias
+    assert "not exposure bias" in _title(fig)
+
+
+def test_per_position_figure_shows_n_and_marks_small_n(add_res):
+    """n per position in the hover and in a bar panel; positions with n < 30 shaded grey and hollow."""
+    p = add_res["per_position"]
+    fig = lc.per_position_figure(add_res)
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert len(bars) == 1 and list(bars[0].y) == p["examples"]
+    tf = _trace(fig, "teacher forcing")
+    assert [c[0] for c in tf.customdata] == p["examples"] and "n = %{customdata[0]}" in tf.hovertemplate
+    small = [i for i, k in enumerate(p["examples"]) if k < p["small_n"]]
+    assert small, "40 sums: the last positions have few examples"
+    shaded = sorted({round(s.x0 + 0.5) for s in fig.layout.shapes if s.type == "rect"})
+    assert shaded == small
+    assert all(tf.marker.symbol[i] == "circle-open" for i in small)
+    assert f"n < {p['small_n']}" in _title(fig)
+
+
+def test_error_bands_are_wilson_not_zero_width(add_res):
+    """A position without errors has a Wilson interval [0, hi > 0], never the bootstrap's [0, 0]."""
+    from engine.stats import wilson
+    p = add_res["per_position"]
+    for i, (e, lo, hi, n) in enumerate(zip(p["tf_error"], p["tf_error_lo"], p["tf_error_hi"], p["examples"])):
+        assert (lo, hi) == pytest.approx(wilson(round(e * n), n)[1:], abs=1e-5)
+        assert hi > 0
 
 
 def test_reliability_figure_ece_in_legend_and_bins(add_res):
@@ -64,12 +97,18 @@ def test_reliability_figure_ece_in_legend_and_bins(add_res):
 
 def test_recovery_compounding_drift_oracle(hmm_res):
     rec = lc.exposure_recovery_figure(hmm_res["recovery"])
-    assert len(rec.data) == 3 and len(_trace(rec, "wrong token injected: token = gold").y) == len(hmm_res["recovery"]["steps"])
+    steps = hmm_res["recovery"]["steps"]
+    assert len(rec.data) == 5 and len(_trace(rec, "wrong token injected: token = gold").y) == len(steps)
+    band = _trace(rec, "wrong token injected: token = gold band")           # Wilson 95% per step
+    k = len(steps)
+    assert list(band.y[:k]) == [s["injected_matches_gold_hi"] for s in steps]
+    assert all(s["injected_matches_gold_lo"] <= s["injected_matches_gold"] <= s["injected_matches_gold_hi"]
+               and s["injected_matches_gold_hi"] > s["injected_matches_gold_lo"] for s in steps)
     comp = hmm_res["compounding"]
     fig = lc.compounding_figure(comp)
     assert list(_trace(fig, "measured cumulative gap").y) == comp["measured_cumulative_gap"]
     assert list(_trace(fig, "predicted ΔNLL(T)").y) == comp["predicted_cumulative_gap"]
-    assert f"c = {comp['c']:.4f}" in fig.layout.title.text
+    assert f"c = {comp['c']:.4f}" in _title(fig)
     d = hmm_res["drift"]
     fig = lc.drift_figure(d)
     fit = [t for t in fig.data if (t.name or "").startswith("fit D(s)")][0]
@@ -78,7 +117,34 @@ def test_recovery_compounding_drift_oracle(hmm_res):
     assert any(s.y0 == d["predicted_steady_gap"] for s in fig.layout.shapes)
     o = lc.oracle_figure(hmm_res["oracle"])
     assert list(_trace(o, "on data prefixes").y) == hmm_res["oracle"]["kl_data_prefixes"]
-    assert "%ExAccErr" in o.layout.title.text
+    assert [c[0] for c in _trace(o, "on data prefixes").customdata] == hmm_res["oracle"]["kl_data_examples"]
+
+
+def test_acc_err_figure_mean_band_and_seeds(hmm_res):
+    """Arora et al. fig. style: AccErr and %ExAccErr against l, mean over seeds with its t band and every
+    seed drawn (the spread the issue saw between two seeds)."""
+    from dashboard.charts.exposure import acc_err_figure, oracle_rows
+    o = hmm_res["oracle"]
+    fig = acc_err_figure(o, label="hmm-gpt")
+    means = [t for t in fig.data if t.name == "mean over 2 seeds"]
+    assert list(means[0].y) == o["acc_err"] and list(means[1].y) == o["pct_ex_acc_err"]
+    seeds = [t for t in fig.data if t.name == "one sampling seed"]
+    assert len(seeds) == 4 and list(seeds[2].y) == o["pct_ex_acc_err_per_seed"][0]
+    assert len([t for t in fig.data if getattr(t, "fill", None) == "toself"]) == 2
+    iv = o["pct_ex_acc_err_at_length_interval"]
+    assert f"[{iv['lo']:.2f}, {iv['hi']:.2f}]" in _title(fig)
+    row = oracle_rows({"hmm-gpt": hmm_res})[0]
+    assert row["KL/step own prefixes"] == o["mean_kl_model"] and row["verdict"] == o["verdict"]["outcome"]
+    assert row["ECE FR vs oracle"] == hmm_res["oracle_calibration"]["fr_ece_vs_oracle"]
+
+
+def test_drift_figure_states_the_interval(add_res):
+    d = add_res["drift"]
+    fig = lc.drift_figure(d)
+    label = d["regime"].split(":")[0].split(" (")[0]            # "stable drift", "explosive", "undetermined"
+    assert label in _title(fig).replace("<br>", " ") and f"[{d['alpha_lo']:.3f}" in _title(fig)
+    if not d["regime"].startswith("stable"):
+        assert d["predicted_steady_gap"] is None and not fig.layout.shapes
 
 
 def test_drift_without_drift_is_an_annotation_not_an_empty_chart():
@@ -91,7 +157,8 @@ def test_sequence_rows(add_res, hmm_res):
     rows = lc.sequence_rows({"addition-gru": add_res, "hmm-gpt": hmm_res})
     assert [r["model"] for r in rows] == ["addition-gru", "hmm-gpt"]
     assert rows[0]["exact match (FR)"] == add_res["sequence"]["fr_exact_match"]
-    assert "%ExAccErr" not in rows[0] and rows[1]["%ExAccErr"] == hmm_res["oracle"]["pct_ex_acc_err_at_length"]
+    assert rows[0]["95% (Wilson)"] == f"[{add_res['sequence']['fr_exact_match_lo']:.3f}, " \
+        f"{add_res['sequence']['fr_exact_match_hi']:.3f}]"
 
 
 def test_quick_experiment_figures():

@@ -7,16 +7,19 @@ import json
 
 import streamlit as st
 
+import engine
 from dashboard import charts, display, lab_experiments, runs, url_state
+from dashboard.charts.exposure import acc_err_figure, oracle_reliability, oracle_rows
 from dashboard.url_checks import LAB_N as N_CHOICES, LAB_T0, LAB_VIEWS as VIEWS, SEEDS
 
+SHIPPED = engine.ANALYSIS_SETTINGS          # n, seed, t0 of the precomputed analyses (results/analysis/)
 PAIRS = {"addition-gru": "addition-gru-ss", "hmm-gpt": "hmm-gpt-ss"}
 # the dataset analysis, one section per row: (chart name, subheader, figure of (model, result), caption)
 SECTIONS = [
-    ("per-position", "Per position: teacher forcing vs free running",
-     lambda m, r: charts.per_position_figure(r, title=f"{m}: per position ({r['examples']} examples)"),
-     "Teacher forcing feeds the gold prefix; free running feeds the model's own greedy tokens. A free-running "
-     "curve that climbs above the teacher-forced one is exposure bias at work."),
+    ("per-position", "Per position: teacher forcing vs free running", lambda m, r: charts.per_position_figure(r),
+     "Teacher forcing feeds the gold prefix; free running feeds the model's own greedy tokens. Error rates with "
+     "Wilson 95% intervals, NLL with 95% bootstrap bands (resampled examples); n per position in the hover and the "
+     "bottom panel; grey: fewer than 30 examples."),
     ("reliability", "Calibration", lambda m, r: charts.reliability_figure(r["calibration"], label=m), ""),
     ("recovery", "Recovery after an injected wrong token",
      lambda m, r: charts.exposure_recovery_figure(r["recovery"], label=m), ""),
@@ -24,10 +27,34 @@ SECTIONS = [
      "c: NLL per step on the gold path, d: NLL per step once off it, e: probability of leaving the path per step "
      "(all measured). Predicted ΔNLL(T) = (d − c)·Σ_{t=1..T}[1 − (1 − e)^(t−1)] against the measured "
      "Σ_{t≤T} (NLL_FR − NLL_TF)."),
-    ("drift", "Hidden-state drift", lambda m, r: charts.drift_figure(r["drift"], label=m), ""),
 ]
-ORACLE_CAPTION = ("Arora et al. (2022): AccErr(l) = Σ_{t≤l} KL on the model's own prefixes − Σ_{t≤l} KL on data "
-                  "prefixes; %ExAccErr(l) = 100·AccErr(l) / Σ_{t≤l} KL on data prefixes.")
+DRIFT = ("drift", "Hidden-state drift", lambda m, r: charts.drift_figure(r["drift"], label=m), "")
+ORACLE = [  # the oracle language: exposure bias against the oracle (engine/exposure/oracle_exposure.py)
+    ("oracle", "KL to the oracle on data vs own prefixes", lambda m, r: charts.oracle_figure(r["oracle"], label=m), ""),
+    ("accerr", "AccErr and %ExAccErr against the length", lambda m, r: acc_err_figure(r["oracle"], label=m),
+     "Arora et al. (2022): AccErr(l) = Σ_{t≤l} KL on the model's own prefixes − Σ_{t≤l} KL on data prefixes; "
+     "%ExAccErr(l) = 100·AccErr(l) / Σ_{t≤l} KL on data prefixes. Grey: each sampling seed; band: 95% t interval "
+     "over the seeds."),
+    ("oracle-reliability", "Calibration against the oracle",
+     lambda m, r: charts.reliability_figure(oracle_reliability(r["oracle_calibration"]), y_title="oracle "
+                                            "probability of the chosen token", title=f"{m}: calibration against the oracle"),
+     "Confidence of the chosen token against the oracle's probability of that token after the same prefix "
+     "(teacher forcing: the gold prefix; free running: the model's own greedy prefix)."),
+]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _shipped(model: str, n: int, seed: int, t0: int, stamp: tuple) -> dict | None:
+    """A precomputed analysis of a shipped model (results/analysis/, valid for its checkpoint's hash)."""
+    return engine.shipped_analysis(model, n, seed, t0)
+
+
+def _analysis(model: str, n: int, seed: int, t0: int) -> dict:
+    """The precomputed analysis when it answers these settings for the checkpoint in the tree, else
+    engine.analyze (cached in dashboard/runs.py)."""
+    stamp = engine.shipped_analysis_stamp(model)
+    res = _shipped(model, n, seed, t0, stamp) if stamp else None
+    return res if res is not None else runs.analysis(model, n, seed, t0)
 
 
 def _side_by_side(results: dict, figure, name: str) -> None:
@@ -36,12 +63,38 @@ def _side_by_side(results: dict, figure, name: str) -> None:
             display.plot(figure(m, r), f"{name}-{m}", key=f"{name}-{m}")
 
 
+def _sections(results: dict, sections: list) -> None:
+    for name, title, figure, caption in sections:
+        st.subheader(title)
+        _side_by_side(results, figure, name)
+        if caption and not url_state.presenting():
+            st.caption(caption)
+
+
 def _drift_lines(results: dict) -> None:
     for col, (m, r) in zip(st.columns(len(results)), results.items()):
         d = r["drift"]
-        col.markdown(f"**{m}**: α = {charts.fmt(d.get('alpha'))} → *{d.get('regime')}*; steady gap predicted "
-                     f"ε/(1 − α) = {charts.fmt(d.get('predicted_steady_gap'))}, measured "
-                     f"{charts.fmt(d.get('measured_plateau'))}.")
+        steady = (f"; steady gap predicted ε/(1 − α) = {charts.fmt(d.get('predicted_steady_gap'))}, measured "
+                  f"{charts.fmt(d.get('measured_plateau'))}") if d.get("predicted_steady_gap") is not None else ""
+        col.markdown(f"**{display.md(m)}**: α = {charts.fmt(d.get('alpha'))} → *{display.md(d.get('regime') or '')}*"
+                     f"{steady}.")
+
+
+def _oracle_view(results: dict) -> None:
+    """Models of the oracle language: exposure bias measured against the oracle first; the statistics
+    against one sampled gold token below, labelled as what they are."""
+    st.subheader("Exposure bias against the oracle")
+    st.dataframe(oracle_rows(results), hide_index=True, width="stretch")
+    for m, r in results.items():
+        st.markdown(f"**{display.md(m)}.** {display.md(r['oracle']['verdict']['text'])}")
+    _sections(results, ORACLE)
+    _sections(results, [DRIFT])
+    _drift_lines(results)
+    st.subheader("Against one sampled gold token")
+    st.caption(next(iter(results.values()))["gold_token_note"])
+    if st.toggle("Show the TF-vs-FR statistics against a sampled gold token (not exposure bias here)", key="lab_gold"):
+        st.dataframe(charts.sequence_rows(results), hide_index=True, width="stretch")
+        _sections(results, SECTIONS)
 
 
 def dataset_view() -> None:
@@ -52,8 +105,10 @@ def dataset_view() -> None:
                               bind="query-params", help="e.g. addition-gru vs addition-gru-ss (scheduled sampling), "
                               "addition-gru vs addition-gru-ls (label smoothing), hmm-gpt vs hmm-gpt-ss; models "
                               "trained on the Train page are listed as runs/dashboard/NAME.")
-    n = c[1].selectbox("Examples n", N_CHOICES, index=1, key="lab_n", bind="query-params",
-                       help="Held-out examples of the model's task (the first n of the test split).")
+    n = c[1].selectbox("Examples n", N_CHOICES, index=N_CHOICES.index(SHIPPED["n"]), key="lab_n", bind="query-params",
+                       help="Held-out examples of the model's task (the first n of the test split); hmm models: also "
+                       "the sequences per sampling seed of the oracle measures. The shipped models open precomputed "
+                       f"at n = {SHIPPED['n']}, seed {SHIPPED['seed']}, t0 = {SHIPPED['t0']}.")
     t0 = c[2].number_input("Injection step t0", min_value=LAB_T0[0], max_value=LAB_T0[1], value=1, step=1, key="lab_t0",
                            bind="query-params", help="Recovery: the model's best wrong token is forced here.")
     seed = c[3].number_input("Seed", min_value=SEEDS[0], max_value=SEEDS[1], value=0, step=1, key="lab_seed",
@@ -67,29 +122,23 @@ def dataset_view() -> None:
     bar = st.progress(0.0, text="Analysing…")
     for i, m in enumerate(models):
         bar.progress(i / len(models), text=f"Analysing {m} on {n} examples (teacher forcing, free running, "
-                                           f"recovery, bootstrap)…")
-        results[m] = runs.analysis(m, int(n), int(seed), int(t0))
+                                           f"recovery, bootstrap; hmm models: the oracle over 5 seeds)…")
+        results[m] = _analysis(m, int(n), int(seed), int(t0))
     bar.empty()
     tasks = {r["task"] for r in results.values()}
     if len(tasks) > 1:
         st.warning(f"The two models solve different tasks ({', '.join(sorted(tasks))}): the figures are side by "
                    "side, but the examples differ.")
-    st.dataframe(charts.sequence_rows(results), hide_index=True, width="stretch")
-    secs = ", ".join(f"{m} {r['seconds']} s" for m, r in results.items())
-    st.caption(f"Analysis time: {secs} (cached afterwards). Exact match: greedy free running vs the reference; "
-               "bands: 95% bootstrap over examples.")
-    for name, title, figure, caption in SECTIONS:
-        st.subheader(title)
-        _side_by_side(results, figure, name)
-        if caption and not url_state.presenting():
-            st.caption(caption)
-    _drift_lines(results)
-    with_oracle = {m: r for m, r in results.items() if "oracle" in r}
-    if with_oracle:
-        st.subheader("Oracle language: exact KL on data vs own prefixes")
-        _side_by_side(with_oracle, lambda m, r: charts.oracle_figure(r["oracle"], label=m), "oracle")
-        if not url_state.presenting():
-            st.caption(ORACLE_CAPTION)
+    secs = ", ".join((f"{m} precomputed in {r['seconds']} s (results/analysis/)" if r.get("checkpoint_sha256")
+                      else f"{m} {r['seconds']} s") for m, r in results.items())
+    if all("oracle" in r for r in results.values()):
+        _oracle_view(results)
+    else:
+        st.dataframe(charts.sequence_rows(results), hide_index=True, width="stretch")
+        _sections(results, SECTIONS + [DRIFT])
+        _drift_lines(results)
+    st.caption(f"Analysis time: {secs} (cached afterwards). Exact match: greedy free running vs the reference, "
+               "Wilson 95% interval.")
     with st.expander("Samples (first 8 examples)"):
         for m, r in results.items():
             st.markdown(f"**{display.md(m)}**")
