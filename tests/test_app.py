@@ -119,7 +119,7 @@ def test_step_inspector_slider_and_buttons(root):
     at.selectbox(key="run").set_value("top-k 40").run()
     _ok(at)
     fig = _plotly(at)[0]
-    assert len(fig["data"]) == 2 and len(fig["data"][0]["x"]) >= 2
+    assert fig["data"][1]["name"].startswith("after the rules") and len(fig["data"][0]["x"]) >= 2
 
 
 def test_attention_page_heatmap_head_and_language_model(root):

@@ -277,3 +277,21 @@ def test_compare_entropy_says_after_the_decoding_rules(root):
     assert any("entropy after the decoding rules" in t for t in titles), titles
     assert "after the decoding rules" in fig["layout"]["title"]["text"]
     assert any("entropy 0" in c.value and "before and after" in c.value for c in at.caption)
+
+
+def test_step_chart_has_a_legend_entry_for_every_bar_colour(root):
+    from dashboard.charts.style import CHOSEN, CUT
+    at = _ok(_app(root, "views/step.py", model="text-gpt", run="min-p 0.1"))
+    fig = _plotly(at)[0]
+    bars = [t for t in fig["data"] if t["type"] == "bar" and any(x is not None for x in t["x"])]
+    drawn = set()
+    for t in bars:
+        c = t["marker"]["color"]
+        drawn |= set(c) if isinstance(c, list) else {c}
+    legend = {t["marker"]["color"]: t["name"] for t in fig["data"]
+              if t.get("showlegend", True) is not False and isinstance(t["marker"]["color"], str)}
+    assert drawn <= set(legend), (drawn, legend)
+    assert "chosen" in legend[CHOSEN] and "after the rules" in legend["#08519c"]
+    assert CUT in drawn and "cut" in legend[CUT]                    # min-p cuts some of the top 20
+    # the per-bar coloured trace itself has no legend swatch (it showed the first bar's colour)
+    assert all(t.get("showlegend", True) is False for t in fig["data"] if isinstance(t["marker"]["color"], list))

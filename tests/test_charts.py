@@ -168,7 +168,7 @@ def test_step_rows_mark_cut_and_chosen():
     assert by_tok["<eos>"]["cut"] is True and by_tok["<eos>"]["after"] == 0.0
     assert by_tok["2"]["chosen"] and not by_tok["2"]["cut"]
     fig = charts.step_figure(e, e["token_id"])
-    before, after = fig.data
+    before, after = fig.data[:2]                       # then the legend entries of the bar colours
     assert list(before.x) == pytest.approx([d["prob"] for d in e["top_before"]])
     assert list(after.text) == ["★ chosen", "", "cut"]
     assert after.marker.color[2] == charts.CUT

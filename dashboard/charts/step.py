@@ -10,6 +10,20 @@ from dashboard.charts.style import CHOSEN, CUT, INK, WINNER, finish
 from engine import trace_view as view
 
 
+def _legend(fig: go.Figure, y0: str, *, chosen: bool, cut: bool) -> None:
+    """One legend entry per colour of the after-the-rules bars (their own trace is coloured bar by bar,
+    so its legend swatch showed the first bar's colour, often the chosen token's): entries that draw
+    nothing (x = None) in the same bar slot."""
+    entries = [("after the rules (sampled from)", "#08519c", "#08306b", 1)]
+    if chosen:
+        entries.append(("chosen token", CHOSEN, WINNER, 3))
+    if cut:
+        entries.append(("cut by the rules (p = 0 after)", CUT, "#08306b", 1))
+    for name, colour, edge, width in entries:
+        fig.add_trace(go.Bar(y=[y0], x=[None], orientation="h", name=name, offsetgroup="after", hoverinfo="skip",
+                             marker=dict(color=colour, line=dict(color=edge, width=width))))
+
+
 def step_figure(entry: dict, chosen_id: Optional[int], *, title: Optional[str] = None,
                 log: bool = False) -> go.Figure:
     """Top-k bars before (raw softmax) and after the decoding rules of one step record; cut tokens
@@ -20,15 +34,16 @@ def step_figure(entry: dict, chosen_id: Optional[int], *, title: Optional[str] =
     fig.add_trace(go.Bar(
         y=labels, x=[r["before"] if r["before"] is not None else 0 for r in rows], orientation="h",
         name="before the rules (model)", marker=dict(color="#9ecae1", line=dict(color="#3182bd", width=1)),
-        hovertemplate="%{y}<br>raw p = %{x:.4f}<extra></extra>"))
+        offsetgroup="before", hovertemplate="%{y}<br>raw p = %{x:.4f}<extra></extra>"))
     colours = [CUT if r["cut"] else (CHOSEN if r["chosen"] else "#08519c") for r in rows]
     fig.add_trace(go.Bar(
         y=labels, x=[r["after"] for r in rows], orientation="h", name="after the rules (sampled from)",
-        marker=dict(color=colours, line=dict(color=[WINNER if r["chosen"] else "#08306b" for r in rows],
+        showlegend=False, offsetgroup="after", marker=dict(color=colours, line=dict(color=[WINNER if r["chosen"] else "#08306b" for r in rows],
                                              width=[3 if r["chosen"] else 1 for r in rows])),
         text=["cut" if r["cut"] else ("★ chosen" if r["chosen"] else "") for r in rows],
         textposition="outside", textfont=dict(color=INK, size=13), cliponaxis=False,
         hovertemplate="%{y}<br>processed p = %{x:.4f}<extra></extra>"))
+    _legend(fig, labels[0] if labels else "", chosen=any(r["chosen"] for r in rows), cut=any(r["cut"] for r in rows))
     ent = entry.get("entropy")
     ent_raw = entry.get("entropy_raw")
     sub = []
