@@ -79,7 +79,8 @@ def forget_model(name: str) -> None:
 def model_info(name: str) -> dict:
     b = load_model(name)
     return {"name": name, "kind": b.kind, "task": b.task, "arch": b.config.get("arch"),
-            "card": {k: b.card.get(k) for k in ("summary", "task_description", "parameters", "metrics")}}
+            "card": {k: b.card.get(k) for k in ("summary", "task_description", "tokenizer", "parameters",
+                                                            "metrics")}}
 
 
 def _task(name: str):

@@ -295,3 +295,13 @@ def test_step_chart_has_a_legend_entry_for_every_bar_colour(root):
     assert CUT in drawn and "cut" in legend[CUT]                    # min-p cuts some of the top 20
     # the per-bar coloured trace itself has no legend swatch (it showed the first bar's colour)
     assert all(t.get("showlegend", True) is False for t in fig["data"] if isinstance(t["marker"]["color"], list))
+
+
+def test_text_gpt_is_described_as_bpe_not_character_level(root):
+    card = json.loads((root / "checkpoints" / "text-gpt" / "card.json").read_text())
+    assert "character-level" not in card["task_description"] and card["tokenizer"].startswith("BPE")
+    assert "character-level" not in (root / "checkpoints" / "text-gpt" / "README.md").read_text()
+    assert "character-level" not in engine.get_task("text").description
+    at = _ok(_app(root, model="text-gpt", s=["greedy"]))
+    head = at.caption[0].value
+    assert "BPE" in head and "character-level" not in head, head

@@ -44,7 +44,9 @@ def main() -> None:
     big = url_state.presenting()
     if not big:
         st.title("Compare decoders")
-        st.caption(f"**{display.md(model)}** ({display.md(info['kind'])}, {display.md(info['arch'])}) · "
+        tok = info["card"].get("tokenizer")
+        st.caption(f"**{display.md(model)}** ({display.md(info['kind'])}, {display.md(info['arch'])}"
+                   + (f", tokens: {display.md(tok)}" if tok else "") + ") · "
                    + display.md(info['card'].get('task_description') or ''))
         with st.expander("Tours: curated views, one link each", expanded=False):
             tours()

@@ -1,4 +1,4 @@
-"""English prose from what CPython ships, for a character-level language model.
+"""English prose from what CPython ships, for a language model (character or BPE tokens).
 
 Sources (no downloads; no stdlib ``.py`` module is imported, they are parsed):
 
@@ -357,7 +357,8 @@ class TextTask:
     kind = "lm"
     description = (
         "English technical prose (Python help topics and standard-library docstrings), "
-        "one paragraph per example, for character-level language modelling."
+        "one paragraph per example, for language modelling "
+        "(in characters or BPE tokens, as the model's tokenizer says)."
     )
     max_new_tokens = 40
 
