@@ -11,6 +11,9 @@ from engine.tokenizer import PAD
 from engine.training import Data, TrainConfig, mixer, resume
 from engine.training.scst import rewards
 
+# small models: one torch thread (two threads on a shared, busy CPU made the RL tests 10x slower)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TINY = {"d_emb": 16, "d_hidden": 32, "d_attn": 16, "dropout": 0.0, "max_len": 24}
 
 

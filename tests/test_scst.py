@@ -1,4 +1,5 @@
 """Self-critical sequence training: rewards, rollouts, and the reward rises on a toy task."""
+import pytest
 import torch
 
 import engine
@@ -7,6 +8,9 @@ from engine.rollout import never_emit_ids, rollout
 from engine.training.scst import rewards, scst_loss
 from engine.tokenizer import EOS, PAD
 
+
+# small models: one torch thread (two threads on a shared, busy CPU made the RL tests 10x slower)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def test_rewards():
     assert rewards(["12", "13"], ["12", "12"], "exact").tolist() == [1.0, 0.0]

@@ -1,12 +1,16 @@
 """Training end to end on a tiny budget: progress, validation, checkpoint written atomically, resume."""
 import json
 
+import pytest
 import torch
 
 import engine
 from engine import training as train_mod
 from engine.training import Data, TrainConfig, seq2seq_loss
 from engine.training import resume, scheduled_sampling
+
+# tiny models: one torch thread (two threads on a shared, busy CPU made these tests several times slower)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TINY = {"d_emb": 8, "d_hidden": 16, "d_attn": 8, "max_len": 16}
 TINY_TF = {"d_model": 16, "n_layers": 1, "n_dec_layers": 1, "n_heads": 2, "d_ff": 32, "max_len": 24}
