@@ -305,3 +305,24 @@ def test_text_gpt_is_described_as_bpe_not_character_level(root):
     at = _ok(_app(root, model="text-gpt", s=["greedy"]))
     head = at.caption[0].value
     assert "BPE" in head and "character-level" not in head, head
+
+
+def test_train_page_does_not_warn_about_the_run_that_just_finished(root, tmp_path, monkeypatch):
+    from engine.training import resume
+    monkeypatch.setattr(resume, "RUNS_DIR", tmp_path / "runs")
+    tiny = {"name": "stage-tiny", "task": "addition", "arch": "gru-attn", "steps": 3, "batch_size": 8,
+            "model": {"d_emb": 8, "d_hidden": 16, "d_attn": 8, "dropout": 0.0, "max_len": 16},
+            "eval_every": 3, "eval_examples": 10, "data_sizes": {"train": 100, "valid": 10, "test": 10},
+            "lr": 1e-2, "threads": 1}
+    job = engine.TrainJob.start(tiny, tmp_path)
+    assert job.wait(180) and job.error is None, job.error
+    at = _ok(_app(root, "views/train.py"))
+    at.text_input(key="tr_out").set_value(str(tmp_path))
+    at.text_input(key="tr_name").set_value("stage-tiny").run()
+    _ok(at)
+    assert not [w.value for w in at.warning if "replace" in w.value], [w.value for w in at.warning]
+    assert any("the last run saved" in c.value for c in at.caption)
+    (tmp_path / "older").mkdir()
+    at.text_input(key="tr_name").set_value("older").run()
+    _ok(at)
+    assert any("exists" in w.value and "replaces it" in w.value for w in at.warning)

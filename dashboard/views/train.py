@@ -104,8 +104,12 @@ def main() -> None:
     job = engine.TrainJob.current()
     busy = job is not None and job.running
     target = out_dir / cfg["name"]
-    if target.exists() and not busy:
-        st.warning(f"{display.code(display.rel_path(target))} exists and will be replaced when this run finishes.")
+    shown = display.code(display.rel_path(target))
+    if job is not None and job.done and not job.error and (job.out_dir / job.name).resolve() == target.resolve():
+        st.caption(f"{shown} holds the checkpoint the last run saved; training again with this name replaces it "
+                   "(change the name to keep it).")
+    elif target.exists() and not busy:
+        st.warning(f"{shown} exists: a run started with this name and folder replaces it when it finishes.")
     if st.button("Start training", type="primary", disabled=busy, key="tr_start"):
         st.session_state["train_job"] = engine.TrainJob.start(cfg, out_dir)
     live()
