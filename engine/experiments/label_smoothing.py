@@ -34,7 +34,7 @@ MODEL = {"d_emb": 32, "d_hidden": 64, "d_attn": 32, "dropout": 0.0, "max_len": 2
 
 def budget(quick: bool) -> tuple[int, int, int]:
     """(training steps, validation sums for T, test sums)."""
-    return (400, 300, 500) if quick else (600, 500, 1000)
+    return (400, 300, 500) if quick else (500, 500, 1000)
 
 
 def train_one(alpha: float, steps: int, seed: int):

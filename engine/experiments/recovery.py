@@ -38,7 +38,7 @@ MODELS = ("TF", "SS")
 
 def budget(quick: bool) -> tuple[int, int]:
     """(training steps, test sums)."""
-    return (500, 300) if quick else (800, 1000)
+    return (500, 300) if quick else (600, 1000)
 
 
 def train_one(kind: str, steps: int, seed: int):
