@@ -182,6 +182,16 @@ def error_lines(errors: dict[str, str], strategies: list[str]) -> list[str]:
             for msg, names in by_msg.items()]
 
 
+def follow_labels(key: str, labels: list[str]) -> None:
+    """Before a choice box (`key`, options 0..n-1 shown as `labels`) is drawn: when its labels changed
+    (another run, a new search), send its choice again. With the same key and the same option values,
+    Streamlit keeps the widget and the browser keeps showing the old label (issue 13, bug 3)."""
+    seen = f"_labels_{key}"
+    if st.session_state.get(seen) != labels and st.session_state.get(key) is not None:
+        st.session_state[key] = min(int(st.session_state[key]), max(len(labels) - 1, 0))
+    st.session_state[seen] = labels
+
+
 def run_options() -> list[str]:
     """The runs a single-run page offers: the sidebar's strategies, the other presets, and the
     uploaded trace first when there is one."""

@@ -326,3 +326,16 @@ def test_train_page_does_not_warn_about_the_run_that_just_finished(root, tmp_pat
     at.text_input(key="tr_name").set_value("older").run()
     _ok(at)
     assert any("exists" in w.value and "replaces it" in w.value for w in at.warning)
+
+
+def test_attention_hypothesis_label_follows_another_run(root):
+    at = _ok(_app(root, "views/attention.py", model="dates-transformer", s=["custom A", "greedy"], run="custom A",
+                  ca='{"num_beams": 3, "num_return_sequences": 3}', input="the third of march, two thousand twenty-one"))
+    at.selectbox(key="hyp").set_value(2).run()
+    _ok(at)
+    held = at.selectbox(key="hyp").options[2]
+    at.selectbox(key="run").set_value("diverse beam").run()
+    _ok(at)
+    sb = at.selectbox(key="hyp")
+    assert sb.value == 2 and held not in sb.options
+    assert _shown_label(sb, held) == sb.options[2]

@@ -40,9 +40,11 @@ def main() -> None:
             if n_heads > 1 else "0"
     hyp = 0
     if len(hyps) > 1:
+        labels = [f"#{i + 1}: {h['text'][:40]!r} (score {display.fmt_score(h.get('score'))})"
+                  for i, h in enumerate(hyps)]
+        sidebar.follow_labels("hyp", labels)     # another run: the box shows its labels, not the old ones
         hyp = box.selectbox("Hypothesis (beam search: whose attention)", list(range(len(hyps))), key="hyp",
-                           bind="query-params", format_func=lambda i: f"#{i + 1}: {hyps[i]['text'][:40]!r} "
-                           f"(score {display.fmt_score(hyps[i].get('score'))})")
+                            bind="query-params", format_func=lambda i: labels[i])
     head_arg = head if head == "avg" else int(head)
     title = (f"{KINDS[kind]}, layer {layer}, " + ("head average" if head == "avg" else f"head {head}")
              + f" · {tr['model'].get('name')} · {choice}")        # Vega draws titles as text, not markup

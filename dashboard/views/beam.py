@@ -62,10 +62,7 @@ def main() -> None:
         del st.session_state["reveal"]      # the whole tree again; a Session State value beside the default warned
     labels = [f"#{i + 1}: {h['text'][:28]!r} ({display.fmt_score(h.get('normalized_score'))})"
               for i, h in enumerate(hyps)]
-    if st.session_state.get("_bhyp_labels") != labels and st.session_state.get("bhyp") is not None:
-        # a new search: send the (same) choice again, or the browser keeps showing the old label
-        st.session_state["bhyp"] = min(int(st.session_state["bhyp"]), max(len(hyps) - 1, 0))
-    st.session_state["_bhyp_labels"] = labels
+    sidebar.follow_labels("bhyp", labels)        # a new search: the box shows its labels, not the old ones
     with cc[0]:
         upto = st.slider("Reveal up to step", 0, max(last, 1), last, key="reveal", bind="query-params") \
             if last > 0 else 0

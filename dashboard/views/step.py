@@ -18,10 +18,7 @@ def main() -> None:
     tr = sidebar.get_run(choice)
     hyps = tr.get("hypotheses") or []
     labels = [f"#{i + 1}: {h['text'][:30]!r}" for i, h in enumerate(hyps)]
-    if st.session_state.get("_hyp_labels") != labels and st.session_state.get("hyp") is not None:
-        # another run: send the (same) choice again, or the browser keeps showing the old label (issue 13, bug 3)
-        st.session_state["hyp"] = min(int(st.session_state["hyp"]), max(len(hyps) - 1, 0))
-    st.session_state["_hyp_labels"] = labels
+    sidebar.follow_labels("hyp", labels)         # another run: the box shows its labels, not the old ones
     with c2:
         hyp = st.selectbox("Hypothesis", list(range(len(hyps))), key="hyp", bind="query-params",
                            format_func=lambda i: labels[i]) if len(hyps) > 1 else 0
