@@ -78,7 +78,7 @@ _CHECK_JS = r"""
     if (!svg) return;
     const box = R(svg);
     const groups = {
-      title: all(gd, '.gtitle, g[class^="g-x"][class$="title"] text, g[class^="g-y"][class$="title"] text'),
+      title: all(gd, '.gtitle, .gtitle-subtitle, g[class^="g-x"][class$="title"] text, g[class^="g-y"][class$="title"] text'),
       ticks: all(gd, '.xtick text, .ytick text'),
       legend: all(gd, '.legend rect.bg'),
       annot: all(gd, '.annotation-text-g text'),
@@ -95,7 +95,7 @@ _CHECK_JS = r"""
       if (hit(R(d[a]), R(d[b]))) out.push(`${name}: data labels "${txt(d[a])}" and "${txt(d[b])}" run together`);
     }
     const areas = all(gd, '.draglayer .nsewdrag');
-    for (const x of groups.legend.concat(all(gd, '.gtitle'))) for (const p of areas) {
+    for (const x of groups.legend.concat(all(gd, '.gtitle, .gtitle-subtitle'))) for (const p of areas) {
       if (hit(R(x), R(p))) out.push(`${name}: ${x.closest('.legend') ? 'legend' : 'title "' + txt(x) + '"'} over a plot area`);
     }
     const texts = Array.from(gd.querySelectorAll('svg text')).filter(e => !e.closest('.hoverlayer') && shown(e));

@@ -282,14 +282,17 @@ def finish(fig: go.Figure, *, title: Optional[str] = None, height: Optional[int]
         showlegend=n_legend > 1 or (n_legend == 1 and legend_pos != "none"),
     )
     if meta["title"]:
-        # titles do not wrap by themselves: break them at the width a chart gets (half a screen for the
-        # lab's side-by-side charts, whose legend is below)
-        width = 430 if legend_pos == "below" else 1000
-        t = dict(text=_wrap_lines(meta["title"], int(width / (0.58 * s["title"]))), font=dict(size=s["title"], color=th.ink), x=0, xanchor="left", xref="paper",
+        # titles do not wrap by themselves: break them at the narrowest width a chart gets (one of two
+        # side-by-side charts on a 1280-px screen: the lab, the injected TF / FR runs)
+        width = 380
+        t = dict(text=_wrap_lines(meta["title"], int(width / (0.58 * s["title"]))), font=dict(size=s["title"], color=th.ink), x=0.005, xanchor="left", xref="container",
                  y=1, yanchor="bottom", yref="paper", pad=dict(t=6, b=10 + _top_annotation_px(fig, s)),
                  automargin=True)
         if meta["subtitle"]:
-            t["subtitle"] = dict(text=_wrap_lines(meta["subtitle"], int(width / (0.58 * s["subtitle"]))), font=dict(size=s["subtitle"], color=th.ink))
+            # the subtitle as more lines of the title (a smaller span): Plotly's title automargin measures
+            # those, while a multi-line layout.title.subtitle ran into the plot
+            lines = _wrap_lines(meta["subtitle"], int(width / (0.58 * s["subtitle"]))).split("<br>")
+            t["text"] += "".join(f'<br><span style="font-size:{s["subtitle"]}px">{ln}</span>' for ln in lines)
         fig.update_layout(title=t)
     else:
         fig.update_layout(title=dict(text=None))
