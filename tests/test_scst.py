@@ -77,3 +77,20 @@ def test_scst_needs_a_starting_checkpoint():
     import pytest
     with pytest.raises(ValueError, match="init_from"):
         TrainConfig.from_dict(dict(name="x", task="addition", arch="gru-attn", stage="scst"))
+
+
+def test_the_control_comparison_is_paired():
+    """engine.training.remedies.compare_pair: b - a over the same examples (McNemar on the discordant ones,
+    paired bootstrap over the pooled pairs, t over the test seeds); an equal pair is inconclusive."""
+    from engine.training.remedies import compare_pair
+    a = {0: [1] * 70 + [0] * 30, 1: [1] * 72 + [0] * 28}
+    b = {0: [1] * 95 + [0] * 5, 1: [1] * 96 + [0] * 4}
+    r = compare_pair(a, b, [0, 1])
+    assert r["only_b_right"] == 49 and r["only_a_right"] == 0 and r["mcnemar_p"] < 1e-10
+    assert abs(r["difference"] - 0.245) < 1e-9 and 0 < r["bootstrap_lo"] < 0.245 < r["bootstrap_hi"]
+    assert r["outcome"] == "b better" and r["per_seed_difference"] == [0.25, 0.24]
+    same = compare_pair(a, a, [0, 1])
+    assert same["mcnemar_p"] == 1.0 and same["outcome"] == "inconclusive" and same["difference"] == 0.0
+    # unpaired shuffles would hide a swap: b right exactly where a is wrong and vice versa, same accuracy
+    swap = compare_pair({0: [1, 0] * 50}, {0: [0, 1] * 50}, [0])
+    assert swap["only_a_right"] == 50 == swap["only_b_right"] and swap["outcome"] == "inconclusive"
