@@ -15,6 +15,7 @@ from engine import trace_view as view
 _SYMBOLS = {"kept": "circle", "finished": "diamond", "pruned": "circle-open"}
 _SIZES = {"kept": 13, "finished": 15, "pruned": 8}
 PLOT_WIDTH_PX = 800          # the plot area assumed when deciding which labels fit (a 1280-px screen)
+LABEL_ROOM_PX = 110          # kept free right of the last step for the final tokens' labels
 CHAR_EM = 0.62               # average glyph width of the label font, in em (generous for Arial)
 
 
@@ -40,13 +41,13 @@ def fitting_labels(pos: dict, nodes: dict, win: set, *, height_px: int, plot_wid
     px = {i: ((x - x_range[0]) * sx, (y_range[1] - y) * sy) for i, (x, y) in pos.items()}
     r = 7
     markers = [(cx - r, cy - r, cx + r, cy + r) for cx, cy in px.values()]
-    h = font_px * 1.25
+    h = font_px * 1.15
 
     def box(i):
         cx, cy = px[i]
         w = len(_label(nodes[i])) * CHAR_EM * font_px + 4
         if i in win:                                # above the node, centred (clear of the red edges)
-            return (cx - w / 2, cy - r - 4 - h, cx + w / 2, cy - r - 4)
+            return (cx - w / 2, cy - r - 2 - h, cx + w / 2, cy - r - 2)
         return (cx + r + 2, cy - h / 2, cx + r + 2 + w, cy + h / 2)
 
     def clash(a, b):
@@ -105,7 +106,9 @@ def beam_tree_figure(trace: dict, upto_step: Optional[int] = None, *, hyp: int =
     n_steps = max((x for x, _ in pos.values()), default=0)
     max_y = max((abs(y) for _, y in pos.values()), default=1)
     height = int(max(380, min(900, 44 * (max_y * 2 + 3))))
-    x_range, y_range = (-1.5, n_steps + 1.5), (-max_y - 0.6, max_y + 0.9)
+    # room right of the last column for the final tokens' labels (LABEL_ROOM_PX of the plot's width)
+    extra = max(1.5, LABEL_ROOM_PX * (n_steps + 3) / (PLOT_WIDTH_PX - LABEL_ROOM_PX))
+    x_range, y_range = (-1.5, n_steps + extra), (-max_y - 0.6, max_y + 0.9)
     shown_ids = [i for i in pos if show_pruned or nodes[i]["status"] != "pruned" or nodes[i]["parent"] is None]
     labelled = fitting_labels({i: pos[i] for i in shown_ids}, nodes, win, height_px=height,
                               x_range=x_range, y_range=y_range)
@@ -128,7 +131,7 @@ def beam_tree_figure(trace: dict, upto_step: Optional[int] = None, *, hyp: int =
     # the highlighted hypothesis's tokens above its nodes, on an opaque label (clear of the red line)
     for i in sorted(win & labelled, key=lambda i: pos[i][0]):
         fig.add_annotation(x=pos[i][0], y=pos[i][1], text=html.escape(_label(nodes[i])), showarrow=False,
-                           yanchor="bottom", yshift=9, bgcolor="rgba(255,255,255,0.9)", bordercolor=WINNER,
+                           yanchor="bottom", yshift=8, bgcolor="rgba(255,255,255,0.9)", bordercolor=WINNER,
                            borderwidth=1, borderpad=1, font=dict(color=INK), name="winner-label")
     every = 1 if n_steps <= 25 else 5
     fig.update_xaxes(title_text="step", tickvals=[-1] + list(range(0, n_steps + 1, every)),
