@@ -1,110 +1,232 @@
-"""Dashboard benchmark in headless Chromium: for each page, the time from navigation to the last
-chart drawn on a first visit (the home page by URL right after the server is up, the others by the
-sidebar, with cold run caches), on a cached revisit (by the sidebar again), and on a full reload in
-a new tab (new session, warm caches); and the payload (bytes received over the Streamlit websocket).
+"""Dashboard benchmark in headless Chromium, side by side in one run and one browser:
 
-    .venv/bin/python bench/dashboard.py [--json out.json]
+1. the home page's first visit vs a bare Streamlit page with one Plotly chart (goal <= 1.3x), each on
+   a server of its own started and warmed as `./run.sh app` does (dashboard/warmup.py: the app run once
+   through /_stcore/script-health-check, then the tours and models warmed in the background);
+2. a first model switch in the sidebar (text-gpt, hmm-gpt; goal <= 1.5 s);
+3. a tour opening after the warm-up: the default deck presented view by view (goal <= 1 s);
+4. the same with both cores busy (one CPU-bound process per core beside it; goal <= 2x idle).
 
-Goals (issue 4): cached revisit <= 1 s, first visit of the home page <= 3 s after the server is up,
-payload <= 2 MB. Exit status 1 if a page fails to draw or shows an error, 2 for bad arguments,
-3 when chromium is missing.
+    .venv/bin/python bench/dashboard.py [--json out.json] [--no-busy] [--repeat 3]
+
+Run it alone (flock /tmp/seqscope-heavy.lock ...). Exit status 1 if a page fails to draw or shows an
+error, 3 when chromium is missing.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dashboard import headless  # noqa: E402
+from dashboard import headless, warmup  # noqa: E402
 
-GOALS = {"revisit_s": 1.0, "home_first_s": 3.0, "payload_mb": 2.0}
+GOALS = {"home_vs_bare": 1.3, "switch_s": 1.5, "tour_s": 1.0, "busy_vs_idle": 2.0}
+SWITCH_TO = ["text-gpt", "hmm-gpt"]
+BARE_APP = '''import plotly.graph_objects as go
+import streamlit as st
+
+st.title("bare")
+st.plotly_chart(go.Figure(go.Scatter(y=[1, 3, 2, 4])), theme=None)
+'''
+WARM_LINE = "warm-up (server start):"
 
 
-def _row(st: dict, seconds, payload: int) -> dict:
-    return {"seconds": None if seconds is None else round(seconds, 3), "payload_kb": round(payload / 1024, 1),
-            "charts": st["plotly"] + st["vega"],
-            "ok": not st.get("timeout") and not st["exceptions"] and not st["errors"]
-            and st["plotly"] == st["plotlyDrawn"] and st["vega"] == st["vegaDrawn"],
-            "errors": st["errors"]}
+@contextmanager
+def serve(script: Path, log: Path, timeout: float = 180.0) -> Iterator[str]:
+    """`streamlit run script` on a free port with the repository's .streamlit/config.toml (cwd); the
+    server's output goes to `log`. Warmed as ./run.sh app does (warmup.prewarm); yields the base URL."""
+    port = headless.free_port()
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        answer = warmup.prewarm(base, timeout=timeout)
+        if answer != "ok":
+            raise RuntimeError(f"{script.name}: the warm-up run answered {answer!r}; see {log}")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
-def load(b, url: str) -> dict:
-    """A full page load in a new tab (new session)."""
+def wait_warm(log: Path, timeout: float = 300.0) -> float:
+    """Wait for the server's background warm-up to finish (its log line); returns its seconds."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        for line in log.read_text(errors="replace").splitlines():
+            if WARM_LINE in line:
+                return float(line.split(" views in ")[1].split(" s")[0])
+        time.sleep(0.2)
+    raise RuntimeError(f"the warm-up did not finish within {timeout:.0f} s; see {log}")
+
+
+def _ok(st: dict) -> bool:
+    return not st.get("timeout") and not st["exceptions"] and not st["errors"] and st["plotly"] == st["plotlyDrawn"]
+
+
+def first_visit(b, url: str) -> dict:
+    """A page in a new tab (a new browser context: nothing cached in the browser): seconds from the
+    navigation to the last chart drawn."""
     page = headless.new_page(b)
-    meter = headless.PayloadMeter(page)
     t0 = time.perf_counter()
     page.goto(url, wait_until="commit")
     st = headless.wait_ready(page, timeout=180)
-    out = _row(st, None if st.get("ready_at") is None else st["ready_at"] - t0, meter.bytes)
-    return out, page, meter
+    sec = None if st.get("ready_at") is None else st["ready_at"] - t0
+    return {"s": sec, "ok": _ok(st) and st["plotly"] >= 1, "errors": st["errors"], "page": page}
+
+
+def _after(page, t0: float, predicate: str, arg=None) -> dict:
+    page.wait_for_function(predicate, arg=arg, timeout=180_000)
+    st = headless.wait_ready(page, timeout=180)
+    return {"s": None if st.get("ready_at") is None else st["ready_at"] - t0, "ok": _ok(st), "errors": st["errors"]}
+
+
+def switch_model(page, name: str) -> dict:
+    """Pick `name` in the sidebar's Model box: seconds from the pick to the last chart drawn."""
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
+    option = page.get_by_role("option", name=name, exact=True)
+    t0 = time.perf_counter()
+    option.click()
+    return _after(page, t0, "(m) => location.search.includes('model=' + m) && "
+                            "(document.querySelector('[data-testid=\"stMain\"]') || document.body).innerText.includes(m)",
+                  name)
+
+
+def present_deck(page, base: str) -> list[dict]:
+    """The default deck presented from the Decks page: each view opened by its link (the first by
+    "Present from the first view", the others by the presenter bar's "next"): seconds per view."""
+    page.goto(f"{base}/deck", wait_until="commit")
+    headless.wait_ready(page, timeout=180)
+    out = []
+    for i in range(4):
+        label = "Present from the first view" if i == 0 else "next view ▶"
+        link = page.locator('[data-testid="stPageLink-NavLink"]', has_text=label).first
+        t0 = time.perf_counter()
+        link.click()
+        out.append(_after(page, t0, "(i) => location.search.includes('at=' + i) && "
+                                    "document.body.innerText.includes((i + 1) + ' / 4')", i))
+    return out
+
+
+def scenario(b, tmp: Path, name: str, repeat: int) -> dict:
+    bare_py = tmp / "bare_app.py"
+    bare_py.write_text(BARE_APP)
+    app_log, bare_log = tmp / f"app-{name}.log", tmp / f"bare-{name}.log"
+    t_start = time.perf_counter()
+    with serve(ROOT / "dashboard" / "app.py", app_log) as app, serve(bare_py, bare_log) as bare:
+        prewarmed_s = time.perf_counter() - t_start
+        warm_s = wait_warm(app_log)
+        ready_s = time.perf_counter() - t_start
+        homes, bares, pages = [], [], []
+        for _ in range(repeat):                      # alternating, each in a new tab (new session)
+            x = first_visit(b, f"{bare}/")
+            bares.append(x)
+            pages.append(x.pop("page"))
+            x = first_visit(b, f"{app}/")
+            homes.append(x)
+            pages.append(x.pop("page"))
+        home_page = pages[-1]
+        switches = {m: switch_model(home_page, m) for m in SWITCH_TO}
+        tours = present_deck(home_page, app)
+        for p in pages:
+            p.close()
+    med = lambda xs: statistics.median(x["s"] for x in xs) if all(x["s"] is not None for x in xs) else None  # noqa: E731
+    return {"scenario": name, "server_ready_s": round(ready_s, 2), "prewarm_s": round(prewarmed_s, 2),
+            "warmup_s": warm_s, "home_s": [x["s"] for x in homes], "bare_s": [x["s"] for x in bares],
+            "home_median_s": med(homes), "bare_median_s": med(bares),
+            "switch_s": {m: x["s"] for m, x in switches.items()}, "tour_s": [x["s"] for x in tours],
+            "ok": all(x["ok"] for x in homes + bares + list(switches.values()) + tours),
+            "errors": [e for x in homes + bares + list(switches.values()) + tours for e in x["errors"]]}
+
+
+@contextmanager
+def busy_cores(n: int) -> Iterator[None]:
+    """n CPU-bound processes (a pure-Python loop each) for the duration."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        time.sleep(1.0)
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def _f(x) -> str:
+    return "—" if x is None else f"{x:.2f}"
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", help="also write the results as JSON to this path")
+    ap.add_argument("--repeat", type=int, default=3, choices=range(1, 11), metavar="1..10",
+                    help="new-tab visits of each page, alternating (default 3)")
+    ap.add_argument("--no-busy", action="store_true", help="skip the run with both cores busy")
     args = ap.parse_args(argv)
     if headless.chromium_path() is None:
         print(f"bench/dashboard.py: {headless.INSTALL_HINT}", file=sys.stderr)
         return 3
-    t_start = time.perf_counter()
-    first, again, reload_ = {}, {}, {}
-    with headless.server() as base:
-        up_s = time.perf_counter() - t_start
-        with headless.browser() as b:
-            # 1. the home page, right after the server is up (cold model and run caches, cold browser)
-            home, page, meter = load(b, f"{base}/")
-            first["compare"] = home
-            # 2. every other page for the first time, by the sidebar (cold run caches for that page)
-            for name, _, title in headless.PAGES[1:]:
-                meter.reset()
-                st = headless.navigate(page, title, timeout=180)
-                first[name] = _row(st, st["seconds"], meter.bytes)
-            # 3. every page again, by the sidebar: the cached revisit
-            for name, _, title in headless.PAGES:
-                meter.reset()
-                st = headless.navigate(page, title, timeout=180)
-                again[name] = _row(st, st["seconds"], meter.bytes)
-            page.close()
-            # 4. a full reload of each page in a new tab (new session, warm caches)
-            for name, path, _ in headless.PAGES:
-                reload_[name], p, _ = load(b, f"{base}/{path}")
-                p.close()
-    try:
-        load_avg = " · load average %.1f %.1f %.1f" % __import__("os").getloadavg()
-    except OSError:
-        load_avg = ""
-    print(f"server up in {up_s:.1f} s · {platform.machine()} · python {platform.python_version()}{load_avg}")
-    print("| page | first visit (s) | cached revisit (s) | full reload, warm (s) | payload (KB) | charts | ok |")
-    print("|---|---|---|---|---|---|---|")
-    rows = []
-    for name, _, _ in headless.PAGES:
-        f, a, r = first[name], again[name], reload_[name]
-        ok = f["ok"] and a["ok"] and r["ok"]
-        payload = max(f["payload_kb"], a["payload_kb"], r["payload_kb"])
-        rows.append({"page": name, "first_s": f["seconds"], "revisit_s": a["seconds"], "reload_s": r["seconds"],
-                     "payload_kb": payload, "charts": f["charts"], "ok": ok,
-                     "errors": f["errors"] + a["errors"] + r["errors"]})
-        print(f"| {name} | {f['seconds']} | {a['seconds']} | {r['seconds']} | {payload} | {f['charts']} | "
-              f"{'yes' if ok else 'NO ' + str(rows[-1]['errors'])} |")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="seqscope-bench-") as tmp, headless.browser() as b:
+        results.append(scenario(b, Path(tmp), "idle", args.repeat))
+        if not args.no_busy:
+            with busy_cores(os.cpu_count() or 2):
+                results.append(scenario(b, Path(tmp), "busy", args.repeat))
+    load_avg = "%.1f %.1f %.1f" % os.getloadavg()
+    print(f"{platform.machine()} · {os.cpu_count()} cores · python {platform.python_version()} · load average {load_avg}")
+    print("| scenario | server ready (s) | home first visits (s) | bare page (s) | home / bare | switch "
+          + " / ".join(SWITCH_TO) + " (s) | tours after warm-up (s) |")
+    print("|---|---:|---|---|---:|---|---|")
+    for r in results:
+        r["home_vs_bare"] = (r["home_median_s"] / r["bare_median_s"]) if r["home_median_s"] and r["bare_median_s"] else None
+        print(f"| {r['scenario']} | {r['server_ready_s']:.1f} (warm-up {r['warmup_s']:.1f}) | "
+              f"{', '.join(map(_f, r['home_s']))} | {', '.join(map(_f, r['bare_s']))} | {_f(r['home_vs_bare'])}× | "
+              f"{' / '.join(_f(v) for v in r['switch_s'].values())} | {', '.join(map(_f, r['tour_s']))} |")
+    idle = results[0]
+    worst = lambda r, k: max((v for v in (r[k].values() if isinstance(r[k], dict) else r[k]) if v is not None), default=None)  # noqa: E731
     checks = {
-        "home first visit <= 3 s": rows[0]["first_s"] is not None and rows[0]["first_s"] <= GOALS["home_first_s"],
-        "every cached revisit <= 1 s": all(r["revisit_s"] is not None and r["revisit_s"] <= GOALS["revisit_s"]
-                                           for r in rows),
-        "every payload <= 2 MB": all(r["payload_kb"] <= GOALS["payload_mb"] * 1024 for r in rows),
+        f"home / bare <= {GOALS['home_vs_bare']}x (medians)": idle["home_vs_bare"] is not None
+        and idle["home_vs_bare"] <= GOALS["home_vs_bare"],
+        f"first model switch <= {GOALS['switch_s']} s": (worst(idle, "switch_s") or 1e9) <= GOALS["switch_s"],
+        f"tour after warm-up <= {GOALS['tour_s']} s": (worst(idle, "tour_s") or 1e9) <= GOALS["tour_s"],
     }
+    if len(results) > 1:
+        busy = results[1]
+        ratios = {k: (worst(busy, k) or 1e9) / (worst(idle, k) or 1e9)
+                  for k in ("switch_s", "tour_s")}
+        ratios["home"] = (busy["home_median_s"] or 1e9) / (idle["home_median_s"] or 1e9)
+        print("busy / idle: " + " · ".join(f"{k.removesuffix('_s')} {v:.2f}×" for k, v in ratios.items()))
+        checks[f"busy <= {GOALS['busy_vs_idle']}x idle"] = all(v <= GOALS["busy_vs_idle"] for v in ratios.values())
+        busy["busy_vs_idle"] = ratios
     for k, v in checks.items():
         print(f"goal {k}: {'met' if v else 'MISSED'}")
+    for r in results:
+        if not r["ok"]:
+            print(f"{r['scenario']}: a page failed: {r['errors'][:3]}")
     if args.json:
-        from engine.checkpoint import atomic_write_text
-        atomic_write_text(Path(args.json), json.dumps({"server_up_s": round(up_s, 2), "pages": rows,
-                                                       "goals": checks}, indent=2))
-    return 0 if all(r["ok"] for r in rows) else 1
+        from engine.files import atomic_write_text
+        atomic_write_text(Path(args.json), json.dumps({"results": results, "goals": checks}, indent=2))
+    return 0 if all(r["ok"] for r in results) else 1
 
 
 if __name__ == "__main__":

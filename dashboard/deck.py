@@ -342,12 +342,12 @@ def _presenter_bar(d: Deck, at: int) -> None:
     v, (prev, nxt) = d.views[at], neighbours(d, at)
     c = st.columns([2, 8, 2, 1], vertical_alignment="center")
     if prev is not None:
-        c[0].page_link(display.page_ref(f"views/{d.views[prev].page}.py"), label="◀ previous", icon=None,
+        c[0].page_link(display.page_ref(f"views/{d.views[prev].page}.py"), label="◀ previous view",
                        query_params=link_params(d.views[prev], deck=d.name, at=prev, present=True))
     c[1].markdown(f"**{at + 1} / {len(d.views)} · {display.md(v.title)}**"
                   + (f"  \n{display.md(v.note)}" if v.note else ""))
     if nxt is not None:
-        c[2].page_link(display.page_ref(f"views/{d.views[nxt].page}.py"), label="next ▶",
+        c[2].page_link(display.page_ref(f"views/{d.views[nxt].page}.py"), label="next view ▶",
                        query_params=link_params(d.views[nxt], deck=d.name, at=nxt, present=True))
     c[3].page_link(display.page_ref("views/deck.py"), label="exit", query_params={"deck": d.name})
 

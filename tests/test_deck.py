@@ -214,8 +214,10 @@ def test_presenter_bar_links_the_previous_and_next_views(root, decks):
     v = d.views[1]
     at = _app(root, **{**v.params, "deck": "default", "at": "1", "present": "true"})
     links = _links(at)
-    assert "deck=default" in links["◀ previous"] and "at=0" in links["◀ previous"] and "inject=3" in links["◀ previous"]
-    assert "at=2" in links["next ▶"] and "beams=8" in links["next ▶"] and "present=true" in links["next ▶"]
+    assert "deck=default" in links["◀ previous view"] and "at=0" in links["◀ previous view"]
+    assert "inject=3" in links["◀ previous view"]
+    nxt = links["next view ▶"]
+    assert "at=2" in nxt and "beams=8" in nxt and "present=true" in nxt
     assert links["exit"] == "deck=default"
     assert any("2 / 4" in m.value and "Greedy loops" in m.value for m in at.markdown)
 
