@@ -9,6 +9,7 @@ A. seqscope with full recording (RecordOptions(): top-20 lists, attention of eve
    output_hidden_states, return_dict_in_generate) on the same model loaded with eager attention
    (with the default sdpa, generate returns no attention weights)                  goal <= 1.0x
 B. seqscope with recording off (record=False) vs plain generate                     goal <= 1.0x
+C. the size of the saved trace with full recording (Trace.save's bytes)  goal <= 10 MB at beam 4 x 64
 
 Times are process CPU seconds (1 torch thread), the best of --repeats runs, the two sides of a ratio
 run alternately. The model is built in a temporary folder (random weights, a byte-level tokenizer with
@@ -132,11 +133,14 @@ def main(argv=None) -> int:
                 full(), everything()                              # warm-up
                 t_full, t_all = paired(full, everything, args.repeats)
                 t_off, t_plain = paired(off, plain, args.repeats)
+                trace_mb = len(full().to_json().encode("utf-8")) / 1e6      # what Trace.save writes
                 rows.append({"strategy": "greedy" if beams == 1 else f"beam {beams}", "new_tokens": n,
                              "full_s": t_full, "generate_everything_s": t_all, "A_ratio": t_full / t_all,
-                             "off_s": t_off, "generate_plain_s": t_plain, "B_ratio": t_off / t_plain})
+                             "off_s": t_off, "generate_plain_s": t_plain, "B_ratio": t_off / t_plain,
+                             "trace_mb": trace_mb})
     res = {"shape": shape, **SHAPES[shape], "parameters": n_params, "threads": 1, "repeats": args.repeats,
-           "transformers": __import__("transformers").__version__, "rows": rows, "goal": 1.0}
+           "transformers": __import__("transformers").__version__, "rows": rows, "goal": 1.0,
+           "trace_goal_mb": 10.0}
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
@@ -150,7 +154,8 @@ def main(argv=None) -> int:
               f"A full recording vs generate(scores, attentions, hidden states) {r['A_ratio']:.2f}x "
               f"({r['full_s']:.3f} s vs {r['generate_everything_s']:.3f} s, {met(r['A_ratio'])}); "
               f"B recording off vs plain generate {r['B_ratio']:.2f}x "
-              f"({r['off_s']:.3f} s vs {r['generate_plain_s']:.3f} s, {met(r['B_ratio'])})")
+              f"({r['off_s']:.3f} s vs {r['generate_plain_s']:.3f} s, {met(r['B_ratio'])}); "
+              f"C saved trace {r['trace_mb']:.1f} MB")
     return 0
 
 

@@ -366,7 +366,7 @@ def test_load_trace_refuses_bad_files(tmp_path, monkeypatch, dates):
     with pytest.raises(engine.TraceError, match="not valid JSON"):
         engine.load_trace(b"{not json")
     with pytest.raises(engine.TraceError, match="format_version"):
-        engine.load_trace(json.dumps(dict(good, format_version=2)))
+        engine.load_trace(json.dumps(dict(good, format_version=3)))
     bad = dict(good)
     del bad["hypotheses"]
     with pytest.raises(engine.TraceError, match="hypotheses"):
@@ -611,7 +611,7 @@ def test_the_recorder_asks_the_model_for_hook_points_not_its_arch():
             for s in step["hypotheses"]:
                 assert s["self_attn_keys"][:3] == ["<bos>", "a", "b"] and len(s["self_attn_keys"]) == n_keys
                 assert len(s["self_attn"]) == 1 and len(s["self_attn"][0]) == 2
-                assert s["self_attn"][0][1] == pytest.approx([1 / n_keys] * n_keys, abs=1e-4)
+                assert s["self_attn"][0][1] == pytest.approx([1 / n_keys] * n_keys, abs=5e-4)
                 assert len(s["hidden"]) == tok.vocab_size and s["cross_attn"] is None
     with pytest.raises(ValueError, match="layers"):
         engine.generate(toy, "ab", record=engine.RecordOptions(layers=[1]))

@@ -58,7 +58,7 @@ def test_import_is_torch_free():
 
 def test_face_and_constants():
     assert engine.Trace is Trace and engine.TraceError is TraceError and engine.load_trace is load_trace
-    assert engine.FORMAT_VERSION == FORMAT_VERSION == 1
+    assert engine.FORMAT_VERSION == FORMAT_VERSION == 2
     assert "teacher_forced" in STRATEGIES and NODE_STATUS == ("kept", "finished", "pruned")
     assert MAX_TRACE_BYTES == 50 * 1024 * 1024 and issubclass(TraceError, ValueError)
 
@@ -70,9 +70,59 @@ def test_fixtures_exist():
 
 @pytest.mark.parametrize("name,d", fixture_traces(), ids=lambda x: x if isinstance(x, str) else "")
 def test_every_saved_trace_loads_and_validates(name, d):
+    """Format-1 files (the fixtures) load as format 2: attention rounded to thousandths, the rest as is;
+    the loaded trace saves and reads back unchanged."""
     validate(d)
     t = load_trace(json.dumps(d))
-    assert t.to_dict() == d and t.strategy == d["strategy"]
+    got = t.to_dict()
+    assert got["format_version"] == 2 and t.strategy == d["strategy"]
+    attn = ("self_attn", "cross_attn")
+
+    def strip(x):
+        x = {**x, "format_version": 0, "encoder_attention": None}
+        x["steps"] = [{**st, "hypotheses": [{k: v for k, v in h.items() if k not in attn} for h in st["hypotheses"]]}
+                      for st in x["steps"]]
+        return x
+    assert strip(got) == strip(d)                                   # nothing but attention changes
+    for a, b in zip(_numbers(got), _numbers(d), strict=True):      # ... and that by at most half a thousandth
+        assert abs(a - b) <= 5e-4 + 1e-12 and round(a * 1000) == a * 1000
+    assert load_trace(t.to_json()).to_dict() == got
+    assert load_trace(t.to_json()).to_json() == t.to_json()
+
+
+def _numbers(d):
+    blocks = [d["encoder_attention"]] + [h[k] for st in d["steps"] for h in st["hypotheses"]
+                                         for k in ("self_attn", "cross_attn")]
+    out = []
+
+    def walk(x):
+        if isinstance(x, list):
+            for v in x:
+                walk(v)
+        elif x is not None:
+            out.append(float(x))
+    walk(blocks)
+    return out
+
+
+def test_saved_attention_is_integer_thousandths():
+    """A saved trace holds attention weights as integers in thousandths (format 2): a GPT-2-shaped
+    beam-4 x 64-token trace is half the size; loading gives the weights back exactly."""
+    d = fixture("dates-transformer_diverse_beam") if (ROOT / "tests/fixtures/traces/dates-transformer_diverse_beam.json").exists() \
+        else fixture("dates-gru-attn_greedy")
+    t = load_trace(json.dumps(d))
+    on_disk = json.loads(t.to_json())
+    assert on_disk["format_version"] == 2
+    ws = [w for st in on_disk["steps"] for h in st["hypotheses"] for k in ("self_attn", "cross_attn") if h[k]
+          for layer in h[k] for head in layer for w in head]
+    assert ws and all(type(w) is int and 0 <= w <= 1000 for w in ws)
+    assert load_trace(t.to_json()) == t
+    bad = json.loads(t.to_json())
+    h = next(h for st in bad["steps"] for h in st["hypotheses"] if h["cross_attn"] or h["self_attn"])
+    k = "cross_attn" if h["cross_attn"] else "self_attn"
+    h[k][0][0][0] = 1001                                            # over a thousand thousandths
+    with pytest.raises(TraceError, match=k):
+        load_trace(json.dumps(bad))
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
@@ -81,7 +131,7 @@ def test_fixture_files_load(path):
     if "tf" in d:                                 # a TF/FR comparison: two traces
         assert Trace.from_dict(d["tf"]).strategy == "teacher_forced" and Trace.from_dict(d["fr"]).steps
     else:
-        assert load_trace(path).to_dict() == d
+        assert load_trace(path).to_dict() == load_trace(json.dumps(d)).to_dict()
         assert load_trace(path.read_bytes()) == load_trace(path.read_text())
 
 
@@ -124,7 +174,7 @@ def rebuild(d: dict) -> Trace:
 def test_constructors_build_todays_shapes(name, d):
     t = rebuild(d)
     assert isinstance(t, Trace)
-    assert json.dumps(t.to_dict()) == json.dumps(d)           # the same keys in the same order
+    assert json.dumps(t.to_dict()) == json.dumps({**d, "format_version": FORMAT_VERSION})   # same keys, same order
 
 
 def test_constructor_details():
@@ -300,8 +350,8 @@ def test_load_trace_other_errors(tmp_path):
         load_trace(tmp_path / "missing.json")
     with pytest.raises(TraceError, match="needs a path"):
         load_trace(3)
-    with pytest.raises(TraceError, match="format_version 2 is not supported"):
-        load_trace(json.dumps(dict(fixture("dates-gru-attn_greedy"), format_version=2)))
+    with pytest.raises(TraceError, match="format_version 3 is not supported .*reads versions 1, 2"):
+        load_trace(json.dumps(dict(fixture("dates-gru-attn_greedy"), format_version=3)))
     f = tmp_path / "t.json"
     f.write_text(json.dumps(dict(fixture("dates-gru-attn_greedy"), seed="x")))
     with pytest.raises(TraceError, match=r"t\.json: trace: seed must be an integer"):
@@ -376,7 +426,7 @@ def test_a_ragged_encoder_attention_is_refused():
     import engine
     from engine.trace import TraceError, validate
     t = engine.generate("dates-transformer", "3 march 2021", {"num_beams": 2})
-    d = json.loads(t.to_json()) if hasattr(t, "to_json") else copy.deepcopy(t.data)
+    d = copy.deepcopy(t.to_dict())
     validate(d)
     short = copy.deepcopy(d)
     short["encoder_attention"][0][0][0].pop()

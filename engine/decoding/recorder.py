@@ -28,6 +28,9 @@ def g(x: float, digits: int = 6) -> Optional[float]:
     return float(f"{x:.{digits}g}")
 
 
+ATTN_DECIMALS = 3      # attention weights: thousandths, as a saved trace holds them (engine/trace/io.py)
+
+
 def round_tensor(t: Tensor, decimals: int = 4) -> Tensor:
     """Round in float64 so that the JSON shows the short decimal form (0.1234, not 0.12340000271)."""
     return torch.round(t.detach().double(), decimals=decimals)
@@ -104,7 +107,7 @@ class Recorder:
         if not (self.enc_hooks and start_hooks):
             return None
         w = torch.stack([start_hooks[n][row, :, :src_len, :src_len] for n in self.enc_hooks])
-        return round_tensor(w).tolist()
+        return round_tensor(w, ATTN_DECIMALS).tolist()
 
     def at_position(self, out, q: int):
         """A teacher-forced pass's outputs at query position q, shaped like one incremental step (keys 0..q)."""
@@ -123,14 +126,16 @@ class Recorder:
     def _attention(self, hooks: dict, idx: Tensor, rows: int, src_lens):
         selfs = crosses = None
         if self.self_hooks:
-            sa = round_tensor(torch.stack([hooks[n][:, :, -1, :] for n in self.self_hooks], 1).index_select(0, idx))
+            sa = round_tensor(torch.stack([hooks[n][:, :, -1, :] for n in self.self_hooks], 1).index_select(0, idx),
+                              ATTN_DECIMALS)
             km = hooks["key_mask"].index_select(0, idx) if self.key_mask else None
             if km is None or bool(km.all()):
                 selfs = sa.tolist()
             else:                                 # drop left padding / masked keys row by row
                 selfs = [sa[j][:, :, km[j]].tolist() for j in range(rows)]
         if self.cross_hooks:
-            ca = round_tensor(torch.stack([hooks[n][:, :, -1, :] for n in self.cross_hooks], 1).index_select(0, idx))
+            ca = round_tensor(torch.stack([hooks[n][:, :, -1, :] for n in self.cross_hooks], 1).index_select(0, idx),
+                              ATTN_DECIMALS)
             crosses = [ca[j][:, :, :src_lens[j]].tolist() if src_lens else ca[j].tolist() for j in range(rows)]
         return selfs, crosses
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -12,9 +13,79 @@ from typing import Union
 from ..files import atomic_write_bytes
 from ..limits import MAX_TRACE_BYTES, MAX_TRACE_DEPTH
 from .checks import NonFinite, TraceError
-from .schema import validate
+from .schema import FORMAT_VERSION, validate
 
 MAX_DEPTH = MAX_TRACE_DEPTH   # JSON nesting; the format's deepest field (steps[t].hypotheses[j].self_attn) is at 8
+ATTN_SCALE = 1000             # in a saved trace (format 2) attention weights are integers in thousandths (0..1000)
+
+
+def _attention_blocks(d: dict):
+    """(container, key) of every attention block of a trace dict: encoder_attention and each step
+    hypothesis' self_attn / cross_attn (whatever their shape: validation judges that)."""
+    if isinstance(d.get("encoder_attention"), list):
+        yield d, "encoder_attention"
+    steps = d.get("steps")
+    for st in steps if isinstance(steps, list) else ():
+        hyps = st.get("hypotheses") if isinstance(st, dict) else None
+        for h in hyps if isinstance(hyps, list) else ():
+            if isinstance(h, dict):
+                for k in ("self_attn", "cross_attn"):
+                    if isinstance(h.get(k), list):
+                        yield h, k
+
+
+def _mapped(block, f):
+    """The nested lists of `block` with f applied to every number (other values as they are)."""
+    if isinstance(block, list):
+        return [_mapped(v, f) for v in block]
+    if isinstance(block, (int, float)) and not isinstance(block, bool):
+        return f(block)
+    return block
+
+
+def _thousandths(w):
+    return int(round(w * ATTN_SCALE)) if isinstance(w, float) and math.isfinite(w) else w
+
+
+def _weight(v):                # a saved weight: an integer is thousandths, a float the weight itself
+    return v / ATTN_SCALE if isinstance(v, int) else v
+
+
+def _quantized(w):             # a format-1 weight (4 decimals) as format 2 holds it (3 decimals)
+    return round(w * ATTN_SCALE) / ATTN_SCALE if isinstance(w, float) and math.isfinite(w) else w
+
+
+def file_form(d: dict) -> dict:
+    """The trace as it is saved: attention weights as integers in thousandths (a 12-layer x 12-head
+    model's beam-4 x 64-token trace is half the size); nothing else changes. The dict is not modified."""
+    out = dict(d)
+    if isinstance(d.get("encoder_attention"), list):
+        out["encoder_attention"] = _mapped(d["encoder_attention"], _thousandths)
+    if isinstance(d.get("steps"), list) and any(True for _ in _attention_blocks({"steps": d["steps"]})):
+        steps = []
+        for st in d["steps"]:
+            st = dict(st)
+            st["hypotheses"] = [{**h, **{k: _mapped(h[k], _thousandths) for k in ("self_attn", "cross_attn")
+                                         if isinstance(h.get(k), list)}} for h in st["hypotheses"]]
+            steps.append(st)
+        out["steps"] = steps
+    return out
+
+
+def upgrade(d) -> None:
+    """A parsed trace file in the in-memory form, in place: format 2's integer thousandths as weights;
+    format 1 (weights with 4 decimals) rounded to format 2's 3 decimals and relabelled 2, so that a
+    loaded trace saves and reads back unchanged."""
+    if not isinstance(d, dict) or type(d.get("format_version")) is not int:
+        return
+    if d["format_version"] == FORMAT_VERSION:
+        f = _weight
+    elif d["format_version"] == 1:
+        f, d["format_version"] = _quantized, FORMAT_VERSION
+    else:
+        return
+    for holder, key in list(_attention_blocks(d)):
+        holder[key] = _mapped(holder[key], f)
 
 
 class Trace:
@@ -59,12 +130,15 @@ class Trace:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Trace":
+        """A trace from a dict: the in-memory form, or a parsed file (json.loads of a saved trace; its
+        integer attention thousandths become weights, in place)."""
+        upgrade(d)
         validate(d)
         return cls(d)
 
     def to_json(self, indent=None) -> str:
         seps = (",", ":") if indent is None else (",", ": ")
-        return json.dumps(self._d, ensure_ascii=False, allow_nan=False, indent=indent, separators=seps)
+        return json.dumps(file_form(self._d), ensure_ascii=False, allow_nan=False, indent=indent, separators=seps)
 
     def save(self, path: Union[str, os.PathLike]) -> Path:
         """Write the JSON atomically. A trace that `load_trace` would refuse (over 50 MB) is not written."""
@@ -120,6 +194,7 @@ def load_trace(source: Union[str, bytes, os.PathLike]) -> Trace:
         raise TraceError(f"load_trace needs a path, bytes or a JSON string, got {type(source).__name__}")
     try:
         d = parse(text)
+        upgrade(d)
         validate(d)
     except TraceError as exc:
         if where != "trace":

@@ -13,7 +13,8 @@ from .checks import (EPS, NonFinite, Said, TraceError, bad, check_bool, check_in
 from .records import (HYP_EXTRA, MBR_SOURCES, MBR_UTILITIES, NODE_STATUS, check_beam, check_hypotheses, check_mbr,
                       check_steps)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2     # 2: attention saved as integer thousandths (engine/trace/io.py)
+READS = (1, 2)         # in memory both hold weights as floats; load_trace relabels a version-1 file 2
 STRATEGIES = ("greedy", "sample", "beam", "diverse_beam", "mbr", "teacher_forced")
 MODEL_KINDS = ("seq2seq", "lm")
 TOP_KEYS = ("format_version", "model", "config", "strategy", "seed", "input", "forced", "timing", "warnings",
@@ -140,9 +141,9 @@ def validate(d: Any) -> None:
         raise TraceError("trace: the top level must be a JSON object")
     if "format_version" not in d:
         raise TraceError("trace: missing key format_version (not a seqscope trace?)")
-    if type(d["format_version"]) is not int or d["format_version"] != FORMAT_VERSION:
+    if type(d["format_version"]) is not int or d["format_version"] not in READS:
         raise TraceError(f"trace: format_version {show(d['format_version'])} is not supported (this seqscope "
-                         f"reads version {FORMAT_VERSION})")
+                         f"reads versions {', '.join(map(str, READS))})")
     check_obj(d, "", TOP_KEYS, TOP_OPTIONAL)
     strategy = d["strategy"]
     check_str(strategy, "strategy", STRATEGIES)
