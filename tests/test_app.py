@@ -154,7 +154,8 @@ def test_beam_tree_page_beams_and_reveal(root):
     fig = _plotly(at)[0]
     assert {t.get("name") for t in fig["data"]} >= {"kept", "pruned", "finished", "chosen hypothesis"}
     md = _md(at)
-    at.slider(key="beams").set_value(8).run()
+    at.slider(key="beams").set_value(8)
+    at.button(key="FormSubmitter:beam_form-Decode").click().run()     # the search settings are a form
     _ok(at)
     assert _md(at) != md
     at.slider(key="reveal").set_value(2).run()

@@ -150,6 +150,9 @@ def test_beam_search_settings_are_a_form(root):
                at.number_input(key="maxlen"), at.toggle(key="early")]
     assert all(w.form_id == "beam_form" for w in widgets), [w.form_id for w in widgets]
     assert "(4 beams)" in at.get("plotly_chart")[0].proto.spec
+    at.slider(key="beams").set_value(8).run()             # moved, not applied: nothing decoded
+    _ok(at)
+    assert "(4 beams)" in at.get("plotly_chart")[0].proto.spec
     at.slider(key="beams").set_value(8)
     at.button(key="FormSubmitter:beam_form-Decode").click().run()
     _ok(at)
