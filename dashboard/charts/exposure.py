@@ -130,7 +130,7 @@ def compounding_figure(comp: dict, *, title: Optional[str] = None, label: str = 
     meas = comp.get("measured_cumulative_gap") or []
     pred = comp.get("predicted_cumulative_gap") or []
     fig = go.Figure()
-    line(fig, list(range(1, len(meas) + 1)), meas, INK, "measured cumulative gap")
+    line_n(fig, list(range(1, len(meas) + 1)), meas, comp.get("examples"), INK, "measured cumulative gap")
     line(fig, list(range(1, len(pred) + 1)), pred, CHOSEN, "predicted ΔNLL(T)", dash="dash", symbol="diamond")
     fig.update_xaxes(title_text="T (predicted positions)")
     fig.update_yaxes(title_text="Σ_{t≤T} NLL_FR − NLL_TF (nats)")
@@ -147,8 +147,10 @@ def drift_figure(drift: dict, *, title: Optional[str] = None, label: str = "") -
     x = list(range(len(curve)))
     fig = go.Figure()
     if curve:
+        counts = drift.get("counts") or [None] * len(curve)
         fig.add_trace(go.Scatter(x=x, y=curve, mode="lines+markers", name="measured ‖h_FR − h_TF‖",
                                  line=dict(color=PALETTE[2], width=2.5),
+                                 marker=dict(symbol=["circle-open" if (k or 0) < SMALL_N else "circle" for k in counts]),
                                  customdata=drift.get("counts") or [None] * len(curve),
                                  hovertemplate="s=%{x}: %{y:.3f} (%{customdata} examples)<extra></extra>"))
         a, e = finite(drift.get("alpha")), finite(drift.get("eps"))

@@ -33,7 +33,7 @@ def fit_compounding(nll_fr: Tensor, nll_tf: Tensor, on_path: Tensor, left: Tenso
     predicted = compounding_delta(c, d, e, T) if T else np.zeros(0)
     rmse = float(np.sqrt(np.mean((predicted - measured) ** 2))) if T else float("nan")
     scale = float(np.abs(measured).max()) if T else 0.0
-    return {"c": rounded(c), "d": rounded(d), "e": rounded(e), "steps": T,
+    return {"c": rounded(c), "d": rounded(d), "e": rounded(e), "steps": T, "examples": both.sum(0)[keep].tolist(),
             "measured_cumulative_gap": [rounded(x) for x in measured],
             "predicted_cumulative_gap": [rounded(x) for x in predicted],
             "rmse": rounded(rmse), "relative_rmse": rounded(rmse / scale) if scale > 0 else None,

@@ -78,7 +78,7 @@ def rounded(x, digits: int = 5):
     if x is None:
         return None
     x = float(x)
-    return None if math.isnan(x) or math.isinf(x) else round(x, digits)
+    return None if math.isnan(x) or math.isinf(x) else round(x, digits) + 0.0     # + 0.0: no "-0.0"
 
 
 def rounded_list(t) -> list:
