@@ -6,6 +6,7 @@ import time
 
 from .. import exposure as ex
 from ..checkpoint import Bundle
+from ..stats import N_BOOT
 from ..training import fit
 
 SMALL_GRU = {"d_emb": 32, "d_hidden": 64, "d_attn": 32, "dropout": 0.0, "max_len": 24}
@@ -28,7 +29,7 @@ def small_budget(quick: bool) -> tuple[int, int]:
 
 def scores(bundle: Bundle, n: int, seed: int) -> dict:
     """Free-running exact match, token errors (overall and per position) and TF ECE on n test examples."""
-    res = ex.analyze(None, n=n, seed=seed, n_boot=50, bundle=bundle, oracle=False)
+    res = ex.analyze(None, n=n, seed=seed, n_boot=N_BOOT, bundle=bundle, oracle=False)
     s = res["sequence"]
     return {"fr_exact_match": s["fr_exact_match"], "tf_token_error": s["tf_token_error"],
             "fr_token_error": s["fr_token_error"], "per_position_tf_error": res["per_position"]["tf_error"],
