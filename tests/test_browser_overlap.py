@@ -14,7 +14,8 @@ A failure is any overlap (more than 1 px both ways) between two different groups
 run into each other, a legend or the figure title over a plot area, any chart text outside the
 figure's svg box (clipped), and any chart text (text or tspan, hover excepted) whose computed font
 size is under the minimum: 12 px normally, 14 px in presentation mode. Altair charts draw on a
-canvas; their font sizes are checked on the spec in tests/test_charts.py.
+canvas; their font sizes are checked on the spec in tests/test_charts.py. Streamlit's own labels
+(buttons, widget labels, metrics) cut with an ellipsis fail too.
 
 With SEQSCOPE_SCREENSHOTS=1 the test also saves docs/screenshots/ (1600x1000 normal under the
 README's names, 1280x720 presentation mode as present-<name>.png).
@@ -114,9 +115,19 @@ _CHECK_JS = r"""
 """
 
 
+# Streamlit labels (buttons, widget labels, metrics) cut with an ellipsis: "◀ pr…", "entropy before th…"
+_TRUNCATED_JS = r"""
+() => Array.from(document.querySelectorAll('[data-testid="stMain"] button p, [data-testid="stMain"] label p, '
+    + '[data-testid="stMain"] [data-testid="stMetricLabel"] p, [data-testid="stMain"] [data-testid="stMetricLabel"] div'))
+  .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).textOverflow === 'ellipsis')
+  .map(e => (e.innerText || '').trim().slice(0, 60))
+"""
+
+
 def _check(page, present: bool, label: str) -> tuple[int, list[str]]:
     res = page.evaluate(_CHECK_JS, MIN_PX[present])
-    return res["plots"], [f"{label}: {p}" for p in res["problems"]]
+    cut = page.evaluate(_TRUNCATED_JS)
+    return res["plots"], [f"{label}: {p}" for p in res["problems"]] + [f"{label}: label cut to fit: {t!r}" for t in cut]
 
 
 def _resize(page, w: int, h: int) -> None:
@@ -135,7 +146,7 @@ def test_no_chart_text_overlaps_clips_or_is_too_small(app):
     base, b = app
     shots = os.environ.get("SEQSCOPE_SCREENSHOTS") == "1"
     page = headless.new_page(b, *SIZES[0])
-    problems, drawn = [], 0
+    problems, drawn, t0 = [], 0, time.perf_counter()
     for name, path, shot in VIEWS:
         for present in (False, True):
             sep = "&" if "?" in path else "?"
@@ -156,5 +167,7 @@ def test_no_chart_text_overlaps_clips_or_is_too_small(app):
                     page.screenshot(path=str(SHOTS / f"present-{shot}.png"))
                     headless.shrink_png(SHOTS / f"present-{shot}.png")
     page.close()
+    print(f"\n{len(VIEWS)} views x 2 modes x {len(SIZES)} sizes: {drawn} Plotly charts checked in "
+          f"{time.perf_counter() - t0:.0f} s; {len(problems)} problems")
     assert drawn > 3 * len(VIEWS), f"only {drawn} Plotly charts checked"
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)

@@ -284,7 +284,7 @@ def finish(fig: go.Figure, *, title: Optional[str] = None, height: Optional[int]
     if meta["title"]:
         # titles do not wrap by themselves: break them at the narrowest width a chart gets (one of two
         # side-by-side charts on a 1280-px screen: the lab, the injected TF / FR runs)
-        width = 380
+        width = 560 if present else 380          # no sidebar in presentation mode
         t = dict(text=_wrap_lines(meta["title"], int(width / (0.58 * s["title"]))), font=dict(size=s["title"], color=th.ink), x=0.005, xanchor="left", xref="container",
                  y=1, yanchor="bottom", yref="paper", pad=dict(t=6, b=10 + _top_annotation_px(fig, s)),
                  automargin=True)
