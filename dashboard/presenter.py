@@ -25,7 +25,7 @@ from dashboard import url_checks
 from dashboard.url_state import presenting, set_shared
 
 EXIT_KEY = "present_exit"
-CHART_OFFSET = "10.5rem"        # the height above a chart in presentation mode: toolbar, one line, gaps
+CHART_OFFSET = "170px"         # the height above a chart in presentation mode: toolbar, one line, gaps
 PREV_KEYS, NEXT_KEYS = ("Left", "PageUp"), ("Right", "PageDown")
 PLAY_KEY = "P"
 
