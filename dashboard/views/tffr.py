@@ -57,8 +57,8 @@ def main() -> None:
         wrong = st.text_input("wrong token (blank: the model's runner-up)", key="wrong", bind="query-params",
                               disabled=inject == "none")
     presenter.stepper("inject", ["none"] + [str(i) for i in range(n)], controls=box, what="position")  # ← → PgUp PgDn
-    st.markdown(f"**Input:** {display.code(text)} · **reference:** {display.code(ref)} · free running produced "
-                f"**{display.code(_output(base))}**")
+    box.markdown(f"**Input:** {display.code(text)} · **reference:** {display.code(ref)} · free running produced "
+                 f"**{display.code(_output(base))}**")
     div = base.get("first_divergence")
     st.markdown("Free running reproduces the reference." if div is None
                 else f"Free running first leaves the reference at **t = {div}**.")
