@@ -289,7 +289,7 @@ def test_url_text_is_literal_on_compare_and_tffr(root):
     at = _ok(_app(root, "views/tffr.py", {"ref": ref, "inject": "1", "wrong": "<"}, model="text-gpt", input=short))
     assert_literal(at, [f"Input: {short} · reference: {ref}", "'<' at step 1"])
     titles = [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in at.get("plotly_chart")]
-    assert "<" not in "".join(titles)                 # Plotly shows entities as their characters
+    assert "<" not in "".join(titles).replace("<br>", "")   # Plotly shows entities as their characters (<br>: a title wrapped by charts.finish)
     assert any(html.unescape(t).startswith("'<' injected at step 1") for t in titles), titles
 
 
