@@ -44,7 +44,7 @@ def chart_config(name: str) -> dict:
 
 def plot(fig, name: str, **kw) -> None:
     """st.plotly_chart with explicit colours (theme=None) and the chosen download format."""
-    fig = charts.finish(fig, presenting=presenting())   # theme, minimum font sizes, margins (charts/style.py)
+    fig = charts.finish(fig, presenting=presenting(), theme_name=shared("theme"))   # theme, font sizes, margins
     if presenting() and "height" not in kw:
         fig.update_layout(height=max(fig.layout.height or 450, 650))
     st.plotly_chart(fig, theme=None, config=chart_config(name), key=kw.pop("key", None), **kw)
@@ -55,7 +55,7 @@ def altair(chart, **kw):
     re-validating the inline data record by record (the builders are validated in the unit tests),
     which keeps a page with a large heatmap fast. In presentation mode a single chart (a heatmap)
     fills the height presentation mode gives charts."""
-    chart = charts.alt_finish(chart, presenting=presenting())   # theme and minimum font sizes (charts/style.py)
+    chart = charts.alt_finish(chart, presenting=presenting(), theme_name=shared("theme"))   # charts/style.py
     spec = chart.to_dict(validate=False)
     if presenting() and "mark" in spec and "height" not in kw:
         spec.update(width="container", height="container")

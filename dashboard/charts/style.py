@@ -92,7 +92,7 @@ def current_theme() -> str:
 
 
 def theme(name: Optional[str] = None) -> Theme:
-    return THEMES[name or current_theme()]
+    return THEMES[name if name in THEMES else current_theme()]
 
 
 def set_presenting(flag: bool) -> None:
@@ -239,7 +239,7 @@ def finish(fig: go.Figure, *, title: Optional[str] = None, height: Optional[int]
     its own reserved strip); a title's <sup> line as its subtitle; reference-line labels in the
     legend. Calling it again (e.g. presenting=True) re-applies it from the stored base settings."""
     present = _presenting.get() if presenting is None else bool(presenting)
-    name = theme_name or current_theme()
+    name = theme_name if theme_name in THEMES else current_theme()
     s = SIZES[present]
     meta = dict((fig.layout.meta or {}).get("seqscope", {})) if isinstance(fig.layout.meta, dict) else {}
     if "height" not in meta:                       # first call: remember the builder's settings
@@ -265,10 +265,11 @@ def finish(fig: go.Figure, *, title: Optional[str] = None, height: Optional[int]
         if title is not None:
             meta["title"] = title
     if name != meta.get("theme", "light"):
-        if meta.get("theme", "light") != "light":
-            raise ValueError("a figure is themed once (light -> another theme)")
-        fig = go.Figure(_map_colours(fig.to_dict(), name))
-        meta["theme"] = name
+        if meta.get("theme", "light") == "light":          # builders draw light; mapped once to the theme
+            fig = go.Figure(_map_colours(fig.to_dict(), name))
+            meta["theme"] = name
+        else:                                               # already mapped to another theme: keep its colours
+            name = meta["theme"]
     th = THEMES[name]
     height_px = int(max(meta["height"] * (1.2 if present else 1.0), s["height_min"]))
     n_legend = sum(1 for t in fig.data if t.showlegend is not False and t.name)
