@@ -38,7 +38,7 @@ TRAIN_EXAMPLES = 20_000
 
 def budget(quick: bool) -> tuple[int, int]:
     """(training steps, test sums)."""
-    return (300, 300) if quick else (500, 1000)
+    return (300, 300) if quick else (400, 1000)
 
 
 def tokenizer_for(vocab, seed: int) -> Tokenizer:

@@ -38,14 +38,14 @@ MODELS = ("TF", "SS")
 
 def budget(quick: bool) -> tuple[int, int]:
     """(training steps, test sums)."""
-    return (500, 300) if quick else (600, 1000)
+    return (400, 300) if quick else (500, 1000)
 
 
 def train_one(kind: str, steps: int, seed: int):
     ss = ({"ss_schedule": "linear", "ss_k": 1.0, "ss_c": (1 - EPS_END) / steps, "ss_eps_min": EPS_END,
            "ss_sample": True} if kind == "SS" else {})
     return fit({"name": f"recovery-{kind}", "task": TASK, "arch": "gru-noattn", "model": MODEL, "steps": steps,
-                "data_sizes": {"train": 50_000, "valid": 10, "test": 10}, **ss}, seed=seed)
+                "data_sizes": {"train": 20_000, "valid": 10, "test": 10}, **ss}, seed=seed)
 
 
 def outcomes(bundle, inp) -> dict:

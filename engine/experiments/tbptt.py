@@ -36,7 +36,7 @@ CONFIGS = ("full",) + tuple(f"L={L}" for L in WINDOWS)
 
 def budget(quick: bool) -> tuple[int, int]:
     """(training steps, test examples: balanced over the gaps 0..MAX_GAP)."""
-    return (400, 550) if quick else (500, 1100)
+    return (300, 550) if quick else (400, 1100)
 
 
 def in_window(gap: int, window: int) -> bool:
