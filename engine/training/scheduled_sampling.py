@@ -1,8 +1,8 @@
 """Scheduled sampling (Bengio et al., 2015): feed the decoder the model's own tokens instead of gold ones.
 
 At training step i each decoder input position keeps the gold token with probability eps_i
-(engine/training/schedules.py) and otherwise takes the model's own token (argmax, or a sample with
-`ss_sample`). A GRU decoder mixes token by token (the model token comes from the prefix actually fed);
+(engine/training/schedules.py) and otherwise takes the model's own token: a sample from its softmax,
+as Bengio et al. do (`ss_sample`, the default), or its argmax (`ss_sample` False, `--ss-argmax`). A GRU decoder mixes token by token (the model token comes from the prefix actually fed);
 a Transformer/GPT decoder uses the two-pass variant (a teacher-forced pass predicts, the second pass
 mixes those predictions in). eps = 1 is exactly teacher forcing."""
 from __future__ import annotations
