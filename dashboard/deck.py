@@ -349,7 +349,7 @@ def _presenter_bar(d: Deck, at: int) -> None:
     if nxt is not None:
         c[2].page_link(display.page_ref(f"views/{d.views[nxt].page}.py"), label="next view ▶",
                        query_params=link_params(d.views[nxt], deck=d.name, at=nxt, present=True))
-    c[3].page_link(display.page_ref("views/deck.py"), label="exit", query_params={"deck": d.name})
+    c[3].page_link(display.page_ref("views/deck.py"), label="exit", query_params={"deck_pick": d.name})
 
 
 def controls(page) -> None:

@@ -196,7 +196,7 @@ def test_add_the_current_view_from_the_sidebar_then_reorder_and_delete(root, dec
     assert d.views[0].params["model"] == "text-gpt" and d.views[0].note == EVIL
     deck.save(deck.add(d, _view("beam", model="dates-transformer")))
     at.switch_page("views/deck.py")
-    at.query_params["deck"] = "talk"
+    at.query_params["deck_pick"] = "talk"
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.text_input(key="_deck_t_talk_0").value == "loops"
@@ -218,12 +218,12 @@ def test_presenter_bar_links_the_previous_and_next_views(root, decks):
     assert "inject=3" in links["◀ previous view"]
     nxt = links["next view ▶"]
     assert "at=2" in nxt and "beams=8" in nxt and "present=true" in nxt
-    assert links["exit"] == "deck=default"
+    assert links["exit"] == "deck_pick=default"
     assert any("2 / 4" in m.value and "Greedy loops" in m.value for m in at.markdown)
 
 
 def test_a_bad_deck_file_on_the_decks_page_is_one_error_line(root, decks):
     (decks / "broken.json").write_text(json.dumps(_file([{"page": "beam", "params": {"beams": "99"}, "title": "x"}])))
-    at = _app(root, "views/deck.py", deck="broken")
+    at = _app(root, "views/deck.py", deck_pick="broken")
     errs = [e.value for e in at.error]
     assert len(errs) == 1 and "beams" in errs[0] and "\n" not in errs[0]

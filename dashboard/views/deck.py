@@ -37,8 +37,7 @@ def _create(source: deck.Deck | None) -> None:
             raise deck.DeckError(f"deck {name} exists already: pick it above")
         d = deck.copy_as(source, name) if source is not None else deck.new(name)
         deck.save(d)
-        st.query_params["deck"] = name
-        st.session_state["deck"] = name
+        st.session_state["deck_pick"] = name
     except deck.DeckError as e:
         st.session_state["_deck_msg"] = str(e)
 
@@ -93,11 +92,13 @@ def _warmup(d: deck.Deck) -> None:
 
 
 def main() -> None:
+    # ?deck_pick= (not ?deck=, which a presented view carries: Streamlit drops a widget's bound query
+    # parameter when the page with the widget is left)
     st.title("Decks")
     st.caption("A deck is a talk: views (a page and its settings) with a title and a note, in order. Add the "
                "view you are looking at from the sidebar's **Add this view to a deck**.")
     names = deck.names()
-    name = st.selectbox("Deck", names, key="deck", bind="query-params")
+    name = st.selectbox("Deck", names, key="deck_pick", bind="query-params")
     msg = st.session_state.pop("_deck_msg", None)
     if msg:
         display.error(msg)
