@@ -35,6 +35,7 @@ header[data-testid="stHeader"] {display: none !important;}
 .block-container {max-width: 100% !important; padding-top: 0.75rem !important; padding-bottom: 1rem !important;}
 html, body, [class*="st-"], p, li, label {font-size: 1.35rem !important;}
 h1 {font-size: 2.6rem !important;} h2, h3 {font-size: 2rem !important;}
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] * {font-size: 0.85rem !important;}
 [data-testid="stMain"] [data-testid="stPlotlyChart"], [data-testid="stMain"] [data-testid="stVegaLiteChart"]
   {height: calc(100vh - OFFSET) !important; min-height: 320px;}
 .st-key-EXIT {position: fixed !important; top: 0.5rem; right: 1rem; z-index: 999991; width: auto !important;}
