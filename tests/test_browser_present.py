@@ -20,12 +20,14 @@ from dashboard import headless
 SIZES = [(1280, 720), (1600, 1000)]
 # (name, url path + query): every page with a chart, in presentation mode
 PAGES = [
-    ("compare", "?present=true"),
-    ("step", "step?present=true&model=text-gpt&input=A+function+is&run=top-p+0.9&step=3"),
-    ("attention", "attention?present=true&model=dates-transformer&input=the+third+of+march%2C+two+thousand+twenty-one"),
-    ("beam", "beam?present=true&model=dates-transformer&input=Wed+3+Mar+21&beams=8"),
-    ("tffr", "tffr?present=true&input=the+third+of+march%2C+two+thousand+twenty-one&inject=3&wrong=9"),
-    ("lab", "lab?present=true&lab_view=Experiments"),
+    pytest.param("compare", "?present=true", id="compare"),
+    pytest.param("step", "step?present=true&model=text-gpt&input=A+function+is&run=top-p+0.9&step=3", id="step"),
+    pytest.param("attention", "attention?present=true&model=dates-transformer&input=the+third+of+march%2C+two+thousand+twenty-one", id="attention"),
+    pytest.param("beam", "beam?present=true&model=dates-transformer&input=Wed+3+Mar+21&beams=8", id="beam"),
+    pytest.param("tffr", "tffr?present=true&input=the+third+of+march%2C+two+thousand+twenty-one&inject=3&wrong=9", id="tffr"),
+    pytest.param("lab", "lab?present=true&lab_view=Experiments", id="lab", marks=pytest.mark.xfail(
+        strict=True, reason="views/lab.py (the lab helpers') does not fold its controls into presenter.controls() yet: "
+                            "the first chart starts below 720 px")),
 ]
 MAIN_CHART_JS = r"""
 () => {
@@ -73,7 +75,7 @@ def _wait_text(page, pattern: str, timeout: float = 120):
     raise AssertionError(f"{pattern!r} not shown within {timeout} s; the page says: {text[:600]!r}")
 
 
-@pytest.mark.parametrize("name,path", PAGES, ids=[p[0] for p in PAGES])
+@pytest.mark.parametrize("name,path", PAGES)
 def test_main_chart_fills_the_first_screen(app, shots, name, path):
     base, b = app
     problems = []
@@ -81,6 +83,7 @@ def test_main_chart_fills_the_first_screen(app, shots, name, path):
         page = _open(b, base, path, (w, h))
         box = page.evaluate(MAIN_CHART_JS)
         page.screenshot(path=str(shots / f"present-{name}-{w}x{h}.png"))
+        print(f"{name} {w}x{h}: main chart {box}")
         if box is None:
             problems.append(f"{w}x{h}: no chart")
         else:
