@@ -21,10 +21,10 @@ def check(res, name):
     assert res["caption"].count(". ") >= 1 and res["verdict"] and res["test"] and res["prediction"]
     assert res["outcome"] in OUTCOMES and res["agrees"] == {"agrees": True, "disagrees": False}.get(res["outcome"])
     assert res["seeds"] and all(isinstance(s, int) for s in res["seeds"])
-    if res["test"].startswith("legacy"):          # legacy: removed at integration
-        assert ("agree" in res["verdict"]) or ("inconclusive" in res["verdict"])
-    else:                                         # the outcome follows from the interval alone
-        assert res["outcome"] == decide(res["lo"], res["hi"]) and res["lo"] <= res["estimate"] <= res["hi"]
+    # the outcome follows from the interval alone
+    assert res["outcome"] == decide(*(float("nan") if x is None else x for x in (res["lo"], res["hi"])))
+    if res["lo"] is not None:
+        assert res["lo"] <= res["estimate"] <= res["hi"]
     json.dumps(res, allow_nan=False)
 
 
@@ -224,3 +224,6 @@ def test_registry_new_signature_and_progress(monkeypatch):
         assert xp.run_experiment("t-new", quick=False, seeds=[7])["seeds"] == [7]
     finally:
         EXPERIMENTS.pop("t-new")
+    with pytest.raises(TypeError, match="fn\\(quick, seeds, progress\\)"):        # the old signature is refused
+        experiment("t-old", "T", "A caption. Two sentences.")(lambda quick, seed: ({}, True, "agrees"))
+    assert "t-old" not in EXPERIMENTS

@@ -59,7 +59,8 @@ def _tf_vs_fr(res: dict) -> list[go.Figure]:
         _zero_line(per)
         per.update_xaxes(title_text="seed of the test sample", type="category")
         per.update_yaxes(title_text="gap of TF-trained − gap of SS-trained, per sum")
-        figs.append(style_legend_below(per, title="the declared test: > 0 means scheduled sampling narrows the gap",
+        figs.append(style_legend_below(per, title="the declared test, per test sample and pooled (band: its 95% interval); "
+                                                  "> 0: scheduled sampling narrows the gap",
                                        height=380))
     return figs
 

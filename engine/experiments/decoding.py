@@ -112,17 +112,17 @@ def _loops(quick: bool, seeds: tuple, progress) -> tuple[dict, dict]:
     return {"meta": meta, "rows": rows, "per_prompt": {k: v.tolist() for k, v in per_prompt.items()}}, per_prompt
 
 
-def _hmm(quick: bool, seed: int) -> dict:
+def _hmm(quick: bool, sampling_seed: int) -> dict:
     """hmm-gpt: repetition, diversity and the oracle's exact NLL per symbol of each strategy (one seed)."""
     from ..decoding import generate_batch
     from ..tasks.hmm import HMMOracle
     oracle = HMMOracle()
     b = load("hmm-gpt")
     n, new = (6, 12) if quick else (30, 30)
-    prompts = [s[:8] for s in oracle.sample(n, seed=777 + seed)]
+    prompts = [s[:8] for s in oracle.sample(n, seed=777 + sampling_seed)]
     rows = {}
     for sname, preset in STRATEGIES.items():
-        cfg = {**PRESETS[preset], "max_new_tokens": new, "seed": seed}
+        cfg = {**PRESETS[preset], "max_new_tokens": new, "seed": sampling_seed}
         traces = generate_batch(b, prompts, cfg, record=False)
         row = text_stats([[b.tokenizer.token_str(i) for i in t.hypotheses[0]["token_ids"] if i != EOS] for t in traces])
         conts = ["".join(ch for ch in t.text if ch in oracle.symbols) for t in traces]

@@ -26,9 +26,11 @@ def _num(x) -> Optional[float]:
     return x if math.isfinite(x) else None
 
 
-def _is_legacy(fn) -> bool:
-    # legacy: removed at integration — the old fn(quick, seed) -> (data, agrees, verdict)
-    return "seed" in inspect.signature(fn).parameters
+def _check_signature(name: str, fn) -> None:
+    params = list(inspect.signature(fn).parameters)
+    if params[:3] != ["quick", "seeds", "progress"]:
+        raise TypeError(f"experiment {name!r}: the function must be fn(quick, seeds, progress) -> (data, Verdict), "
+                        f"got ({', '.join(params)})")
 
 
 def default_seeds(quick: bool) -> tuple[int, ...]:
@@ -37,7 +39,7 @@ def default_seeds(quick: bool) -> tuple[int, ...]:
 
 def experiment(name: str, title: str, caption: str):
     def wrap(fn):
-        legacy = _is_legacy(fn)
+        _check_signature(name, fn)
 
         def run(quick: bool = False, seeds: Optional[Sequence[int]] = None,
                 progress: Optional[Callable[[str], None]] = None) -> dict:
@@ -47,18 +49,9 @@ def experiment(name: str, title: str, caption: str):
             say = progress or (lambda line: None)
             torch.manual_seed(seeds[0])
             t = time.time()
-            if legacy:                                   # legacy: removed at integration
-                say(f"{name}: seed {seeds[0]} (legacy experiment: one seed, no declared test)")
-                data, agrees, text = fn(quick, seeds[0])
-                seeds = seeds[:1]
-                outcome = {True: "agrees", False: "disagrees", None: "inconclusive"}[
-                    None if agrees is None else bool(agrees)]
-                v = Verdict(outcome=outcome, test="legacy: one seed, no declared test", estimate=float("nan"),
-                            lo=float("nan"), hi=float("nan"), prediction=caption, text=text)
-            else:
-                data, v = fn(quick, seeds, say)
-                if not isinstance(v, Verdict):
-                    raise TypeError(f"{name}: an experiment must return (data, Verdict)")
+            data, v = fn(quick, seeds, say)
+            if not isinstance(v, Verdict):
+                raise TypeError(f"{name}: an experiment must return (data, Verdict)")
             return {"name": name, "title": title, "caption": caption, "quick": bool(quick), "seeds": list(seeds),
                     "outcome": v.outcome, "agrees": AGREES[v.outcome], "test": v.test,
                     "estimate": _num(v.estimate), "lo": _num(v.lo), "hi": _num(v.hi), "prediction": v.prediction,
