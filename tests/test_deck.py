@@ -227,3 +227,41 @@ def test_a_bad_deck_file_on_the_decks_page_is_one_error_line(root, decks):
     at = _app(root, "views/deck.py", deck_pick="broken")
     errs = [e.value for e in at.error]
     assert len(errs) == 1 and "beams" in errs[0] and "\n" not in errs[0]
+
+
+# -- in Chromium: present the default deck, export it, open the export offline ----------------------------
+
+def test_present_and_export_the_default_deck_in_chromium(need_browser, monkeypatch, tmp_path):
+    """The presenter bar survives the links (a regression: ?deck= was dropped when the Decks page, whose
+    picker was bound to it, was left); the exported file draws every chart from a file:// URL."""
+    from dashboard import headless
+    monkeypatch.setenv("SEQSCOPE_WARMUP", "0")
+    with headless.server() as base, headless.browser() as b:
+        page = headless.new_page(b, width=1280, height=720)
+        page.goto(f"{base}/deck", wait_until="commit")
+        headless.wait_ready(page, timeout=180)
+        nav = '[data-testid="stPageLink-NavLink"]'
+        page.locator(nav, has_text="Present from the first view").first.click()
+        for i in range(4):
+            if i:
+                page.locator(nav, has_text="next view ▶").first.click()
+            page.wait_for_function("(i) => location.search.includes('deck=default') && location.search.includes("
+                                   "'at=' + i) && document.body.innerText.includes((i + 1) + ' / 4')", arg=i)
+            st = headless.wait_ready(page, timeout=180)
+            assert not headless.chart_problems(st, f"view {i + 1}", 1), st
+            assert "present=true" in page.url
+        assert page.locator(nav, has_text="next view ▶").count() == 0
+        page.locator(nav, has_text="exit").first.click()
+        page.wait_for_function("() => document.querySelector('[data-testid=\"stMain\"] h1')?.innerText.trim() === 'Decks'")
+        headless.wait_ready(page, timeout=180)
+        page.get_by_role("button", name="Build the offline HTML").click()
+        with page.expect_download(timeout=180_000) as dl:
+            page.get_by_role("button", name=re.compile(r"Download default\.html")).click()
+        path = tmp_path / "default.html"
+        dl.value.save_as(path)
+        offline = b.new_context(offline=True).new_page()
+        offline.goto(path.as_uri(), wait_until="load")
+        offline.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length === 7 && Array.from("
+                                  "document.querySelectorAll('.js-plotly-plot')).every(g => g._fullData && g._fullData.length)")
+        assert offline.locator("section.view h2").all_inner_texts() == [
+            "1. One wrong note", "2. Greedy loops vs nucleus sampling", "3. The beam grows a tree", "4. Where the model looks"]
