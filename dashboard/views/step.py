@@ -48,7 +48,7 @@ def main() -> None:
     m[1].metric("entropy after the rules", display.fmt_score(entry.get("entropy")))
     srows = charts.step_rows(entry, row["token_id"])
     m[2].metric("tokens cut (in the top list)", sum(r["cut"] for r in srows))
-    m[3].metric("log-prob of the chosen token (raw)", display.fmt_score(entry.get("raw_logprob")
+    m[3].metric("chosen token's log-prob (raw)", display.fmt_score(entry.get("raw_logprob")
                                                                        if entry.get("raw_logprob") is not None
                                                                        else row.get("logprob")))
     log = box.toggle("log scale", key="log", bind="query-params",
