@@ -189,3 +189,18 @@ def test_beams_slider_by_keyboard_decodes_only_on_decode(app):
     headless.wait_ready(page, timeout=180)
     print(f"4 notches by keyboard: {notches:.2f} s; Decode to the 8-beam tree: {time.perf_counter() - t0:.2f} s")
     page.close()
+
+
+def test_play_grows_the_beam_tree_and_stops_at_the_end(app):
+    base, b = app
+    page = _open(b, base, "beam?present=true&speed=0.5&reveal=0&model=dates-transformer&input=Wed+3+Mar+21")
+    _wait_text(page, r"up to step 0:")
+    page.get_by_role("button", name="play").click()
+    _wait_text(page, r"up to step [2-9]\d*:", timeout=60)
+    page.get_by_role("button", name="pause").wait_for(timeout=10_000)
+    last = _wait_text(page, r"up to step 10:", timeout=90)       # dates: 11 steps (0-10); playing stops there
+    assert last
+    page.get_by_role("button", name="play").wait_for(timeout=30_000)
+    headless.wait_ready(page, timeout=60)
+    assert page.get_by_role("button", name="next ▶").is_disabled()
+    page.close()
