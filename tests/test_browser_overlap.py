@@ -106,7 +106,8 @@ _CHECK_JS = r"""
         out.push(`${name}: text "${txt(e)}" outside the figure (clipped)`);
     }
     for (const e of texts.concat(Array.from(gd.querySelectorAll('svg tspan')).filter(e => !e.closest('.hoverlayer') && shown(e)))) {
-      const px = parseFloat(getComputedStyle(e).fontSize);
+      const m = e.getCTM();                 // Plotly scales bar text that does not fit with a transform
+      const px = parseFloat(getComputedStyle(e).fontSize) * (m ? Math.sqrt(m.a * m.a + m.b * m.b) : 1);
       if (px < minPx - 0.01) out.push(`${name}: text "${txt(e)}" is ${px.toFixed(1)} px (< ${minPx})`);
     }
   });
@@ -147,7 +148,9 @@ def test_no_chart_text_overlaps_clips_or_is_too_small(app):
     shots = os.environ.get("SEQSCOPE_SCREENSHOTS") == "1"
     page = headless.new_page(b, *SIZES[0])
     problems, drawn, t0 = [], 0, time.perf_counter()
-    for name, path, shot in VIEWS:
+    only = os.environ.get("SEQSCOPE_OVERLAP_VIEWS")          # e.g. "beam,tffr": the views whose name has one
+    views = [v for v in VIEWS if not only or any(w in v[0] for w in only.split(","))]
+    for name, path, shot in views:
         for present in (False, True):
             sep = "&" if "?" in path else "?"
             page.set_viewport_size({"width": SIZES[0][0], "height": SIZES[0][1]})
@@ -167,7 +170,7 @@ def test_no_chart_text_overlaps_clips_or_is_too_small(app):
                     page.screenshot(path=str(SHOTS / f"present-{shot}.png"))
                     headless.shrink_png(SHOTS / f"present-{shot}.png")
     page.close()
-    print(f"\n{len(VIEWS)} views x 2 modes x {len(SIZES)} sizes: {drawn} Plotly charts checked in "
+    print(f"\n{len(views)} views x 2 modes x {len(SIZES)} sizes: {drawn} Plotly charts checked in "
           f"{time.perf_counter() - t0:.0f} s; {len(problems)} problems")
-    assert drawn > 3 * len(VIEWS), f"only {drawn} Plotly charts checked"
+    assert drawn > 3 * len(views), f"only {drawn} Plotly charts checked"
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)

@@ -466,6 +466,7 @@ def test_presentation_mode_grows_every_text_and_refinishing_is_stable():
     present = charts.finish(normal, presenting=True)
     assert present.data[1].textfont.size > bar_text          # "★ chosen" / "cut" grow with the mode
     assert present.layout.xaxis.tickfont.size > 13 and present.layout.height >= normal.layout.height
+    assert present.data[1].constraintext == "none"             # Plotly would shrink "★ chosen" to fit
     again = charts.finish(charts.finish(present, presenting=False), presenting=False)
     assert again.layout.height == normal.layout.height and again.data[1].textfont.size == bar_text
 

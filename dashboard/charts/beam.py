@@ -9,12 +9,13 @@ from typing import Optional
 
 import plotly.graph_objects as go
 
-from dashboard.charts.style import INK, SIZES, STATUS_COLOURS, WINNER, finish, fmt
+from dashboard.charts.style import INK, SIZES, STATUS_COLOURS, WINNER, finish, fmt, presenting
 from engine import trace_view as view
 
 _SYMBOLS = {"kept": "circle", "finished": "diamond", "pruned": "circle-open"}
 _SIZES = {"kept": 13, "finished": 15, "pruned": 8}
 PLOT_WIDTH_PX = 800          # the plot area assumed when deciding which labels fit (a 1280-px screen)
+PRESENT_CHART_PX = 540       # a chart's height in presentation mode on a 1280x720 screen (dashboard/presenter.py)
 LABEL_ROOM_PX = 110          # kept free right of the last step for the final tokens' labels
 CHAR_EM = 0.62               # average glyph width of the label font, in em (generous for Arial)
 
@@ -39,8 +40,10 @@ def fitting_labels(pos: dict, nodes: dict, win: set, *, height_px: int, plot_wid
     sx = plot_width_px / max(1e-9, x_range[1] - x_range[0])
     sy = max(60, height_px - 170) / max(1e-9, y_range[1] - y_range[0])
     px = {i: ((x - x_range[0]) * sx, (y_range[1] - y) * sy) for i, (x, y) in pos.items()}
-    r = 7
-    markers = [(cx - r, cy - r, cx + r, cy + r) for cx, cy in px.values()]
+    r = 8
+    # marker boxes (a pruned node's small ring counts as half a marker)
+    markers = [(cx - q, cy - q, cx + q, cy + q) for i, (cx, cy) in px.items()
+               for q in [r / 2 if nodes[i]["status"] == "pruned" and i not in win else r]]
     h = font_px * 1.15
 
     def box(i):
@@ -61,8 +64,7 @@ def fitting_labels(pos: dict, nodes: dict, win: set, *, height_px: int, plot_wid
         b = box(i)
         if b[0] < 0 or b[2] > plot_width_px or b[1] < 0 or b[3] > (y_range[1] - y_range[0]) * sy:
             continue
-        own = (px[i][0] - r, px[i][1] - r, px[i][0] + r, px[i][1] + r)
-        if any(clash(b, o) for o in boxes) or any(clash(b, m) for m in markers if m != own):
+        if any(clash(b, o) for o in boxes) or any(clash(b, m) for j, m in zip(px, markers) if j != i):
             continue
         chosen.add(i)
         boxes.append(b)
@@ -110,7 +112,9 @@ def beam_tree_figure(trace: dict, upto_step: Optional[int] = None, *, hyp: int =
     extra = max(1.5, LABEL_ROOM_PX * (n_steps + 3) / (PLOT_WIDTH_PX - LABEL_ROOM_PX))
     x_range, y_range = (-1.5, n_steps + extra), (-max_y - 0.6, max_y + 0.9)
     shown_ids = [i for i in pos if show_pruned or nodes[i]["status"] != "pruned" or nodes[i]["parent"] is None]
-    labelled = fitting_labels({i: pos[i] for i in shown_ids}, nodes, win, height_px=height,
+    # presentation mode fits the chart to a 720-px screen (PRESENT_CHART_PX high), whatever its height
+    labelled = fitting_labels({i: pos[i] for i in shown_ids}, nodes, win,
+                              height_px=min(height, PRESENT_CHART_PX) if presenting() else height,
                               x_range=x_range, y_range=y_range)
     for status in statuses:
         ids = [i for i in pos if nodes[i]["status"] == status or (status == "kept" and nodes[i]["parent"] is None)]

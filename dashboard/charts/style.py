@@ -328,6 +328,8 @@ def finish(fig: go.Figure, *, title: Optional[str] = None, height: Optional[int]
         if tr.type in _TEXT_TRACES and hasattr(tr, "textfont"):
             col = tr.textfont.color if tr.textfont and tr.textfont.color not in (None, INK) else th.ink
             tr.textfont = dict(size=s["data"], color=col)
+            if tr.type == "bar":              # Plotly shrinks bar text that does not fit: never under the minimum
+                tr.constraintext, tr.cliponaxis = "none", False
         if tr.type == "heatmap":
             if th.heat != "blues" and tr.colorscale and str(tr.colorscale[0][1]).replace(" ", "") == "rgb(247,251,255)":
                 tr.colorscale = heat_scale(name)
