@@ -217,12 +217,22 @@ def test_beam_reveal_follows_a_shorter_search_without_session_state_warnings(roo
     assert at.slider(key="reveal").value == 3                  # the link's value
     _beam_settings(at, maxlen=4)
     assert at.slider(key="reveal").max == 3 and at.slider(key="reveal").value == 3
-    at.slider(key="reveal").set_value(2).run()
-    _beam_settings(at, maxlen=9)                               # a chosen step stays
-    assert at.slider(key="reveal").value == 2
     _beam_settings(at, maxlen=2)                               # beyond the new end: the whole tree
     assert at.slider(key="reveal").value == at.slider(key="reveal").max == 1
+    prev = [b for b in at.button if b.key == "pk_prev_reveal"]  # the presenter's ◀ writes Session State
+    if prev:
+        prev[0].click().run()
+        _ok(at)
+        assert at.slider(key="reveal").value == 0
     assert not [m for m in widget_warnings if "Session State" in m], widget_warnings
+
+
+def test_beam_reveal_opens_on_the_whole_tree(root):
+    at = _ok(_app(root, "views/beam.py", model="dates-transformer", input="Wed 3 Mar 21"))
+    sl = at.slider(key="reveal")
+    assert sl.value == sl.max >= 4
+    fig = _plotly(at)[0]
+    assert max(x for t in fig["data"] if "markers" in (t.get("mode") or "") for x in t["x"]) == sl.max
 
 
 # -- bug 5: TF vs FR: an injection never "derails" when it changed nothing ---------------------------

@@ -59,12 +59,15 @@ def main() -> None:
     hyps = tr.get("hypotheses") or []
     cc = box.columns([3, 2, 1])
     if int(st.session_state.get("reveal") if st.session_state.get("reveal") is not None else last) > last:
-        del st.session_state["reveal"]      # the whole tree again; a Session State value beside the default warned
+        st.session_state["reveal"] = last    # a shorter search: the whole tree
+    # the default (the whole tree) only while the slider has no value: a default beside a Session State
+    # value (set above, or by the presenter's ◀ / ▶) made Streamlit log a warning (issue 13, bug 6)
+    reveal_default = {} if "reveal" in st.session_state else {"value": last}
     labels = [f"#{i + 1}: {h['text'][:28]!r} ({display.fmt_score(h.get('normalized_score'))})"
               for i, h in enumerate(hyps)]
     sidebar.follow_labels("bhyp", labels)        # a new search: the box shows its labels, not the old ones
     with cc[0]:
-        upto = st.slider("Reveal up to step", 0, max(last, 1), last, key="reveal", bind="query-params") \
+        upto = st.slider("Reveal up to step", 0, max(last, 1), key="reveal", bind="query-params", **reveal_default) \
             if last > 0 else 0
     with cc[1]:
         hyp = st.selectbox("Highlight hypothesis", list(range(len(hyps))), key="bhyp", bind="query-params",
