@@ -53,7 +53,7 @@ MAX_RESUME_STATE_BYTES = 16 * 1024 * 1024    # state.json of a training run's re
 MAX_TRAIN_BATCH = 4096                  # TrainConfig.batch_size (--batch-size)
 MAX_THREADS = 256                       # --threads of train, exposure, experiment (0 = torch's default)
 MAX_SEED = 2 ** 32 - 1                  # --seed of train, exposure; each of experiment --seeds (training seeds seed * 1_000_003 + step)
-MAX_SCST_SAMPLES = 64                   # TrainConfig.scst_samples (sampled rollouts per source)
+MAX_SCST_SAMPLES = 64                   # TrainConfig.scst_samples, mixer_samples (sampled rollouts per source)
 MAX_EXPOSURE_EXAMPLES = 20_000          # exposure --n (held-out examples)
 MAX_BOOTSTRAP = 2000                    # exposure --bootstrap (memory: resamples x examples x positions)
 MAX_ANALYSIS_BYTES = 8 * 1024 * 1024    # a precomputed lab analysis the page reads (results/analysis/*.json)
