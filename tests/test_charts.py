@@ -655,3 +655,19 @@ def test_token_probability_colours_are_colour_blind_safe_and_have_a_key():
     assert "token probability" in key and "not recorded" in key and "linear-gradient" in key
     assert all(f">{t:g}<" in key for t in (0, 0.5, 1))
     assert "font-size:12px" in charts.prob_key_html(font_size=9)   # never under the minimum
+
+
+def test_step_chart_in_presentation_mode_shows_the_rows_a_720px_screen_fits():
+    from dashboard.charts import step as step_mod
+    entry = {"top_before": [{"id": i, "token": f"t{i}", "prob": 0.5 / (i + 1)} for i in range(20)],
+             "top_after": [{"id": i, "token": f"t{i}", "prob": 0.5 / (i + 1)} for i in range(20)],
+             "entropy": 1.0, "entropy_raw": 1.2}
+    assert len(charts.step_figure(entry, 17).data[0].y) == 20
+    style_mod.set_presenting(True)
+    try:
+        fig = charts.step_figure(entry, 17)
+    finally:
+        style_mod.set_presenting(False)
+    ys = list(fig.data[0].y)
+    assert len(ys) == step_mod.PRESENT_ROWS and ys[-1].startswith("t17")     # the chosen row kept
+    assert f"top {step_mod.PRESENT_ROWS} of 20 shown" in fig.layout.xaxis.title.text

@@ -44,8 +44,8 @@ def test_every_preset_renders_on_every_model(bundles, model):
             if charts.has_attention(tr, kind):
                 labels, cols, mat = view.attention_matrix(tr, kind, 0, "avg")
                 assert len(labels) == len(rows) and all(len(r) == len(cols) for r in mat)
-                for row in mat:   # attention weights of one query sum to 1
-                    assert sum(w for w in row if w is not None) == pytest.approx(1.0, abs=2e-3)
+                for row in mat:   # attention weights of one query sum to 1 (each recorded to 3 decimals: ± 0.0005)
+                    assert sum(w for w in row if w is not None) == pytest.approx(1.0, abs=5e-4 * len(row) + 1e-9)
                 charts.attention_heatmap(tr, kind, 0, 0).to_dict(validate=False)
                 charts.attention_entropy_figure(tr, kind)
         if tr.get("beam"):

@@ -6,7 +6,9 @@ from typing import Optional
 
 import plotly.graph_objects as go
 
-from dashboard.charts.style import CHOSEN, CUT, INK, WINNER, finish
+from dashboard.charts.style import CHOSEN, CUT, INK, WINNER, finish, presenting
+
+PRESENT_ROWS = 12           # token rows in presentation mode (the chart fills a 1280x720 screen)
 from engine import trace_view as view
 
 
@@ -29,6 +31,12 @@ def step_figure(entry: dict, chosen_id: Optional[int], *, title: Optional[str] =
     """Top-k bars before (raw softmax) and after the decoding rules of one step record; cut tokens
     grey, the chosen token outlined and starred."""
     rows = view.step_rows(entry, chosen_id)
+    n_all = len(rows)
+    if presenting() and n_all > PRESENT_ROWS:
+        # a 720-px screen fits PRESENT_ROWS rows at 16 px (Plotly hid every other label of 20): the top
+        # ones, and the chosen token's row when it ranks lower
+        low = [r for r in rows[PRESENT_ROWS:] if r["chosen"]]
+        rows = rows[:PRESENT_ROWS - len(low)] + low
     labels = [f"{html.escape(view.token_label(r['token']))}  ·{r['id']}" for r in rows]   # Plotly reads <b>, <a> as markup
     fig = go.Figure()
     fig.add_trace(go.Bar(
@@ -53,6 +61,8 @@ def step_figure(entry: dict, chosen_id: Optional[int], *, title: Optional[str] =
         sub.append(f"after {ent:.3f} nats")
     fig.update_layout(barmode="group", bargap=0.25, yaxis=dict(autorange="reversed"),
                       legend=dict(orientation="h", y=-0.12))
+    if len(rows) < n_all:
+        sub.insert(0, f"top {len(rows)} of {n_all} shown")
     xtitle = "probability" + (f"   ({', '.join(sub)})" if sub else "")
     if log:
         # a log axis cannot show 0: cut tokens keep their label and 'cut' text at the axis floor
