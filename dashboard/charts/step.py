@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import math
 from typing import Optional
 
 import plotly.graph_objects as go
@@ -68,7 +69,10 @@ def step_figure(entry: dict, chosen_id: Optional[int], *, title: Optional[str] =
         # a log axis cannot show 0: cut tokens keep their label and 'cut' text at the axis floor
         floor = min([p for r in rows for p in (r["before"], r["after"]) if p] or [1e-6]) / 3
         fig.data[1].x = [x if x > 0 else floor for x in fig.data[1].x]
-        fig.update_xaxes(type="log", title_text=xtitle + ", log scale")
+        # room right of the longest bar for its "★ chosen" / "cut" text, as on the linear axis
+        top = max([p for r in rows for p in (r["before"], r["after"]) if p] or [1.0])
+        lo, hi = math.log10(floor) - 0.05, math.log10(top)
+        fig.update_xaxes(type="log", title_text=xtitle + ", log scale", range=[lo, hi + 0.3 * (hi - lo) + 0.1])
     else:
         top = max([p for r in rows for p in (r["before"], r["after"]) if p] or [1.0])
         fig.update_xaxes(title_text=xtitle, range=[0, min(1.15, top * 1.3 + 0.02)])
