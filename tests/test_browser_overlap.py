@@ -45,6 +45,9 @@ VIEWS = [
     ("beam-8x40", "beam?model=text-gpt&input=The+default+value+of&beams=8&maxlen=40", "beam"),
     ("tffr", f"tffr?input={LONG}&inject=3&wrong=9", "tffr"),
     ("tffr-hmm", "tffr?model=hmm-gpt&inject=5", None),
+    # the themes (?theme=): same layout, other colours
+    ("compare-dark", "?model=dates-transformer&theme=dark", None),
+    ("beam-high-contrast", "beam?beams=8&model=dates-transformer&input=Wed+3+Mar+21&theme=high-contrast", None),
     # the four tours of the Compare page
     ("tour-wrong-note", f"tffr?model=dates-gru-attn&input={LONG}&inject=3&wrong=9", None),
     ("tour-greedy-loops", "?model=text-gpt&input=The+default+value+of&s=greedy&s=top-p+0.9"
