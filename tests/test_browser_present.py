@@ -158,6 +158,8 @@ def test_play_advances_the_steps_and_pause_stops_them(app):
     page.keyboard.press("p")                          # P: play
     _wait_text(page, r"\(step [3-9]\d* of \d+", timeout=60)
     page.get_by_role("button", name="pause").click()
+    page.get_by_role("button", name="play").wait_for(timeout=60_000)
+    time.sleep(1.0)                                   # a tick already under way when pause was pressed lands
     headless.wait_ready(page, timeout=60)
     stopped = _step(page)
     time.sleep(2.5)                                   # five ticks at 0.5 s if it were still playing
