@@ -67,7 +67,7 @@ class Controls:
         self.bar: Optional[Any] = None
         if presenting():
             self.bar = st.container(horizontal=True, vertical_alignment="center", key="pk_toolbar", gap="small")
-            self._box = self.bar.popover("Controls", icon=":material/tune:", help="This page's settings")
+            self._box = self.bar.popover("Controls", icon=":material/tune:")
         else:
             self._box = st
 
@@ -189,10 +189,13 @@ def stepper(key: str, options: Sequence, *, controls: Optional[Controls] = None,
                icon=":material/pause:" if on else ":material/play_arrow:", on_click=_toggle_play,
                args=(key, options), type="primary" if on else "secondary",
                help=f"Play the {what}s one after another, or pause (key: {PLAY_KEY})")
-    box = controls if controls is not None and controls.bar is not None else row
-    box.selectbox(f"Seconds per {what}", url_checks.SPEEDS, index=url_checks.SPEEDS.index(url_checks.DEFAULT_SPEED),
-                  key="speed", bind="query-params", label_visibility="visible" if box is not row else "collapsed",
-                  width=110, help=f"Speed: how long each {what} stays on screen while playing")
+    in_popover = controls is not None and controls.bar is not None
+    (controls if in_popover else row).selectbox(
+        f"Seconds per {what}", url_checks.SPEEDS, index=url_checks.SPEEDS.index(url_checks.DEFAULT_SPEED),
+        key="speed", bind="query-params", label_visibility="visible" if in_popover else "collapsed",
+        width=240 if in_popover else 90, help=f"Speed: how long each {what} stays on screen while playing")
+    if not in_popover:
+        row.caption(f"s per {what}", width="content")
     if on:
         with row:
             _ticker(key, options, speed())
