@@ -142,7 +142,7 @@ def sizes(present: Optional[bool] = None) -> dict:
 # -- Plotly --------------------------------------------------------------------------------------------
 
 _TAG = re.compile(r"<[a-zA-Z/]")
-_SUP = re.compile(r"\s*<br>\s*<sup>(.*?)</sup>\s*$", re.S)
+_SUP = re.compile(r"\s*(?:<br>\s*)?<sup>(.*?)</sup>\s*$", re.S)
 _SUM = re.compile(r"Σ_\{([^}]*)\}\s*")
 _TEXT_TRACES = ("scatter", "bar", "heatmap")
 
