@@ -41,7 +41,12 @@ def _scheduled_sampling(cfg: dict) -> None:
     k = cfg.get("ss_k")                                     # a recipe's own k first
     cfg["ss_k"] = float(c[1].number_input("k", 0.0, 1e6, float(k_default if k is None else k), format="%.4f",
                                           key=f"tr_k_{sched}"))
+    feed = c[3].radio("Model's token", ["sample", "argmax"], index=0 if cfg.get("ss_sample", True) else 1,
+                      key="tr_ss_feed", horizontal=True, help="Fed in place of the gold token: a sample from the "
+                      "model's distribution (Bengio et al. 2015, the default) or its argmax.")
+    cfg["ss_sample"] = feed == "sample"
     if sched == "linear":
+        c = st.columns(4)
         cfg["ss_c"] = float(c[2].number_input("c (slope per step)", 0.0, 1.0, 0.75 / max(1, cfg["steps"]),
                                               format="%.6f", key="tr_c"))
         cfg["ss_eps_min"] = float(c[3].number_input("ε_min", 0.0, 1.0, 0.25, key="tr_epsmin"))
@@ -69,18 +74,42 @@ def _tokenizer_and_stage(cfg: dict) -> None:
     if cfg["tokenizer"] == "bpe":
         cfg["bpe_vocab_size"] = int(c[1].number_input("BPE vocabulary size", 8, 32_000,
                                                       int(cfg.get("bpe_vocab_size", 256)), key="tr_bpe"))
-    cfg["stage"] = c[2].selectbox("Stage", ["mle", "scst"], index=["mle", "scst"].index(cfg.get("stage", "mle")),
-                                  key="tr_stage", help="scst: self-critical sequence training (REINFORCE, greedy "
-                                                       "baseline) from init_from.")
-    if cfg["stage"] != "scst":
-        cfg.pop("init_from", None)
-        return
+    stages = list(engine.TRAIN_STAGES)
+    cfg["stage"] = c[2].selectbox("Stage", stages, index=stages.index(cfg.get("stage", "mle")), key="tr_stage",
+                                  help="mle: cross-entropy (from scratch, or fine-tuning init_from); scst: "
+                                       "self-critical sequence training (REINFORCE, greedy baseline); mixer: MIXER "
+                                       "(Ranzato et al. 2016: the last Δ·k target tokens by REINFORCE, the rest by "
+                                       "cross-entropy, k growing). scst and mixer start from init_from.")
     same = [m for m in runs.model_names(trained=False)
             if (runs.model_info(m)["task"], runs.model_info(m)["arch"]) == (cfg["task"], cfg["arch"])]
+    if cfg["stage"] == "mle":                     # from scratch, or fine-tuning (a recipe's own init_from kept)
+        scratch = "(from scratch)"
+        opts = [scratch] + same
+        start = cfg.get("init_from") if cfg.get("init_from") in same else scratch
+        pick = c[3].selectbox("init_from", opts, index=opts.index(start), key=f"tr_init_mle_{cfg['name']}_{start}",
+                              help="Fine-tune a shipped model of the same task and architecture instead.")
+        if pick == scratch:
+            cfg.pop("init_from", None)
+        else:
+            cfg["init_from"] = pick
+        return
     if not same:
-        raise ValueError(f"SCST fine-tunes a trained model: no shipped {cfg['arch']} model for the {cfg['task']} task")
-    cfg["init_from"] = c[3].selectbox("init_from", same, key="tr_init")
-    cfg["scst_reward"] = st.radio("SCST reward", ["exact", "chrf"], horizontal=True, key="tr_reward")
+        raise ValueError(f"{cfg['stage'].upper()} fine-tunes a trained model: no shipped {cfg['arch']} model for the "
+                         f"{cfg['task']} task")
+    cfg["init_from"] = c[3].selectbox("init_from", same, key="tr_init",
+                                      index=same.index(cfg["init_from"]) if cfg.get("init_from") in same else 0)
+    if cfg["stage"] == "scst":
+        cfg["scst_reward"] = st.radio("SCST reward", ["exact", "chrf"], horizontal=True, key="tr_reward")
+        return
+    m = st.columns(4)
+    cfg["mixer_delta"] = int(m[0].number_input("Δ (REINFORCE tokens added per stage)", 1, 64,
+                                               int(cfg.get("mixer_delta", 2)), key="tr_mx_delta"))
+    cfg["mixer_every"] = int(m[1].number_input("Steps per stage", 1, 100_000, int(cfg.get("mixer_every", 100)),
+                                               key="tr_mx_every"))
+    cfg["mixer_samples"] = int(m[2].number_input("Samples per source", 2, engine.MAX_SCST_SAMPLES,
+                                                 int(cfg.get("mixer_samples", 4)), key="tr_mx_samples",
+                                                 help="The baseline is the mean reward of the other samples."))
+    cfg["mixer_reward"] = m[3].radio("MIXER reward", ["exact", "chrf"], horizontal=True, key="tr_mx_reward")
 
 
 def form(cfg: dict) -> tuple[dict, str]:

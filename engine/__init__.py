@@ -81,6 +81,8 @@ _FACE = {
     "TRAINED_DIR": "engine.training",
     "trained_models": "engine.training",
     "SCHEDULES": "engine.training.schedules",
+    "TRAIN_STAGES": "engine.training.config:STAGES",        # mle | scst | mixer
+    "MAX_SCST_SAMPLES": "engine.limits",
 }
 
 __all__ = sorted(_FACE)

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+import engine
 from markdown_it import MarkdownIt
 
 pytest.importorskip("streamlit")
@@ -37,7 +39,7 @@ def _titles(at):
     out = []
     for c in at.get("plotly_chart"):
         t = (json.loads(c.proto.spec).get("layout", {}).get("title") or {}).get("text") or ""
-        out.append(t)
+        out.append(" ".join(re.sub(r"<br>", " ", t).split()))     # the style wraps long titles with <br>
     return out
 
 
@@ -79,8 +81,7 @@ def test_lab_dataset_two_models_then_oracle_model(root):
     assert "hmm-gpt-ss" in _md(at) + " ".join(c.value for c in at.caption)   # the pairing tip
     at.toggle(key="lab_gold").set_value(True).run()
     _ok(at)
-    assert any(t.startswith("hmm-gpt: per position") and "not exposure bias" in t.replace("<br>", " ")
-               for t in _titles(at))
+    assert any(t.startswith("hmm-gpt: per position") and "not exposure bias" in t for t in _titles(at))
 
 
 def test_lab_shipped_pairs_open_precomputed(root):
@@ -210,3 +211,28 @@ def test_lab_lists_and_analyses_a_model_trained_on_the_train_page(root):
         assert "#### greedy" in "\n".join(m.value for m in at.markdown)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_train_form_offers_every_stage_and_the_ss_feed(root):
+    """The Train form's stages come from engine.TRAIN_STAGES (MIXER with its options), scheduled sampling
+    says which token it feeds (sample by default, argmax on request), and a recipe's init_from is kept for
+    an MLE fine-tune (hmm-gpt-ss fine-tunes hmm-gpt)."""
+    at = _ok(_app(root, "views/train.py"))
+    assert at.selectbox(key="tr_stage").options == list(engine.TRAIN_STAGES)
+    at.selectbox(key="tr_ss").set_value("inverse_sigmoid").run()
+    assert at.radio(key="tr_ss_feed").value == "sample"
+    at.radio(key="tr_ss_feed").set_value("argmax").run()
+    _ok(at)
+    at.selectbox(key="tr_stage").set_value("mixer").run()
+    assert "MIXER feeds the model" in shown(at.error[0].value)       # refused in one line, not run
+    at.selectbox(key="tr_ss").set_value("none").run()
+    _ok(at)
+    for k in ("tr_mx_delta", "tr_mx_every", "tr_mx_samples"):
+        assert at.number_input(key=k).value >= 1
+    at.selectbox(key="tr_stage").set_value("mle").run()
+    at.radio(key="tr_source").set_value("recipe").run()
+    at.selectbox(key="tr_recipe").set_value("hmm-gpt-ss").run()
+    _ok(at)
+    assert engine.recipe_config("hmm-gpt-ss").get("init_from") == "hmm-gpt"
+    init = [b for b in at.selectbox if b.label == "init_from"]
+    assert [b.value for b in init] == ["hmm-gpt"]                    # was dropped: trained from scratch
