@@ -4,6 +4,7 @@ and every shipped result in results/experiments/.
 Every figure must carry data (an empty chart is a bug) and the numbers must be the result's numbers."""
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,8 @@ def _ys(fig):
 def _title(fig):
     """A figure's title with its subtitle (style.finish moves a <sup> line into the subtitle)."""
     t = fig.layout.title
-    return (t.text or "") + " " + ((t.subtitle.text or "") if t.subtitle else "")
+    text = (t.text or "") + " " + ((t.subtitle.text or "") if t.subtitle else "")
+    return " ".join(re.sub(r"<[^>]+>", " ", text).split())       # the style wraps lines with <br> and <span>
 
 
 def _trace(fig, name):
@@ -73,7 +75,7 @@ def test_per_position_figure_shows_n_and_marks_small_n(add_res):
     shaded = sorted({round(s.x0 + 0.5) for s in fig.layout.shapes if s.type == "rect"})
     assert shaded == small
     assert all(tf.marker.symbol[i] == "circle-open" for i in small)
-    assert f"n < {p['small_n']}" in _title(fig)
+    assert f"grey: fewer than {p['small_n']} examples" in _title(fig)
 
 
 def test_error_bands_are_wilson_not_zero_width(add_res):
@@ -142,7 +144,7 @@ def test_drift_figure_states_the_interval(add_res):
     d = add_res["drift"]
     fig = lc.drift_figure(d)
     label = d["regime"].split(":")[0].split(" (")[0]            # "stable drift", "explosive", "undetermined"
-    assert label in _title(fig).replace("<br>", " ") and f"[{d['alpha_lo']:.3f}" in _title(fig)
+    assert label in _title(fig) and f"[{d['alpha_lo']:.3f}" in _title(fig)
     if not d["regime"].startswith("stable"):
         assert d["predicted_steady_gap"] is None and not fig.layout.shapes
 

@@ -46,7 +46,7 @@ def n_bars(fig: go.Figure, x, n, small: int, row: int, name: str = "examples n")
                   row=row, col=1)
 
 
-def per_position_figure(res: dict, *, title: Optional[str] = None) -> go.Figure:
+def per_position_figure(res: dict, *, title: Optional[str] = None, label: str = "") -> go.Figure:
     """Token error rate (Wilson 95% intervals) and reference NLL (95% bootstrap bands over examples) per
     predicted position, teacher forcing vs free running; the examples n per position in the hover and
     in a thin bottom panel; positions with n < SMALL_N shaded grey (few examples: wide intervals)."""
@@ -58,9 +58,9 @@ def per_position_figure(res: dict, *, title: Optional[str] = None) -> go.Figure:
                         subplot_titles=("token error rate (Wilson 95%)", "NLL of the reference token (nats, "
                                         "bootstrap 95%)", "examples n per position"))
     for r, key in ((1, "error"), (2, "nll")):
-        for mode, colour, label, n in (("tf", TF, "teacher forcing", n_tf), ("fr", FR, "free running", n_fr)):
-            band(fig, x, p[f"{mode}_{key}_lo"], p[f"{mode}_{key}_hi"], colour, f"{label} 95% band", row=r, col=1)
-            line_n(fig, x, p[f"{mode}_{key}"], n_tf if key == "error" else n, colour, label, row=r, col=1,
+        for mode, colour, name, n in (("tf", TF, "teacher forcing", n_tf), ("fr", FR, "free running", n_fr)):
+            band(fig, x, p[f"{mode}_{key}_lo"], p[f"{mode}_{key}_hi"], colour, f"{name} 95% band", row=r, col=1)
+            line_n(fig, x, p[f"{mode}_{key}"], n_tf if key == "error" else n, colour, name, row=r, col=1,
                    showlegend=r == 1, dash=None if mode == "tf" else "dot")
     n_bars(fig, x, n_tf, small, row=3)
     few = [a for a, k in zip(x, n_tf) if k is not None and k < small]
@@ -69,9 +69,9 @@ def per_position_figure(res: dict, *, title: Optional[str] = None) -> go.Figure:
     fig.update_xaxes(title_text="predicted position t" + (f" (after a {res.get('prompt_tokens')}-token prompt)"
                                                            if res.get("prompt_tokens") else ""), row=3, col=1)
     fig.update_yaxes(rangemode="tozero")
-    note = f"; grey: n < {small} ({len(few)} position{'s' if len(few) != 1 else ''})" if few else ""
+    note = f"; grey: fewer than {small} examples ({len(few)} position{'s' if len(few) != 1 else ''})" if few else ""
     gold = " against one sampled gold token (not exposure bias on hmm)" if res.get("task") == "hmm" else ""
-    return style_legend_below(fig, title=title or f"{res.get('model', '')}: per position, TF vs FR{gold}"
+    return style_legend_below(fig, title=title or f"{label or res.get('model', '')}: per position, TF vs FR{gold}"
                               f"<br><sup>{res.get('examples')} examples{note}</sup>", height=600)
 
 

@@ -16,7 +16,7 @@ SHIPPED = engine.ANALYSIS_SETTINGS          # n, seed, t0 of the precomputed ana
 PAIRS = {"addition-gru": "addition-gru-ss", "hmm-gpt": "hmm-gpt-ss"}
 # the dataset analysis, one section per row: (chart name, subheader, figure of (model, result), caption)
 SECTIONS = [
-    ("per-position", "Per position: teacher forcing vs free running", lambda m, r: charts.per_position_figure(r),
+    ("per-position", "Per position: teacher forcing vs free running", lambda m, r: charts.per_position_figure(r, label=m),
      "Teacher forcing feeds the gold prefix; free running feeds the model's own greedy tokens. Error rates with "
      "Wilson 95% intervals, NLL with 95% bootstrap bands (resampled examples); n per position in the hover and the "
      "bottom panel; grey: fewer than 30 examples."),

@@ -43,9 +43,9 @@ def regime(alpha, eps, lo, hi, d0, steps: int) -> str:
     if min(iterate(alpha, eps, d0, max(steps, 2))) < 0:
         return f"{UNDETERMINED}: iterating the fit gives negative distances (eps = {eps:.3f})"
     if lo > 1:
-        return f"explosive (alpha > 1: 95% interval [{lo:.3f}, {hi:.3f}])"
+        return f"explosive (alpha above 1: 95% interval [{lo:.3f}, {hi:.3f}])"
     if hi < 1:
-        return f"stable drift (alpha < 1: 95% interval [{lo:.3f}, {hi:.3f}])"
+        return f"stable drift (alpha below 1: 95% interval [{lo:.3f}, {hi:.3f}])"
     return f"{UNDETERMINED}: the 95% interval of alpha [{lo:.3f}, {hi:.3f}] includes 1"
 
 
