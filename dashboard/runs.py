@@ -62,9 +62,13 @@ def shipped_names() -> list[str]:
 
 
 def model_names(trained: bool = True) -> list[str]:
-    """The shipped models, then (unless trained=False) the checkpoints saved by the Train page
-    (looked up on every call, so a model trained a moment ago is listed)."""
-    return shipped_names() + (engine.trained_models() if trained else [])
+    """The shipped models, then (unless trained=False) the checkpoints saved by the Train page (looked up
+    on every call, so a model trained a moment ago is listed) and the Hugging Face models: the local
+    cache's and the folders opened from the sidebar's box (dashboard/hf_picker.py)."""
+    if not trained:
+        return shipped_names()
+    from dashboard import hf_picker                 # the local Hugging Face cache, and folders opened here
+    return shipped_names() + engine.trained_models() + hf_picker.names()
 
 
 def forget_model(name: str) -> None:

@@ -11,7 +11,7 @@ from typing import Optional
 import streamlit as st
 
 import engine
-from dashboard import budget, deck, display, runs, url_checks, url_state
+from dashboard import budget, deck, display, hf_picker, runs, url_checks, url_state
 from dashboard.display import one_line
 from dashboard.url_state import CUSTOM, CUSTOM_KEYS, changed, set_shared, shared
 
@@ -34,7 +34,9 @@ def shared_controls() -> None:
     with st.sidebar:
         st.selectbox("Model", names, key="model", persist_state="session", on_change=_on_model_change,
                      help="A shipped model: seq2seq (dates-*, addition-gru) or language model (text-gpt, hmm-gpt); "
-                          "models trained on the Train page follow as runs/dashboard/NAME.")
+                          "models trained on the Train page follow as runs/dashboard/NAME, then Hugging Face "
+                          "models (hf:...) from the local cache or opened in the box below.")
+        hf_picker.open_box(runs.load_model)
         exs = runs.examples(shared("model"))
         st.text_input("Input", key="input", on_change=changed, args=("input",), persist_state="session",
                       placeholder=exs[0], help="The source (seq2seq) or the prompt (language model). "

@@ -83,6 +83,8 @@ _FACE = {
     "SCHEDULES": "engine.training.schedules",
     "TRAIN_STAGES": "engine.training.config:STAGES",        # mle | scst | mixer
     "MAX_SCST_SAMPLES": "engine.limits",
+    "MAX_MODEL_SPEC_CHARS": "engine.limits",
+    "MAX_OPENED_HF_MODELS": "engine.limits",
 }
 
 __all__ = sorted(_FACE)

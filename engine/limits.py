@@ -49,6 +49,10 @@ MAX_MODEL_CONTEXT = 65_536              # model.max_len (positions)
 MAX_WEIGHTS_HEADER_BYTES = 16 * 1024 * 1024  # the JSON header of model.safetensors (tensor names, shapes)
 MAX_RESUME_STATE_BYTES = 16 * 1024 * 1024    # state.json of a training run's resume state (its history)
 
+# -- the dashboard's Hugging Face model box (dashboard/hf_picker.py) ----------------------------------
+MAX_MODEL_SPEC_CHARS = 1_024           # a model folder path or cached name typed into the box
+MAX_OPENED_HF_MODELS = 16              # hf: models opened from the box that the picker keeps listing
+
 # -- command line and training options (engine/cli_args.py, TrainConfig.check) --------------------
 MAX_TRAIN_BATCH = 4096                  # TrainConfig.batch_size (--batch-size)
 MAX_THREADS = 256                       # --threads of train, exposure, experiment (0 = torch's default)

@@ -1,0 +1,84 @@
+"""The model picker's Hugging Face part: models in the local Hugging Face cache are listed with the
+shipped ones (engine.list_hf_models: configs only, no torch), and a box in the sidebar opens a model
+folder (or a cached name) — loaded once, then listed for every session of this server. Nothing is
+downloaded unless the user ticks the download box."""
+from __future__ import annotations
+
+import threading
+
+import streamlit as st
+
+import engine
+from dashboard.display import md, one_line
+from dashboard.url_state import set_shared
+
+
+@st.cache_resource
+def _opened() -> tuple[threading.Lock, list]:
+    """The hf: models opened from the box on this server (oldest first, at most MAX_OPENED_HF_MODELS)."""
+    return threading.Lock(), []
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def cached_names() -> list[str]:
+    """hf: names of the causal LMs and encoder-decoders in the local Hugging Face cache (rescanned at most
+    every 30 s)."""
+    return [m["name"] for m in engine.list_hf_models()]
+
+
+def names() -> list[str]:
+    """The Hugging Face models the picker lists: the local cache's, then those opened on this server."""
+    lock, opened = _opened()
+    with lock:
+        extra = list(opened)
+    cached = cached_names()
+    return cached + [n for n in extra if n not in cached]
+
+
+def spec_name(raw: str) -> str:
+    """The engine name of what the user typed: "hf:" + a folder or a cache name (one-line ValueError)."""
+    raw = (raw or "").strip()
+    if not raw:
+        raise ValueError("type a model folder (with config.json and safetensors weights) or a cached name like gpt2")
+    if len(raw) > engine.MAX_MODEL_SPEC_CHARS:
+        raise ValueError(f"the model name is {len(raw):,} characters long; at most {engine.MAX_MODEL_SPEC_CHARS} "
+                         "(MAX_MODEL_SPEC_CHARS in engine/limits.py)")
+    return raw if raw.startswith("hf:") else "hf:" + raw
+
+
+def open_model(raw: str, download: bool, load) -> str:
+    """Load the model `raw` names (through `load`, the page's cached loader, after a download when asked)
+    and list it; returns its engine name. A model that cannot be opened raises a one-line ValueError."""
+    name = spec_name(raw)
+    if download:
+        engine.load(name, download=True)                 # fetches what is missing into the cache, then loads
+    load(name)
+    lock, opened = _opened()
+    with lock:
+        if name not in opened:
+            opened.append(name)
+            del opened[:-engine.MAX_OPENED_HF_MODELS]
+    return name
+
+
+def _on_open(load) -> None:
+    try:
+        name = open_model(st.session_state.get("_hf_spec", ""), bool(st.session_state.get("_hf_download")), load)
+    except Exception as e:  # noqa: BLE001 - CheckpointError, a missing folder, a bad config: one line
+        st.session_state["_hf_error"] = one_line(e)
+        return
+    st.session_state["_hf_error"] = ""
+    set_shared("model", name)
+    set_shared("input", "")
+
+
+def open_box(load) -> None:
+    """The sidebar's box: a folder or cached name, a download tick box, Open, and the one-line error."""
+    with st.expander("Open a Hugging Face model", expanded=bool(st.session_state.get("_hf_error"))):
+        st.text_input("Model folder or cached name", key="_hf_spec", placeholder="/path/to/model or gpt2",
+                      help="A folder saved by save_pretrained (config.json, *.safetensors, the tokenizer), or a "
+                           "model in the local Hugging Face cache. Weights are read from safetensors only.")
+        st.checkbox("Download it if it is not in the local cache (network)", key="_hf_download")
+        st.button("Open", key="_hf_open", on_click=_on_open, args=(load,), icon=":material/folder_open:")
+        if st.session_state.get("_hf_error"):
+            st.error(md(st.session_state["_hf_error"]))

@@ -1,0 +1,94 @@
+"""The dashboard on Hugging Face models (issue 12): the picker lists the local cache's models, the
+sidebar's box opens a model folder, and every page runs on it. Tiny random models built here
+(tests/hf_tiny.py), no network."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+pytest.importorskip("transformers")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import hf_tiny  # noqa: E402
+
+APP = "dashboard/app.py"
+PAGES = ["views/compare.py", "views/step.py", "views/attention.py", "views/beam.py", "views/tffr.py"]
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory, one_torch_thread):
+    root = tmp_path_factory.mktemp("hf-app")
+    return {"gpt2": hf_tiny.make_gpt2(root), "marian": hf_tiny.MAKERS["marian"](root)}
+
+
+def _ok(at):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def _open(root, folder, page=None):
+    at = AppTest.from_file(str(root / APP), default_timeout=240)
+    at.run()
+    at.text_input(key="_hf_spec").set_value(str(folder)).run()
+    at.button(key="_hf_open").click().run()
+    _ok(at)
+    assert at.session_state["model"] == f"hf:{folder}"
+    if page:
+        at.switch_page(page)
+        at.run()
+    return at
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "marian"])
+def test_open_a_folder_and_every_page_runs_on_it(root, folders, arch):
+    at = _open(root, folders[arch])
+    assert f"hf:{folders[arch]}" in at.selectbox(key="model").options       # listed from now on
+    charts_seen = len(at.get("plotly_chart"))
+    assert charts_seen >= 1                                                  # the compare page decoded
+    for page in PAGES[1:]:
+        at.switch_page(page)
+        at.run()
+        if page.endswith("tffr.py"):                     # an HF model has no task: the user types the reference
+            at.text_input(key="ref").set_value(" the end").run()
+        _ok(at)
+        assert at.get("plotly_chart") or at.get("vega_lite_chart") or at.get("arrow_vega_lite_chart"), \
+            (page, [m.value for m in at.markdown][:6], [i.value for i in at.info], [w.value for w in at.warning])
+
+
+def test_a_bad_folder_is_one_line_and_keeps_the_model(root, tmp_path):
+    at = AppTest.from_file(str(root / APP), default_timeout=240)
+    at.run()
+    before = at.session_state["model"]
+    (tmp_path / "pickled").mkdir()
+    (tmp_path / "pickled" / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    (tmp_path / "pickled" / "pytorch_model.bin").write_bytes(b"\x80\x04not a safetensors file")
+    for spec in (str(tmp_path / "missing"), str(tmp_path / "pickled"), "x" * 2000, "   "):
+        at.text_input(key="_hf_spec").set_value(spec).run()
+        at.button(key="_hf_open").click().run()
+        assert not at.exception
+        assert len(at.error) == 1 and "\n" not in at.error[0].value, [e.value for e in at.error]
+        assert at.session_state["model"] == before
+
+
+def test_the_picker_lists_the_local_cache(root, folders, tmp_path, monkeypatch):
+    """A model in the Hugging Face cache layout (models--org--name/snapshots/<rev>/) is listed as hf:org/name."""
+    snap = tmp_path / "hub" / "models--tiny--gpt2" / "snapshots" / "abc123"
+    snap.parent.mkdir(parents=True)
+    import shutil
+    shutil.copytree(folders["gpt2"], snap)
+    (tmp_path / "hub" / "models--tiny--gpt2" / "refs").mkdir()
+    (tmp_path / "hub" / "models--tiny--gpt2" / "refs" / "main").write_text("abc123")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    import engine
+    assert [m["name"] for m in engine.list_hf_models()] == ["hf:tiny/gpt2"]
+    from dashboard import hf_picker
+    hf_picker.cached_names.clear()                      # rescanned at most every 30 s otherwise
+    at = AppTest.from_file(str(root / APP), default_timeout=240)
+    at.query_params["model"] = "hf:tiny/gpt2"
+    at.run()
+    _ok(at)
+    assert "hf:tiny/gpt2" in at.selectbox(key="model").options and at.session_state["model"] == "hf:tiny/gpt2"
