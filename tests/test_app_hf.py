@@ -57,6 +57,10 @@ def test_open_a_folder_and_every_page_runs_on_it(root, folders, arch):
         _ok(at)
         assert at.get("plotly_chart") or at.get("vega_lite_chart") or at.get("arrow_vega_lite_chart"), \
             (page, [m.value for m in at.markdown][:6], [i.value for i in at.info], [w.value for w in at.warning])
+    at.switch_page("views/traces.py")                    # downloads of the runs and the HTML report
+    at.run()
+    _ok(at)
+    assert at.get("download_button")
 
 
 def test_a_bad_folder_is_one_line_and_keeps_the_model(root, tmp_path):
