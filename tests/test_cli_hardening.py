@@ -329,3 +329,11 @@ def test_a_recipe_under_another_name(tmp_path):
     args = build_parser().parse_args(["train", "--recipe", "addition-gru", "--name", "my-adder",
                                       "--out", str(tmp_path)])
     assert config_from_args(args).name == "my-adder"
+
+
+def test_train_never_writes_into_checkpoints_by_default():
+    """`train --recipe addition-gru` wrote into checkpoints/addition-gru, replacing the shipped model (it did,
+    during a session's own check); the default output folder is runs/train now."""
+    args = build_parser().parse_args(["train", "--recipe", "addition-gru"])
+    assert Path(args.out) == Path("runs/train")
+    assert "checkpoints" in Path("scripts/train_all.sh").read_text().split("--recipe")[1].split("\n")[0]

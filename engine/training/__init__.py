@@ -2,7 +2,8 @@
 
 config.py TrainConfig (+ CLI_KEYS) · data.py Data · schedules.py the scheduled-sampling decays ·
 scheduled_sampling.py mixing the model's tokens into the decoder input · losses.py · scst.py
-self-critical fine-tuning · loop.py train / fit / validate · resume.py · recipes.py the shipped
+self-critical fine-tuning · mixer.py MIXER (Ranzato et al. 2016) · remedies.py measuring a remedy against
+its base and a control · loop.py train / fit / validate · resume.py · recipes.py the shipped
 recipes · metrics.py the model card's metrics · job.py TrainJob (a background run) and the
 architecture catalogue · cli.py `python -m engine train`.
 """

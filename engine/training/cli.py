@@ -15,6 +15,8 @@ from ..cli_args import float_arg, folder_arg, json_arg, text_arg
 from .config import CLI_KEYS, STAGES, OptionError, TrainConfig
 from .loop import train
 from .job import ARCH_MODELS, TASK_ARCHS, check_name
+
+DEFAULT_OUT = "runs/train"     # never checkpoints/ by default: a try-out run must not replace a shipped model
 from .recipes import RECIPES, recipe
 from .schedules import SCHEDULES
 
@@ -68,8 +70,9 @@ def add_parsers(subparsers) -> None:
     t.add_argument("--mixer-every", type=int, help="MIXER: optimiser steps per stage (>= 1)")
     t.add_argument("--mixer-samples", type=int, help="MIXER: sampled continuations per source (2 to MAX_SCST_SAMPLES)")
     t.add_argument("--mixer-reward", choices=["exact", "chrf"], help="MIXER: the sequence reward")
-    t.add_argument("--out", type=folder_arg, default="checkpoints",
-                   help="folder for the checkpoint (default checkpoints/)")
+    t.add_argument("--out", type=folder_arg, default=DEFAULT_OUT,
+                   help=f"folder for the checkpoint folder <out>/<name> (default {DEFAULT_OUT}/; "
+                        "--out checkpoints replaces a shipped model)")
     t.add_argument("--resume", action="store_true", help="continue from runs/<name>/resume")
 
 
