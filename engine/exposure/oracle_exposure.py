@@ -44,6 +44,9 @@ def verdict(pct: dict, acc: dict, kl_data: float, kl_model: float, length: int, 
         return {"outcome": "none", "text": f"KL(oracle ‖ model) is 0 (below {ZERO_KL:g}) on data prefixes and on the "
                 "model's own prefixes at every step: no exposure bias. This is the oracle itself."}
     m, lo, hi = pct["mean"], pct["lo"], pct["hi"]
+    if m is None:                  # no finite %ExAccErr in any seed (e.g. an untrained model: NaN KL sums)
+        return {"outcome": "inconclusive", "text": f"%ExAccErr({length}) has no finite value in any seed: no "
+                "conclusion."}
     if lo is None or hi is None:
         return {"outcome": "inconclusive", "text": f"%ExAccErr({length}) = {m:.2f}% from one seed: no interval, "
                 "so no conclusion (run several seeds)."}
