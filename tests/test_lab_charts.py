@@ -1,6 +1,7 @@
 """The lab's chart builders (dashboard/charts: exposure, experiments, training) on real results:
-engine.analyze on small n (a seq2seq model and the oracle language model), a quick experiment run,
-and every shipped result in results/experiments/.
+engine.analyze on small n (a seq2seq model and the oracle language model) and every shipped result in
+results/experiments/ (a quick experiment run left this file: the redesigned label-smoothing experiment takes
+minutes even quick; tests/test_experiments.py runs the experiments).
 Every figure must carry data (an empty chart is a bug) and the numbers must be the result's numbers."""
 import json
 import math
@@ -161,16 +162,6 @@ def test_sequence_rows(add_res, hmm_res):
     assert rows[0]["exact match (FR)"] == add_res["sequence"]["fr_exact_match"]
     assert rows[0]["95% (Wilson)"] == f"[{add_res['sequence']['fr_exact_match_lo']:.3f}, " \
         f"{add_res['sequence']['fr_exact_match_hi']:.3f}]"
-
-
-def test_quick_experiment_figures():
-    from engine.experiments import run_experiment
-    res = run_experiment("label-smoothing", quick=True)
-    figs = lc.experiment_figures(res)
-    assert len(figs) == 2
-    bars = figs[1].data
-    assert [b.name for b in bars] == ["teacher forcing", "free running"]
-    assert list(bars[0].y) == [res["data"][m]["calibration"]["tf_ece"] for m in res["data"]]
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
