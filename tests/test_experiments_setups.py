@@ -159,3 +159,14 @@ def test_setup_charts_plot_the_result(tiny_results, name):
         assert list(mean.x) == d["vocab_sizes"]
         assert list(mean.y) == pytest.approx([d["summary"][v]["sequence_error"][0] for v in d["vocabularies"]])
     assert all(not (isinstance(v, float) and math.isnan(v)) for f in figs for t in f.data for v in (t.y or []) if v is not None)
+
+
+def test_bpe_chart_says_when_every_vocabulary_is_at_the_floor(tiny_results):
+    import copy
+    from dashboard.charts.lab_setups import FIGURES
+    res = copy.deepcopy(tiny_results["bpe-vocab"][0])
+    for v in res["data"]["vocabularies"]:
+        res["data"]["summary"][v]["sequence_error"] = [0.95, 0.9, 1.0]
+    assert "near the floor" in FIGURES["bpe-vocab"](res)[0].layout.title.text
+    res["data"]["summary"][res["data"]["vocabularies"][0]]["sequence_error"] = [0.5, 0.4, 0.6]
+    assert "near the floor" not in FIGURES["bpe-vocab"](res)[0].layout.title.text

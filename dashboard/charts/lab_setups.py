@@ -177,6 +177,7 @@ def _label_smoothing(res: dict) -> list[go.Figure]:
 
 # -- bpe-vocab ---------------------------------------------------------------------------------------
 
+FLOOR = 0.9          # = engine.experiments.bpe_vocab.FLOOR (charts import no torch)
 BPE_PANELS = (("sequence_error", "whole-answer error (greedy)"), ("bits_per_char", "bits per character (TF)"),
               ("tokens_per_answer", "tokens per answer"), ("tf_token_error", "token error (TF)"))
 
@@ -203,11 +204,13 @@ def _bpe(res: dict) -> list[go.Figure]:
                                  hovertemplate="%{x} tokens: %{y:.4f}<extra></extra>"), row=row, col=col)
         fig.update_xaxes(type="log", tickvals=sizes, title_text="vocabulary size (log)", row=row, col=col)
     tr = d["trend"]
+    seq = [d["summary"][v]["sequence_error"][0] for v in vocabs]
     title = (f"characters and plain BPE: per seed (dots) and mean; {d['test_examples']} test sums per seed, "
              f"{len(d['seeds'])} seeds, {d['steps']} training steps<sup>per doubling of the vocabulary: sequence "
              f"error {fmt(tr['sequence_error'][0], 3)} [{fmt(tr['sequence_error'][1], 3)}, {fmt(tr['sequence_error'][2], 3)}], "
              f"bits/char {fmt(tr['bits_per_char'][0], 3)} [{fmt(tr['bits_per_char'][1], 3)}, {fmt(tr['bits_per_char'][2], 3)}]"
-             f"</sup>")
+             + (f"; every vocabulary is near the floor (whole-answer error ≥ {FLOOR}): this budget cannot show "
+                "whether fewer steps help — read bits per character" if min(seq) >= FLOOR else "") + "</sup>")
     return [style_legend_below(fig, title=title, height=640), effect_figure(res)]
 
 
