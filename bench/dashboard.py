@@ -90,6 +90,7 @@ def first_visit(b, url: str) -> dict:
     page = headless.new_page(b)
     t0 = time.perf_counter()
     page.goto(url, wait_until="commit")
+    page.wait_for_function("() => !!document.body")          # headless.wait_ready reads document.body
     st = headless.wait_ready(page, timeout=180)
     sec = None if st.get("ready_at") is None else st["ready_at"] - t0
     return {"s": sec, "ok": _ok(st) and st["plotly"] >= 1, "errors": st["errors"], "page": page}
@@ -189,6 +190,7 @@ def main(argv=None) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="seqscope-bench-") as tmp, headless.browser() as b:
         results.append(scenario(b, Path(tmp), "idle", args.repeat))
+        print("idle:", json.dumps(results[-1]), flush=True)
         if not args.no_busy:
             with busy_cores(os.cpu_count() or 2):
                 results.append(scenario(b, Path(tmp), "busy", args.repeat))
