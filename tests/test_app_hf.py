@@ -96,3 +96,25 @@ def test_the_picker_lists_the_local_cache(root, folders, tmp_path, monkeypatch):
     at.run()
     _ok(at)
     assert "hf:tiny/gpt2" in at.selectbox(key="model").options and at.session_state["model"] == "hf:tiny/gpt2"
+
+
+def test_a_deep_models_head_grid_is_paged_by_layers(root, tmp_path, one_torch_thread):
+    """A 12-layer model's grid of layers x heads shows 4 layers at a time (issue 12: 12 x 12 readable)."""
+    if True:
+        from transformers import GPT2Config, GPT2LMHeadModel
+        folder = tmp_path / "gpt2-deep"
+        tok = hf_tiny.gpt2_tokenizer()
+        eot = tok.token_to_id("<|endoftext|>")
+        hf_tiny._save_tokenizer(tok, folder, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
+                                unk_token="<|endoftext|>")
+        GPT2LMHeadModel(GPT2Config(vocab_size=tok.get_vocab_size(), n_positions=64, n_embd=24, n_layer=12, n_head=12,
+                                   bos_token_id=eot, eos_token_id=eot)).eval().save_pretrained(folder)
+    at = _open(root, folder, "views/attention.py")
+    _ok(at)
+    at.toggle(key="grid").set_value(True).run()
+    _ok(at)
+    seg = at.get("button_group")
+    assert seg, "no layer pages"
+    assert list(seg[0].proto.options and [o.content for o in seg[0].proto.options]) == ["0–3", "4–7", "8–11"]
+    grid = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+    assert len(grid) >= 2                                   # the heatmap and the paged grid

@@ -5,7 +5,7 @@ HTML report (dashboard/report.py). Pages call them as `charts.compare_figure(...
 """
 from __future__ import annotations
 
-from dashboard.charts.attention import (attention_entropy_figure, attention_grid, attention_heatmap,
+from dashboard.charts.attention import (GRID_LAYERS_PER_PAGE, attention_entropy_figure, attention_grid, attention_heatmap,
                                         encoder_attention_heatmap)
 from dashboard.charts.beam import beam_tree_figure
 from dashboard.charts.compare import compare_figure
@@ -32,7 +32,7 @@ token_probs = _view.token_probs
 
 __all__ = [
     # style
-    "BG", "CHOSEN", "CUT", "FONT", "GRID", "INK", "MIN_PX", "PALETTE", "STATUS_COLOURS", "THEME_NAMES", "WINNER",
+    "BG", "GRID_LAYERS_PER_PAGE", "CHOSEN", "CUT", "FONT", "GRID", "INK", "MIN_PX", "PALETTE", "STATUS_COLOURS", "THEME_NAMES", "WINNER",
     "alt_finish", "alt_style", "current_theme", "finish", "fmt", "plotly_config", "set_presenting", "set_theme",
     "style",
     # decoding views

@@ -75,7 +75,15 @@ def main() -> None:
                                                "(low = focused, high = spread out)"), "attention-entropy")
     if not url_state.presenting():
         if st.toggle("Show the grid of all layers × heads", key="grid", bind="query-params"):
-            display.altair(charts.attention_grid(tr, kind, hyp))
+            n_layers = charts.attention_shape(tr, kind)[0]
+            page = None
+            if n_layers > charts.GRID_LAYERS_PER_PAGE:      # a deep model (GPT-2: 12 x 12): a few layers at a time
+                per = charts.GRID_LAYERS_PER_PAGE
+                pages = list(range((n_layers + per - 1) // per))
+                page = st.segmented_control("Layers", pages, default=0, key="grid_page",
+                                            format_func=lambda p: f"{p * per}–{min(n_layers, (p + 1) * per) - 1}")
+                page = 0 if page is None else page
+            display.altair(charts.attention_grid(tr, kind, hyp, layer_page=page))
         enc = tr.get("encoder_attention")
         if enc and st.toggle("Show the encoder's self-attention over the source", key="enc", bind="query-params"):
             ec = st.columns([1, 1, 4])
