@@ -5,10 +5,12 @@ every model loaded and every decode cached and only draws.
 `resolve(page, params)` reads a view's URL state the way its page does (the same defaults, the same
 configs, the same recording options: the cache keys match) and returns what it computed; the deck
 export (dashboard/deck.py) draws from it. `start(views)` runs it for a list of views in one
-background thread (one warm-up at a time per server); `start_once()` warms the default deck once per
-server process, called by dashboard/app.py after the first page is drawn. Streamlit's caches are
+background thread (one warm-up at a time per server); `start_once()` (called by dashboard/app.py after
+each script run; it acts once per server process) warms the tours and every shipped model's home view.
+`python -m dashboard.warmup PORT` (./run.sh app) makes that happen at server start: it requests
+/_stcore/script-health-check, which runs the app once before any browser. Streamlit's caches are
 process-wide: a thread without a session fills the same st.cache_resource / st.cache_data stores the
-pages read (Streamlit logs "missing ScriptRunContext" once for such a thread; harmless).
+pages read (tests/test_warmup.py checks it).
 """
 from __future__ import annotations
 
