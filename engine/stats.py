@@ -30,7 +30,9 @@ def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float, float]:
     z2 = z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return p, max(0.0, centre - half), min(1.0, centre + half)
+    lo = 0.0 if k == 0 else max(0.0, centre - half)           # exact at the ends (no rounding residue)
+    hi = 1.0 if k == n else min(1.0, centre + half)
+    return p, lo, hi
 
 
 def _log_binom_pmf(i: np.ndarray, n: int, p: float) -> np.ndarray:

@@ -32,6 +32,7 @@ def test_wilson_by_hand_and_edges():
     assert lo == 0.0 and hi == pytest.approx((z * z / 10) / (1 + z * z / 10), abs=1e-12)
     _, lo, hi = stats.wilson(5, 10)                  # symmetric around 1/2
     assert lo + hi == pytest.approx(1.0) and lo == pytest.approx(0.2366, abs=1e-4)
+    assert stats.wilson(0, 500)[1] == 0.0 and stats.wilson(500, 500)[2] == 1.0     # no rounding residue
     p, lo, hi = stats.wilson(0, 0)
     assert math.isnan(p) and (lo, hi) == (0.0, 1.0)
     with pytest.raises(ValueError):
