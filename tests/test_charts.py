@@ -671,3 +671,22 @@ def test_step_chart_in_presentation_mode_shows_the_rows_a_720px_screen_fits():
     ys = list(fig.data[0].y)
     assert len(ys) == step_mod.PRESENT_ROWS and ys[-1].startswith("t17")     # the chosen row kept
     assert f"top {step_mod.PRESENT_ROWS} of 20 shown" in fig.layout.xaxis.title.text
+
+
+def test_finish_again_for_the_same_mode_changes_nothing_and_a_new_mode_restyles():
+    """display.plot re-finishes every figure for the page's mode: for the mode it was styled in that is a
+    no-op (it was half of the home page's styling time); presenting restyles it; an added trace too."""
+    import plotly.graph_objects as go
+    import importlib
+    style = importlib.import_module("dashboard.charts.style")
+    fig = style.finish(go.Figure(go.Scatter(x=[0, 1], y=[1, 2], name="a"), layout=dict(title="t")), presenting=False,
+                       theme_name="light")
+    before = fig.to_dict()
+    assert style.finish(fig, presenting=False, theme_name="light").to_dict() == before
+    big = style.finish(fig, presenting=True, theme_name="light")
+    assert big.layout.font.size > before["layout"]["font"]["size"]
+    fig2 = style.finish(go.Figure(go.Scatter(x=[0, 1], y=[1, 2], name="a")), presenting=False, theme_name="light")
+    fig2.add_trace(go.Scatter(x=[0], y=[0], name="b"))
+    fig2.data[1].textfont = None
+    again = style.finish(fig2, presenting=False, theme_name="light")
+    assert again.layout.showlegend                     # two named traces now: restyled, legend shown

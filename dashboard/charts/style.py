@@ -242,6 +242,9 @@ def finish(fig: go.Figure, *, title: Optional[str] = None, height: Optional[int]
     name = theme_name if theme_name in THEMES else current_theme()
     s = SIZES[present]
     meta = dict((fig.layout.meta or {}).get("seqscope", {})) if isinstance(fig.layout.meta, dict) else {}
+    if (title is None and height is None and legend is None and "done" in meta
+            and meta["done"] == _signature(fig, present, name)):
+        return fig                                 # styled for this mode and theme and unchanged since
     if "height" not in meta:                       # first call: remember the builder's settings
         meta["height"] = height or fig.layout.height or 450
         meta["legend"] = legend or ("below" if (fig.layout.legend.orientation == "h") else "right")
@@ -340,7 +343,18 @@ def finish(fig: go.Figure, *, title: Optional[str] = None, height: Optional[int]
         if th.line_scale != 1 and tr.type == "scatter" and tr.line and tr.line.width:
             tr.line.width = tr.line.width * th.line_scale
     _few_points_note(fig, s)
+    meta["done"] = _signature(fig, present, name)
+    fig.layout.meta = {"seqscope": meta}
     return fig
+
+
+def _signature(fig: go.Figure, present: bool, name: str) -> list:
+    """What a finished figure was styled for: the mode, the theme and the parts a caller may add to or
+    resize after finish (traces, annotations, shapes, the height); calling finish again with the same
+    signature changes nothing, so it returns at once (the page re-finishes every figure: that was half
+    of a page's styling time)."""
+    return [bool(present), name, len(fig.data), len(fig.layout.annotations or ()), len(fig.layout.shapes or ()),
+            fig.layout.height]
 
 
 def _top_annotation_px(fig: go.Figure, s: dict) -> int:
