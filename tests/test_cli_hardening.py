@@ -207,7 +207,7 @@ OTHERS = [
     (lambda t: X(t, "--model", ""), "--model"),
     (lambda t: ["exposure", "--model", "addition-gru", "--out", str(t)], "--out"),
     # experiment
-    (lambda t: E(t, "--seed", "-1"), "--seed"),
+    (lambda t: E(t, "--seeds", "-1"), "--seeds"),
     (lambda t: E(t, "--threads", "-1"), "--threads"),
     (lambda t: E(t, "--threads", "1000"), "--threads"),
     (lambda t: ["experiment", "nope", "--quick"], "nope"),

@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.charts.lab_setups import FIGURES as SETUP_FIGURES
+from dashboard.charts.lab_setups import ss_like
 from dashboard.charts.marks import band, line
 from dashboard.charts.style import PALETTE, finite, fmt, style_legend_below
 
@@ -69,7 +70,7 @@ def _ss_schedules(res: dict) -> list[go.Figure]:
     d = res["data"]
     models = d["models"]
     if "exact_match_per_seed" not in next(iter(models.values())):       # saved before issue 11
-        return SETUP_FIGURES["tbptt"](res)
+        return ss_like(res)
     names = list(models)
     fig = go.Figure(_err_bars(names, [models[m]["mean"] for m in names], [models[m]["lo"] for m in names],
                               [models[m]["hi"] for m in names], PALETTE[0], "mean over seeds (t 95%)"))

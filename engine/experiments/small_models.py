@@ -1,4 +1,4 @@
-"""The small GRUs that experiments 2, 7 and 8 (ss-schedules, tbptt, bpe-vocab) train in memory
+"""The small GRUs that experiment 2 (ss-schedules) trains in memory
 (engine.training.fit) and score: their architecture, task and budget in one place."""
 from __future__ import annotations
 
