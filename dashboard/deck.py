@@ -25,7 +25,6 @@ from urllib.parse import urlencode
 
 import engine
 from dashboard import url_checks
-from engine.files import UnsafeFile, atomic_write_text, read_json
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = "default"
@@ -147,10 +146,10 @@ def load(name: str) -> Deck:
     """The default deck or a user's deck, read within MAX_DECK_BYTES and validated (DeckError otherwise)."""
     path = path_of(name)
     try:
-        d = read_json(path, engine.MAX_DECK_BYTES, engine.MAX_JSON_DEPTH, "MAX_DECK_BYTES")
+        d = engine.read_json(path, engine.MAX_DECK_BYTES, engine.MAX_JSON_DEPTH, "MAX_DECK_BYTES")
     except FileNotFoundError:
         raise DeckError(f"deck {name}: no such deck ({path.name})") from None
-    except (UnsafeFile, ValueError) as e:
+    except (engine.UnsafeFile, ValueError) as e:
         raise DeckError(f"deck {name}: {str(e).splitlines()[0][:300]}") from None
     return from_dict(d, name, read_only=name == DEFAULT)
 
@@ -163,7 +162,7 @@ def save(deck: Deck) -> Path:
     from_dict(json.loads(json.dumps(d)), deck.name)
     path = user_dir() / f"{check_name(deck.name)}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(d, indent=2, ensure_ascii=False) + "\n")
+    engine.atomic_write_text(path, json.dumps(d, indent=2, ensure_ascii=False) + "\n")
     return path
 
 
@@ -397,14 +396,13 @@ def main(argv: Optional[list] = None) -> int:
         from dashboard import report
         sections = export_sections(d)
         text = report.deck_report(d.title, sections, fmt=args.images or "svg")
-        atomic_write_text(out / f"{args.name}.html", text)
+        engine.atomic_write_text(out / f"{args.name}.html", text)
         print(f"{out / (args.name + '.html')}: {len(d.views)} views, {len(text) / 1e6:.1f} MB")
         if args.images:
-            from engine.files import atomic_write_bytes
             files = [f"{args.name}-{i + 1:02d}-{re.sub(r'[^A-Za-z0-9._-]+', '-', n)}.{args.images}"
                      for i, s in enumerate(sections) for n, _ in s["figures"]]
             for fname, (_, data) in zip(files, report.figure_images(text, args.images)):
-                atomic_write_bytes(out / fname, data)
+                engine.atomic_write_bytes(out / fname, data)
                 print(out / fname)
     except (ValueError, RuntimeError, OSError) as e:
         print(f"python -m dashboard.deck: {str(e).splitlines()[0][:300]}", file=sys.stderr)

@@ -84,6 +84,11 @@ _FACE = {
     "TRAIN_STAGES": "engine.training.config:STAGES",        # mle | scst | mixer
     "MAX_SCST_SAMPLES": "engine.limits",
     "MAX_MODEL_SPEC_CHARS": "engine.limits",
+    # safe files (torch-free): atomic writes, bounded reads refusing FIFOs, devices and symlinks
+    "atomic_write_text": "engine.files",
+    "atomic_write_bytes": "engine.files",
+    "read_json": "engine.files",
+    "UnsafeFile": "engine.files",
     "MAX_OPENED_HF_MODELS": "engine.limits",
 }
 
