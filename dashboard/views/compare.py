@@ -6,13 +6,27 @@ import streamlit as st
 from dashboard import charts, deck, display, runs, sidebar, strategy_editor, url_state
 
 
+def _start_tour(params: dict) -> None:
+    """A tour on this page: set the shared (URL-bound) controls; the URL follows. (A page link to the page
+    it is on does not navigate: the browser test caught it.)"""
+    url_state.set_shared("model", params["model"])
+    url_state.set_shared("input", params.get("input", ""))
+    if "s" in params:
+        url_state.set_shared("s", list(params["s"]))
+
+
 def tours() -> None:
-    """The curated tours: the views of the default deck (decks/default.json), one link each."""
+    """The curated tours: the views of the default deck (decks/default.json), one link each (a tour on
+    this page: a link-styled button that sets the controls)."""
     views = deck.load(deck.DEFAULT).views
     for col, v in zip(st.columns(len(views)), views):
         with col:
-            st.page_link(display.page_ref(f"views/{v.page}.py"), label=v.title, icon=":material/movie:",
-                         query_params=v.params)
+            if v.page == "compare":
+                st.button(v.title, icon=":material/movie:", on_click=_start_tour, args=(v.params,),
+                          key=f"tour_{v.title}", type="tertiary")
+            else:
+                st.page_link(display.page_ref(f"views/{v.page}.py"), label=v.title, icon=":material/movie:",
+                             query_params=v.params)
             st.caption(display.md(v.note))
 
 
