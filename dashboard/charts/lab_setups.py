@@ -187,7 +187,7 @@ def _bpe(res: dict) -> list[go.Figure]:
     if "summary" not in d:
         return []
     vocabs, sizes = d["vocabularies"], d["vocab_sizes"]
-    fig = make_subplots(rows=2, cols=2, subplot_titles=[t for _, t in BPE_PANELS], vertical_spacing=0.18)
+    fig = make_subplots(rows=2, cols=2, subplot_titles=[t for _, t in BPE_PANELS], vertical_spacing=0.26)
     for k, (key, _) in enumerate(BPE_PANELS):
         row, col = k // 2 + 1, k % 2 + 1
         for v, size in zip(vocabs, sizes):
@@ -202,7 +202,8 @@ def _bpe(res: dict) -> list[go.Figure]:
                                  marker=dict(size=9), error_y=_err([m[0] for m in s], [m[1] for m in s], [m[2] for m in s]),
                                  name="mean over seeds (t 95% interval)", showlegend=k == 0,
                                  hovertemplate="%{x} tokens: %{y:.4f}<extra></extra>"), row=row, col=col)
-        fig.update_xaxes(type="log", tickvals=sizes, title_text="vocabulary size (log)", row=row, col=col)
+        fig.update_xaxes(type="log", tickvals=sizes, title_text="vocabulary size (log)" if row == 2 else None,
+                         row=row, col=col)                 # the top row's title would sit on the panel titles below
     tr = d["trend"]
     seq = [d["summary"][v]["sequence_error"][0] for v in vocabs]
     title = (f"characters and plain BPE: per seed (dots) and mean; {d['test_examples']} test sums per seed, "
@@ -211,7 +212,7 @@ def _bpe(res: dict) -> list[go.Figure]:
              f"bits/char {fmt(tr['bits_per_char'][0], 3)} [{fmt(tr['bits_per_char'][1], 3)}, {fmt(tr['bits_per_char'][2], 3)}]"
              + (f"; every vocabulary is near the floor (whole-answer error ≥ {FLOOR}): this budget cannot show "
                 "whether fewer steps help — read bits per character" if min(seq) >= FLOOR else "") + "</sup>")
-    return [style_legend_below(fig, title=title, height=640), effect_figure(res)]
+    return [style_legend_below(fig, title=title, height=700), effect_figure(res)]
 
 
 # -- the old per-model layout (ss-schedules and results from before the redesign) ---------------------
