@@ -139,13 +139,16 @@ class HFTokenizer:
     def encode(self, text: str, add_special_tokens: bool = True) -> Encoding:
         """Ids as the HF tokenizer gives them for generation (with the special tokens it adds itself: an LM's
         <bos> if it adds one, a source's </s>); `add_special_tokens=False` for a continuation / a target.
-        `unknown`: the pieces of text that became the unknown token."""
+        `unknown`: the pieces of text that became the unknown token. For an encoder-decoder, text without
+        special tokens is decoder-side text and goes through the target tokenizer (`text_target`: Marian has
+        its own target SentencePiece model)."""
         check_text(text)
+        side = "text_target" if self.is_encoder_decoder and not add_special_tokens else "text"
         try:
-            enc = self.hf(text, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
-            offsets = enc["offset_mapping"]
-        except NotImplementedError:         # a slow (Python) tokenizer has no offsets
-            enc = self.hf(text, add_special_tokens=add_special_tokens)
+            enc = self.hf(**{side: text}, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
+            offsets = enc.get("offset_mapping")     # a slow (SentencePiece / Python) tokenizer gives none
+        except NotImplementedError:         # older slow tokenizers refuse the option
+            enc = self.hf(**{side: text}, add_special_tokens=add_special_tokens)
             offsets = None
         ids = [int(i) for i in enc["input_ids"]]
         unknown = []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -161,7 +162,9 @@ def load_hf(spec: str, *, device: str = "cpu", dtype: Optional[str] = None, down
         hf_model.set_attn_implementation("eager")       # cannot switch per call: eager, so weights come out
     hf_model.to(device).eval()
     try:
-        hf_tok = AutoTokenizer.from_pretrained(folder, **common)
+        with warnings.catch_warnings():     # Marian's "Recommended: pip install sacremoses" and the like
+            warnings.simplefilter("ignore", UserWarning)
+            hf_tok = AutoTokenizer.from_pretrained(folder, **common)
     except Exception as exc:
         raise HFLoadError(f"{label}: cannot load its tokenizer ({_short(exc)})") from None
     from .checkpoint import Bundle

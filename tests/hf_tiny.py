@@ -11,6 +11,9 @@ safetensors) and a tokenizer built with the `tokenizers` library, saved as a Pre
                               <pad> last = decoder start), "bart" (byte-level, <s> 0, <pad> 1, </s> 2 = decoder
                               start, <unk> 3) or "t5" (relative positions; <pad> 0 = decoder start, </s> 1, <unk> 2)
 
+    make_marian_spm(tmp_path) Marian as opus-mt ships it: source.spm / target.spm + vocab.json, no
+                              tokenizer.json (the SentencePiece MarianTokenizer; needs `sentencepiece`)
+
 `pad_vocab=N` makes the model's vocabulary N ids wider than the tokenizer's (a padded vocabulary).
 Every helper returns the folder (a pathlib.Path); `seed` fixes the weights. The folder name defaults
 to the style, so two calls in one tmp_path need different `name`s.
@@ -205,3 +208,57 @@ def make_seq2seq(tmp_path, *, arch: str = "marian", pad_vocab: int = 0, seed: in
 MAKERS = {"gpt2": make_gpt2, "llama": make_llama, "marian": make_seq2seq,
           "bart": lambda tmp, **kw: make_seq2seq(tmp, arch="bart", **kw),
           "t5": lambda tmp, **kw: make_seq2seq(tmp, arch="t5", **kw)}
+
+
+TARGET_CORPUS = [
+    "die katze sass auf der matte und der hund sass auf dem holz",
+    "ein schneller brauner fuchs springt ueber den faulen hund",
+    "hallo welt, hallo da. die welt ist klein",
+    "sein oder nicht sein, das ist die frage",
+    "eins zwei drei vier fuenf sechs sieben acht neun zehn",
+    "guten morgen, guten abend und gute nacht",
+]
+
+
+def make_marian_spm(tmp_path, *, seed: int = 0, name: str = "marian-spm") -> Path:
+    """A Marian model laid out as the real Helsinki-NLP/opus-mt folders are: two SentencePiece models
+    (source.spm trained on CORPUS, target.spm on TARGET_CORPUS), one joint vocab.json (</s> 0, <unk> 1,
+    <pad> last = decoder start) and NO tokenizer.json, so transformers opens it with the SentencePiece
+    (slow) MarianTokenizer, which gives no offsets and encodes targets with the target model."""
+    import json
+
+    import sentencepiece as spm
+    import transformers as tf
+    folder = Path(tmp_path) / name
+    folder.mkdir(parents=True)
+    pieces: list[str] = []
+    for side, corpus in (("source", CORPUS), ("target", TARGET_CORPUS)):
+        spm.SentencePieceTrainer.train(sentence_iterator=iter(corpus * 20), model_prefix=str(folder / side),
+                                       vocab_size=60, hard_vocab_limit=False, model_type="unigram",
+                                       character_coverage=1.0, unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1,
+                                       minloglevel=2)
+        (folder / f"{side}.model").rename(folder / f"{side}.spm")
+        (folder / f"{side}.vocab").unlink()
+        sp = spm.SentencePieceProcessor(model_file=str(folder / f"{side}.spm"))
+        pieces += [sp.id_to_piece(i) for i in range(1, sp.get_piece_size())]
+    vocab = {"</s>": 0, "<unk>": 1}
+    for p in pieces:
+        vocab.setdefault(p, len(vocab))
+    vocab["<pad>"] = len(vocab)
+    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    import warnings
+    with warnings.catch_warnings():     # "Recommended: pip install sacremoses"
+        warnings.simplefilter("ignore", UserWarning)
+        tok = tf.MarianTokenizer(str(folder / "source.spm"), str(folder / "target.spm"),
+                                 str(folder / "vocab.json"), source_lang="en", target_lang="de")
+    tok.save_pretrained(folder)
+    (folder / "tokenizer.json").unlink(missing_ok=True)
+    d, L, H, F, P = TINY["hidden"], TINY["layers"], TINY["heads"], TINY["ffn"], TINY["positions"]
+    pad = vocab["<pad>"]
+    cfg = tf.MarianConfig(vocab_size=len(vocab), d_model=d, encoder_layers=L, decoder_layers=L,
+                          encoder_attention_heads=H, decoder_attention_heads=H, encoder_ffn_dim=F, decoder_ffn_dim=F,
+                          max_position_embeddings=P, pad_token_id=pad, eos_token_id=0, decoder_start_token_id=pad,
+                          forced_eos_token_id=0, bos_token_id=None, share_encoder_decoder_embeddings=True)
+    _seeded(seed)
+    tf.MarianMTModel(cfg).eval().save_pretrained(folder)
+    return folder
