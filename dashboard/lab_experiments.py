@@ -9,7 +9,7 @@ import time
 import streamlit as st
 
 import engine
-from dashboard import charts, display, runs, url_state
+from dashboard import charts, display, presenter, runs, url_state
 
 OUTCOME_TEXT = {
     "agrees": "agrees with the prediction (the whole 95% interval is on the predicted side of no effect)",
@@ -58,8 +58,8 @@ def _run(name: str, quick: bool, seeds: tuple[int, ...]) -> None:
                       state="complete", expanded=False)
 
 
-def _controls() -> str:
-    c = st.columns([3, 1, 1, 1, 1])
+def _controls(box: presenter.Controls) -> str:
+    c = box.columns([3, 1, 1, 1, 1], vertical_alignment="bottom")
     name = c[0].selectbox("Experiment", list(engine.EXPERIMENTS), key="lab_exp", bind="query-params",
                           help="The eight experiments of engine/experiments/, in the order of issue 5.")
     quick = c[1].toggle("Quick", value=False, key="lab_quick",
@@ -74,13 +74,22 @@ def _controls() -> str:
     return name
 
 
+def _figures(res: dict) -> None:
+    for i, fig in enumerate(charts.experiment_figures(res)):
+        display.plot(fig, f"{res['name']}-{i}", key=f"exp-{res['name']}-{i}")
+
+
 def show_result(res: dict, src: str, path) -> None:
     """One saved result: prediction, declared test, estimate and interval, outcome, seeds / n / size /
-    time, the data-dependent sentence and the charts."""
+    time, the data-dependent sentence and the charts (in presentation mode the charts first: the first
+    one fills the screen)."""
     name = res["name"]
     st.subheader(res["title"])
     outcome = outcome_of(res)
-    if not url_state.presenting():
+    presenting = url_state.presenting()
+    if presenting:
+        _figures(res)
+    else:
         st.markdown(f"**What the literature predicts.** {display.md(res.get('prediction') or res['caption'])}")
         if res.get("prediction") and res["prediction"] != res["caption"]:
             st.caption(display.md(res["caption"]))
@@ -88,13 +97,15 @@ def show_result(res: dict, src: str, path) -> None:
     st.markdown(f"**Outcome: {OUTCOME_TEXT[outcome]}.** {display.md(estimate_line(res))}.")
     st.markdown(f"**This run:** {display.md(res['verdict'])}")
     st.caption(f"{run_line(res)} · {src} result: {display.code(display.rel_path(path))}")
-    for i, fig in enumerate(charts.experiment_figures(res)):
-        display.plot(fig, f"{name}-{i}", key=f"exp-{name}-{i}")
+    if not presenting:
+        _figures(res)
     st.download_button("Download the result (JSON)", path.read_text(encoding="utf-8"),
                        file_name=f"{name}.json", mime="application/json")
 
 
-def experiments_view() -> None:
+def experiments_view(box: presenter.Controls) -> None:
+    """The overview (not in presentation mode), the controls (in presentation mode inside the Controls
+    popover) and the chosen experiment's result."""
     store = runs.experiment_store()
     if not url_state.presenting():
         st.dataframe(store.overview(), hide_index=True, width="stretch",
@@ -103,7 +114,7 @@ def experiments_view() -> None:
                                     "verdict": st.column_config.TextColumn("verdict", width="large")})
         st.caption("Outcome: agrees / disagrees when the whole 95% interval of the declared test is on one side of "
                    "no effect; inconclusive when the interval includes no effect.")
-    name = _controls()
+    name = _controls(box)
     paths = store.paths(name)
     if not paths:
         st.info(f"No saved result for **{name}** yet: press *Run {name}*, or on the command line "
@@ -113,5 +124,5 @@ def experiments_view() -> None:
     if len(paths) > 1:
         if st.session_state.get("lab_src") not in paths:
             st.session_state["lab_src"] = "your run"
-        src = st.radio("Result", list(paths), horizontal=True, key="lab_src")
+        src = box.radio("Result", list(paths), horizontal=True, key="lab_src")
     show_result(runs.read_result(paths[src]), src, paths[src])

@@ -48,6 +48,20 @@ def shown(source: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", MarkdownIt("commonmark").render(source))).strip()
 
 
+ANALYSE = "FormSubmitter:lab_form-Analyse"
+
+
+def _analyse(at, **values):
+    """Set the lab's analysis settings (one form) and press "Analyse"."""
+    for key, v in values.items():
+        next(w for w in at.get(_KIND[key]) if w.key == key).set_value(v)
+    at.button(key=ANALYSE).click().run()
+    return _ok(at)
+
+
+_KIND = {"lab_models": "multiselect", "lab_n": "selectbox", "lab_t0": "number_input", "lab_seed": "number_input"}
+
+
 def _md(at):
     return "\n".join(m.value for m in at.markdown)
 
@@ -66,8 +80,7 @@ def test_lab_dataset_two_models_then_oracle_model(root):
     assert list(rows["model"]) == ["addition-gru", "addition-gru-ss"]
     # one model of the oracle language: exposure bias against the oracle; the gold-token statistics only
     # on request, labelled as not exposure bias
-    at.multiselect(key="lab_models").set_value(["hmm-gpt"]).run()
-    _ok(at)
+    _analyse(at, lab_models=["hmm-gpt"])
     assert "Exposure bias against the oracle" in [s.value for s in at.subheader]
     titles = _titles(at)
     assert any(t.startswith("hmm-gpt: KL to the oracle") for t in titles)
@@ -89,11 +102,30 @@ def test_lab_shipped_pairs_open_precomputed(root):
     at = _ok(_app(root, "views/lab.py"))
     cap = " ".join(c.value for c in at.caption)
     assert "addition-gru precomputed" in cap and "addition-gru-ss precomputed" in cap
-    at.multiselect(key="lab_models").set_value(["hmm-gpt", "hmm-gpt-ss"]).run()
-    _ok(at)
+    _analyse(at, lab_models=["hmm-gpt", "hmm-gpt-ss"])
     cap = " ".join(c.value for c in at.caption)
     assert "hmm-gpt precomputed" in cap and "hmm-gpt-ss precomputed" in cap
     assert len([t for t in _titles(at) if "KL to the oracle" in t]) == 2
+
+
+def test_lab_settings_are_one_form_that_analyses_once(root, monkeypatch):
+    """Changing the models, n, t0 and the seed analyses nothing until "Analyse", then once per model
+    (a regression: each box used to rerun the analysis)."""
+    from dashboard import runs
+    calls = []
+    real = runs.analysis
+    monkeypatch.setattr(runs, "analysis", lambda *a, **k: calls.append(a) or real(*a, **k))
+    at = _ok(_app(root, "views/lab.py"))
+    assert {at.get(kind)[0].form_id for kind in ("multiselect", "selectbox")} == {"lab_form"}
+    assert all(w.form_id == "lab_form" for w in at.number_input if w.key in ("lab_t0", "lab_seed"))
+    settings = {"lab_models": ["addition-gru"], "lab_n": 50, "lab_t0": 2, "lab_seed": 3}
+    for key, v in settings.items():         # box by box, each followed by a rerun: nothing analysed
+        next(w for w in at.get(_KIND[key]) if w.key == key).set_value(v).run()
+    _ok(at)
+    assert calls == [] and "addition-gru-ss precomputed" in " ".join(c.value for c in at.caption)
+    _analyse(at, **settings)                # (AppTest forgets unsubmitted form values: set them again)
+    assert calls == [("addition-gru", 50, 3, 2)]
+    assert not any(t.startswith("addition-gru-ss") for t in _titles(at))
 
 
 def test_lab_experiments_render_shipped_results(root):
@@ -197,8 +229,7 @@ def test_lab_lists_and_analyses_a_model_trained_on_the_train_page(root):
         at = _ok(_app(root, "views/lab.py", lab_n="50"))
         ms = at.multiselect(key="lab_models")
         assert f"runs/dashboard/{name}" in ms.options
-        ms.set_value([f"runs/dashboard/{name}"]).run()
-        _ok(at)
+        _analyse(at, lab_models=[f"runs/dashboard/{name}"])
         assert list(at.dataframe[0].value["model"]) == [f"runs/dashboard/{name}"]
         assert any(t.startswith(f"runs/dashboard/{name}: per position") for t in _titles(at))
         # the sidebar's model picker lists it too, and the decoding pages open it

@@ -62,15 +62,21 @@ def _inside(block, key):
     return False
 
 
-@pytest.mark.parametrize("page,key", [("views/step.py", "step"), ("views/beam.py", "reveal"),
-                                      ("views/tffr.py", "inject"), ("views/attention.py", "run")])
-def test_controls_fold_into_a_popover_in_presentation_mode(root, page, key):
-    at = _app(root, page, present="true")
+@pytest.mark.parametrize("page,key,params", [
+    ("views/step.py", "step", {}), ("views/beam.py", "reveal", {}), ("views/tffr.py", "inject", {}),
+    ("views/attention.py", "run", {}),
+    ("views/lab.py", "lab_n", {}),                                    # the analysis' form, folded away
+    ("views/lab.py", "lab_exp", {"lab_view": "Experiments"}),
+])
+def test_controls_fold_into_a_popover_in_presentation_mode(root, page, key, params):
+    at = _app(root, page, present="true", **params)
     (pop,) = _controls_popover(at)
     assert _inside(pop, key)                              # the page's control, folded away
     assert not _inside(pop, f"pk_next_{key}")             # the stepper's buttons stay in view
     assert at.get("plotly_chart") or at.get("arrow_vega_lite_chart")
-    at = _app(root, page)
+    if page == "views/lab.py":                            # the view switch too
+        assert _inside(pop, "lab_view") and not at.title
+    at = _app(root, page, **params)
     assert not _controls_popover(at) and not _keys(at, "present_exit")
 
 

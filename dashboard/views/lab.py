@@ -8,7 +8,7 @@ import json
 import streamlit as st
 
 import engine
-from dashboard import charts, display, lab_experiments, runs, url_state
+from dashboard import charts, display, lab_experiments, presenter, runs, url_state
 from dashboard.charts.exposure import acc_err_figure, oracle_reliability, oracle_rows
 from dashboard.url_checks import LAB_N as N_CHOICES, LAB_T0, LAB_VIEWS as VIEWS, SEEDS
 
@@ -80,14 +80,23 @@ def _drift_lines(results: dict) -> None:
                      f"{steady}.")
 
 
-def _oracle_view(results: dict) -> None:
-    """Models of the oracle language: exposure bias measured against the oracle first; the statistics
-    against one sampled gold token below, labelled as what they are."""
+def _oracle_summary(results: dict) -> None:
     st.subheader("Exposure bias against the oracle")
     st.dataframe(oracle_rows(results), hide_index=True, width="stretch")
     for m, r in results.items():
         st.markdown(f"**{display.md(m)}.** {display.md(r['oracle']['verdict']['text'])}")
+
+
+def _oracle_view(results: dict) -> None:
+    """Models of the oracle language: exposure bias measured against the oracle first; the statistics
+    against one sampled gold token below, labelled as what they are. In presentation mode the charts
+    come first (the first one fills the screen), the table and the verdict after them."""
+    presenting = url_state.presenting()
+    if not presenting:
+        _oracle_summary(results)
     _sections(results, ORACLE)
+    if presenting:
+        _oracle_summary(results)
     _sections(results, [DRIFT])
     _drift_lines(results)
     st.subheader("Against one sampled gold token")
@@ -97,9 +106,9 @@ def _oracle_view(results: dict) -> None:
         _sections(results, SECTIONS)
 
 
-def dataset_view() -> None:
-    names = runs.model_names()
-    c = st.columns([3, 1, 1, 1])
+def _settings(names: list[str]) -> tuple:
+    """The analysis' settings, drawn inside its form: the models, n, t0 and the seed."""
+    c = st.columns([3, 1, 1, 1, 1], vertical_alignment="bottom")
     models = c[0].multiselect("Models (one, or two side by side)", names, max_selections=2, key="lab_models",
                               default=[m for m in ("addition-gru", "addition-gru-ss") if m in names] or names[:1],
                               bind="query-params", help="e.g. addition-gru vs addition-gru-ss (scheduled sampling), "
@@ -113,6 +122,17 @@ def dataset_view() -> None:
                            bind="query-params", help="Recovery: the model's best wrong token is forced here.")
     seed = c[3].number_input("Seed", min_value=SEEDS[0], max_value=SEEDS[1], value=0, step=1, key="lab_seed",
                              bind="query-params")
+    c[4].form_submit_button("Analyse", type="primary", width="stretch",
+                            help="Analyse with these settings (changing several boxes analyses once, here)")
+    return models, n, t0, seed
+
+
+def dataset_view(box: presenter.Controls) -> None:
+    """The dataset analysis. Its settings are one form (in presentation mode inside the Controls
+    popover): changing several of them analyses once, on "Analyse"."""
+    names = runs.model_names()
+    with box.form("lab_form", border=False):
+        models, n, t0, seed = _settings(names)
     if not models:
         st.info("Pick one model, or two to compare them side by side.")
         return
@@ -134,9 +154,12 @@ def dataset_view() -> None:
     if all("oracle" in r for r in results.values()):
         _oracle_view(results)
     else:
-        st.dataframe(charts.sequence_rows(results), hide_index=True, width="stretch")
+        if not url_state.presenting():        # presentation mode: the first chart first, the table after
+            st.dataframe(charts.sequence_rows(results), hide_index=True, width="stretch")
         _sections(results, SECTIONS + [DRIFT])
         _drift_lines(results)
+        if url_state.presenting():
+            st.dataframe(charts.sequence_rows(results), hide_index=True, width="stretch")
     st.caption(f"Analysis time: {secs} (cached afterwards). Exact match: greedy free running vs the reference, "
                "Wilson 95% interval.")
     with st.expander("Samples (first 8 examples)"):
@@ -152,12 +175,13 @@ def main() -> None:
         st.title("Exposure lab")
         st.caption("Exposure bias on whole held-out sets: teacher forcing vs free running, calibration, recovery, "
                    "the compounding and drift models of the sources, and eight experiments. See docs/lab.md.")
-    view = st.segmented_control("View", VIEWS, default=VIEWS[0], key="lab_view", bind="query-params",
+    box = presenter.controls()          # in presentation mode: folded into the "Controls" popover
+    view = box.segmented_control("View", VIEWS, default=VIEWS[0], key="lab_view", bind="query-params",
                                 label_visibility="collapsed") or VIEWS[0]
     if view == VIEWS[0]:
-        dataset_view()
+        dataset_view(box)
     else:
-        lab_experiments.experiments_view()     # dashboard/lab_experiments.py (LAB-A)
+        lab_experiments.experiments_view(box)  # dashboard/lab_experiments.py
 
 
 display.guarded(main)
