@@ -61,4 +61,8 @@ MAX_SCST_SAMPLES = 64                   # TrainConfig.scst_samples, mixer_sample
 MAX_EXPOSURE_EXAMPLES = 20_000          # exposure --n (held-out examples)
 MAX_BOOTSTRAP = 2000                    # exposure --bootstrap (memory: resamples x examples x positions)
 MAX_ANALYSIS_BYTES = 8 * 1024 * 1024    # a precomputed lab analysis the page reads (results/analysis/*.json)
+MAX_DATA_BYTES = 16 * 1024 * 1024       # exposure --data FILE / the lab's upload: JSONL or CSV of source/reference pairs
+MAX_DATA_ROWS = 20_000                  # pairs in that file (each is decoded in both modes; = MAX_EXPOSURE_EXAMPLES)
+MAX_DATA_FIELD_CHARS = 20_000           # one source / reference / prompt / continuation text in it
+MAX_DATA_TOKENS = 1_024                 # a reference / continuation after the model's tokenizer (positions analysed)
 MAX_EXPERIMENT_SEEDS = 10               # experiment --seeds: seeds in one run (each trains / samples again)

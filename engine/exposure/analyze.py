@@ -24,17 +24,18 @@ GOLD_TOKEN_NOTE = ("On the oracle language the token error, NLL, ECE, recovery a
 
 def analyze(model_name, n: int = 1000, seed: int = 0, t0: int = 1, n_boot: int = N_BOOT, prompt_len: int = 8,
             batch_size: int = 500, oracle: bool = True, bundle=None, oracle_seeds: Sequence[int] = SEEDS,
-            oracle_n: int | None = None) -> dict:
+            oracle_n: int | None = None, inputs=None) -> dict:
     """All the figures of engine.exposure (see its docstring) for a model name or folder, or a loaded
     bundle, as a JSON-able dict. For a model of the `hmm` task the oracle measures run over
-    oracle_seeds sampling seeds of oracle_n sequences each (default n)."""
+    oracle_seeds sampling seeds of oracle_n sequences each (default n). inputs: examples already made
+    (`Inputs`: the user's own data, engine/exposure/user_data.py) instead of the task's first n."""
     import sacrebleu
     from ..checkpoint import load
     started = time.time()
     bundle = bundle or load(model_name)
     model, tok = bundle.model, bundle.tokenizer
     is_hmm = oracle and bundle.task == "hmm"
-    inp = make_inputs(bundle, n, prompt_len=prompt_len, seed=seed)
+    inp = inputs if inputs is not None else make_inputs(bundle, n, prompt_len=prompt_len, seed=seed)
     r = tf_fr_pass(model, inp, batch_size, full=is_hmm)
     m = masks(r)
     gold, valid, valid_fr = r["gold"], m["valid"], m["valid_fr"]
@@ -51,7 +52,7 @@ def analyze(model_name, n: int = 1000, seed: int = 0, t0: int = 1, n_boot: int =
     per["examples"] = valid[:, :keep].sum(0).tolist()
     per["fr_examples"] = (valid_fr & torch.isfinite(nll_fr))[:, :keep].sum(0).tolist()
     per["small_n"] = SMALL_N
-    preds = [tok.decode(row) for row in r["fr_tok"].tolist()]
+    preds = [tok.decode([i for i in row if i >= 0]) for row in r["fr_tok"].tolist()]
     em_k = sum(p == t for p, t in zip(preds, inp.refs))
     em_mean, em_lo, em_hi = wilson(em_k, len(preds))
     ece_tf, bins_tf = ece(r["tf_conf"][valid], (r["tf_arg"] == gold)[valid])

@@ -1,5 +1,11 @@
-"""`python -m engine exposure --model M [--n N] [--seed S] [--t0 T] [--bootstrap B] [--oracle-seeds K]
-[--json] [--out FILE [--if-stale]]`.
+"""`python -m engine exposure --model M [--data FILE] [--n N] [--seed S] [--t0 T] [--bootstrap B]
+[--oracle-seeds K] [--json] [--out FILE [--if-stale]]`.
+
+--data FILE: the analysis on your own pairs instead of the model's task (a JSONL or CSV file of
+source/reference or prompt/continuation pairs: engine/exposure/user_data.py), for any model engine.load
+opens, `hf:FOLDER` included; --n then takes the first N pairs (default: all). The file is read and every
+row checked before the model loads; every row is tokenised and checked against the model before the
+analysis starts.
 
 Every flag is checked before the analysis starts (ranges from engine/limits.py); --t0 against the
 outputs of the examples, once the model and its n examples are loaded. `--model hmm-oracle` analyses the
@@ -17,14 +23,18 @@ from ..limits import MAX_BOOTSTRAP, MAX_EXPERIMENT_SEEDS, MAX_EXPOSURE_EXAMPLES,
 from ..stats import N_BOOT
 
 ORACLE_MODEL = "hmm-oracle"          # --model: the oracle of the hmm task itself
+DEFAULT_N = 1000                     # --n without --data
 
 
 def add_parsers(subparsers) -> None:
     x = subparsers.add_parser("exposure", help="exposure bias on a dataset: TF vs FR, calibration, recovery, drift")
-    x.add_argument("--model", required=True, help="shipped model name or checkpoint folder",
-                   type=text_arg("a shipped model name (python -m engine models) or a checkpoint folder"))
+    x.add_argument("--model", required=True, help="shipped model name, checkpoint folder or hf:NAME_OR_FOLDER",
+                   type=text_arg("a shipped model name (python -m engine models), a checkpoint folder or hf:FOLDER"))
+    x.add_argument("--data", type=text_arg("a JSONL or CSV file of source/reference or prompt/continuation pairs"),
+                   help="your own data: a JSONL or CSV file of source/reference (or prompt/continuation) pairs")
     x.add_argument("--n", type=int_arg(1, MAX_EXPOSURE_EXAMPLES, " (MAX_EXPOSURE_EXAMPLES in engine/limits.py)"),
-                   default=1000, help=f"held-out examples, 1 to {MAX_EXPOSURE_EXAMPLES} (default 1000)")
+                   help=f"held-out examples, 1 to {MAX_EXPOSURE_EXAMPLES} (default 1000; with --data the first N "
+                   "pairs, default all)")
     x.add_argument("--seed", type=int_arg(0, MAX_SEED), default=0)
     x.add_argument("--t0", type=int_arg(0), default=1,
                    help="step of the injected wrong token (recovery); at most the last step of the outputs")
@@ -50,13 +60,19 @@ def last_t0(inp) -> int:
 def run(args) -> int:
     import torch
 
-    from ..checkpoint import load
     from ..files import atomic_write_text
+    from ..loader import load
     from .analyze import analyze, summary_lines
     from .oracle import oracle_bundle
     from .passes import make_inputs
     from .shipped import checkpoint_hash, read_result, up_to_date
+    if args.data:
+        return run_data(args)
+    args.n = args.n or DEFAULT_N
     bundle = oracle_bundle() if args.model == ORACLE_MODEL else load(args.model)
+    if bundle.config.get("task") == "hf":
+        raise ValueError(f"{bundle.name} has no task of its own to take examples from: give --data FILE (a JSONL "
+                         "or CSV file of source/reference or prompt/continuation pairs)")
     if args.if_stale and args.out and up_to_date(read_result(Path(args.out)), bundle.path, args.n, args.seed, args.t0):
         print(f"{args.out}: up to date for this checkpoint (n={args.n}, seed={args.seed}, t0={args.t0})")
         return 0
@@ -75,4 +91,39 @@ def run(args) -> int:
     if args.out:
         atomic_write_text(Path(args.out), text + "\n")
     print(text if args.json else "\n".join(summary_lines(res)))
+    return 0
+
+
+def run_data(args) -> int:
+    """--data FILE: the analysis on the user's own pairs (engine/exposure/user_data.py)."""
+    import torch
+
+    from ..files import atomic_write_text
+    from ..loader import load
+    from .analyze import summary_lines
+    from .user_data import analyze_data, read_data, user_inputs
+    if args.if_stale:
+        raise ValueError("argument --if-stale: not with --data (it compares a shipped model's precomputed analysis)")
+    if args.model == ORACLE_MODEL:
+        raise ValueError(f"argument --model: {ORACLE_MODEL} analyses its own language only (no --data)")
+    data = read_data(args.data)                  # every row checked before the model loads
+    if args.n and args.n > len(data.pairs):
+        raise ValueError(f"argument --n: {args.n} is more than the {len(data.pairs)} pairs of {data.name}")
+    bundle = load(args.model)
+    inputs = user_inputs(bundle, data, args.n)   # every row tokenised and checked against the model
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    res = analyze_data(bundle, data, args.n, seed=args.seed, t0=args.t0, n_boot=args.bootstrap, inputs=inputs)
+    res["examples_requested"] = args.n or len(data.pairs)
+    text = json.dumps(res, indent=1)
+    if args.out:
+        atomic_write_text(Path(args.out), text + "\n")
+    if args.json:
+        print(text)
+    else:
+        print("\n".join(summary_lines(res)))
+        d = res["data"]
+        print(f"  data: {d['file']} ({d['format']}, {'/'.join(d['columns'])}), {d['analysed']} of {d['rows']} pairs")
+        for w in d["warnings"]:
+            print(f"  warning: {w}")
     return 0

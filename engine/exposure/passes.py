@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ..batching import pad_batch, seq2seq_tensors
 from ..models import SeqModel
-from ..rollout import never_emit_ids, rollout
+from ..rollout import end_ids, never_emit_ids, rollout
 from ..tokenizer import BOS, EOS, PAD, Tokenizer
 
 NAN = float("nan")
@@ -29,6 +29,8 @@ class Inputs:
     refs: list[str]                  # reference texts of the predicted part
     sources: list[str]
     tok: Tokenizer                   # the model's tokenizer (the free runs' special-token rule)
+    tmask: Optional[Tensor] = None   # [N, T] decoder input mask (left-padded prompts of user data); None: all real
+    no_gold: int = PAD               # the id in tout that marks "no gold token" (user data: -1, never a model id)
 
 
 def make_inputs(bundle, n: int = 1000, split: str = "test", prompt_len: int = 8, seed: int = 0) -> Inputs:
@@ -93,7 +95,8 @@ def tf_fr_pass(model: SeqModel, inp: Inputs, batch_size: int = 500, full: bool =
         src, smask = rows(inp, sl)
         gold = tout[:, p - 1:]
         # teacher forcing: one parallel call
-        o = model.decode(tin, start(model, src, smask, b))
+        tmask = inp.tmask[sl] if inp.tmask is not None else None
+        o = model.decode(tin, start(model, src, smask, b), tmask)
         lp = o.logits[:, p - 1:].log_softmax(-1)
         h_tf = o.hidden[:, p - 1:]
         out["tf_lp"].append(lp.gather(-1, gold.clamp(min=0)[..., None]).squeeze(-1))
@@ -113,10 +116,11 @@ def tf_fr_pass(model: SeqModel, inp: Inputs, batch_size: int = 500, full: bool =
             confs.append(raw_logp.max(-1).values.exp())
             drifts.append((step_out.hidden[:, -1] - h_tf[:, j]).norm(dim=-1))
 
-        fr = rollout(model, inp.tok, src=src, src_mask=smask, prompt=tin[:, :p], max_new=g, on_step=on_step)
+        fr = rollout(model, inp.tok, src=src, src_mask=smask, prompt=tin[:, :p], max_new=g, on_step=on_step,
+                     prompt_mask=tmask[:, :p] if tmask is not None else None)
         steps = fr.tokens.shape[1]
         ended = torch.arange(steps)[None, :] >= fr.lengths[:, None]            # after the row's <eos>
-        out["fr_tok"].append(F.pad(fr.tokens, (0, g - steps), value=PAD))
+        out["fr_tok"].append(F.pad(fr.tokens.masked_fill(ended, inp.no_gold), (0, g - steps), value=inp.no_gold))
         for key, xs in (("fr_lp", lps), ("fr_conf", confs), ("drift", drifts)):
             out[key].append(F.pad(torch.stack(xs, 1).masked_fill(ended, NAN), (0, g - steps), value=NAN))
         if full:
@@ -124,6 +128,8 @@ def tf_fr_pass(model: SeqModel, inp: Inputs, batch_size: int = 500, full: bool =
             out["fr_logp"].append(F.pad(d, (0, 0, 0, g - steps), value=NAN))
     res = {k: torch.cat(v, 0) for k, v in out.items()}
     res["gold"] = inp.tout[:, p - 1:]
+    res["no_gold"] = torch.tensor(inp.no_gold)                             # masks() reads the roles from r
+    res["ends"] = torch.tensor(end_ids(inp.tok), dtype=torch.long)
     return res
 
 
@@ -131,8 +137,9 @@ def masks(r: dict) -> dict:
     """valid: a gold token exists; valid_fr: also no EOS in the FR output before it; on_path: the FR
     prefix equals the gold prefix (so the FR context is the TF context); left: the step leaves it."""
     gold, fr = r["gold"], r["fr_tok"]
-    valid = gold != PAD
-    eos_before = torch.cumsum((fr == EOS).long(), 1) - (fr == EOS).long() > 0
+    valid = gold != r.get("no_gold", PAD)
+    is_end = torch.isin(fr, r.get("ends", torch.tensor([EOS]))).long()
+    eos_before = torch.cumsum(is_end, 1) - is_end > 0
     valid_fr = valid & ~eos_before
     match = (fr == gold) | ~valid
     prefix_ok = torch.cat([torch.ones_like(match[:, :1]), torch.cumprod(match.long(), 1)[:, :-1].bool()], 1)
