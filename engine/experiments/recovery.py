@@ -7,9 +7,9 @@ often an injected token changes the next token (`changed_next`), which is the ch
 show the effect at all. Per seed a teacher-forced (TF) model and a scheduled-sampling model (SS:
 Bengio et al., 2015, the model's sampled tokens fed with a probability rising linearly to 1 − EPS_END)
 learn 1- to 3-digit sums; on the same held-out sums the model's best wrong token is forced at step t0
-(engine/experiments/injection.py), then greedy decoding continues. The error at each step after the
-injection is compared with the undisturbed run of the same model (the excess error); a model that
-recovers has an excess near 0 after a step or two.
+(engine.exposure.recovery.injected_rollouts), then greedy decoding continues. The error at each step
+after the injection is compared with the undisturbed run of the same model (the excess error); a model
+that recovers has an excess near 0 after a step or two.
 
 Declared test: excess error (injected − undisturbed, mean over the steps after the injection and the
 injection steps T0S) of the TF model minus that of the SS model, paired by seed (same data, test sums
@@ -24,10 +24,10 @@ import torch
 
 from .. import exposure as ex
 from .. import stats
+from ..exposure.recovery import injected_rollouts
 from ..exposure.stats import rounded
 from ..tokenizer import PAD
 from ..training import fit
-from .injection import injected_runs
 from .registry import experiment
 from .verdict import make_verdict
 
@@ -53,7 +53,7 @@ def outcomes(bundle, inp) -> dict:
     are wrong (float arrays, NaN where the gold has ended) and whether they differ."""
     out = {}
     for t0 in T0S:
-        r = injected_runs(bundle.model, inp, t0, HORIZON)
+        r = injected_rollouts(bundle.model, inp, t0, HORIZON)
         has = (r["gold"] != PAD).numpy()
         nan = np.where(has, 0.0, np.nan)
         out[t0] = {"injected_wrong": (r["injected"] != r["gold"]).double().numpy() + nan,

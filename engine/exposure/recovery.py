@@ -9,38 +9,42 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..models import SeqModel
-from ..rollout import StepContext, rollout
+from ..rollout import StepContext, end_ids, rollout
 from ..stats import wilson
 from ..tokenizer import EOS, PAD
 from .passes import Inputs, rows
 from .stats import rounded
 
 
-def _inject(gold: Tensor):
+def _inject(gold: Tensor, ends=(EOS,)):
     """A decoding rule for the two rows of each example at its first step: row 0 takes the best token
     that is neither the gold one nor <eos> (the injected error), row 1 the gold token (uninjected)."""
     def processor(scores: Tensor, ctx: StepContext) -> Tensor:
         if ctx.step:
             return scores
         out = torch.full_like(scores, float("-inf"))
-        out[0::2] = scores[0::2].index_fill(1, torch.tensor([EOS]), float("-inf")).scatter(1, gold[:, None], float("-inf"))
+        out[0::2] = scores[0::2].index_fill(1, torch.tensor(ends, dtype=torch.long), float("-inf")).scatter(1, gold[:, None], float("-inf"))
         out[1::2] = out[1::2].scatter(1, gold[:, None], 0.0)
         return out
     return processor
 
 
+def _injectable(inp: Inputs, t0: int) -> tuple[int, Tensor, Tensor]:
+    """The decoder position of an injection at generated step t0 (after the gold prefix), the gold
+    lengths, and the examples with at least one gold token after it."""
+    pos = inp.prompt - 1 + t0
+    lengths = (inp.tout != inp.no_gold).sum(1)
+    return pos, lengths, torch.nonzero(lengths > pos + 1).squeeze(1)
+
+
 @torch.no_grad()
-def recovery(model: SeqModel, inp: Inputs, t0: int = 1, horizon: int = 12, batch_size: int = 500) -> dict:
-    """Inject the model's best non-gold token at generated step t0 (after the gold prefix), then decode
-    greedily; compare with the gold continuation and with the uninjected greedy continuation."""
+def injected_rollouts(model: SeqModel, inp: Inputs, t0: int, horizon: int, batch_size: int = 500) -> dict:
+    """Per example with at least one gold token after step t0, two greedy runs after the gold prefix:
+    the model's best wrong token (not the gold one, not <eos>) forced at t0, and the gold token at t0
+    (undisturbed). Returns the gold, injected and undisturbed tokens at the `horizon` steps after the
+    injection ([N, horizon] each, PAD where the gold or the run has ended)."""
     model.eval()
-    p = inp.prompt
-    pos = p - 1 + t0                                                   # decoder position of the injection
-    lengths = (inp.tout != PAD).sum(1)
-    index = torch.nonzero(lengths > pos + 1).squeeze(1)
-    if index.numel() == 0:
-        return {"t0": t0, "examples": 0, "steps": []}
-    horizon = max(1, min(horizon, int(lengths[index].max()) - pos - 1))
+    pos, _, index = _injectable(inp, t0)
     gold_all, inj_all, base_all = [], [], []
     for lo in range(0, index.numel(), batch_size):
         r = index[lo:lo + batch_size]
@@ -48,14 +52,32 @@ def recovery(model: SeqModel, inp: Inputs, t0: int = 1, horizon: int = 12, batch
         src, smask = rows(inp, r)
         # two rows per example after the gold prefix: the injected error, then greedy; the gold token, then greedy
         fr = rollout(model, inp.tok, src=src, src_mask=smask, prompt=tin[:, :pos + 1], max_new=horizon + 1,
-                     rows_per_input=2, processor=_inject(tout[:, pos]))
-        gen = F.pad(fr.tokens[:, 1:], (0, horizon + 1 - fr.tokens.shape[1]), value=PAD)
+                     rows_per_input=2, processor=_inject(tout[:, pos], end_ids(inp.tok)),
+                     prompt_mask=inp.tmask[r][:, :pos + 1] if inp.tmask is not None else None)
+        toks = fr.tokens.masked_fill(torch.arange(fr.tokens.shape[1]) >= fr.lengths[:, None], inp.no_gold)
+        gen = F.pad(toks[:, 1:], (0, horizon + 1 - fr.tokens.shape[1]), value=inp.no_gold)[:, :horizon]
         inj_all.append(gen[0::2])
         base_all.append(gen[1::2])
         g = tout[:, pos + 1: pos + 1 + horizon]
-        gold_all.append(F.pad(g, (0, horizon - g.shape[1]), value=PAD))
-    gold, inj, base = torch.cat(gold_all), torch.cat(inj_all), torch.cat(base_all)
-    has = gold != PAD
+        gold_all.append(F.pad(g, (0, horizon - g.shape[1]), value=inp.no_gold))
+    if not gold_all:
+        empty = torch.zeros(0, horizon, dtype=torch.long)
+        return {"gold": empty, "injected": empty, "undisturbed": empty}
+    return {"gold": torch.cat(gold_all), "injected": torch.cat(inj_all), "undisturbed": torch.cat(base_all)}
+
+
+@torch.no_grad()
+def recovery(model: SeqModel, inp: Inputs, t0: int = 1, horizon: int = 12, batch_size: int = 500) -> dict:
+    """Inject the model's best non-gold token at generated step t0 (after the gold prefix), then decode
+    greedily; compare with the gold continuation and with the uninjected greedy continuation."""
+    model.eval()
+    pos, lengths, index = _injectable(inp, t0)
+    if index.numel() == 0:
+        return {"t0": t0, "examples": 0, "steps": []}
+    horizon = max(1, min(horizon, int(lengths[index].max()) - pos - 1))
+    runs = injected_rollouts(model, inp, t0, horizon, batch_size)
+    gold, inj, base = runs["gold"], runs["injected"], runs["undisturbed"]
+    has = gold != inp.no_gold
     steps = []
     inj_ok = (inj == gold) | ~has
     base_ok = (base == gold) | ~has
