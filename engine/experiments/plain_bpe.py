@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from typing import Iterable
 
-import torch
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, trainers
 
 from ..checkpoint import Bundle
 from ..tokenizer import SPECIALS, Tokenizer
-from ..training import TrainConfig
-from ..training.loop import optimizer, prepare, train_step
+from ..training.loop import fit
 
 
 def plain_bpe(texts: Iterable[str], vocab_size: int) -> Tokenizer:
@@ -34,15 +32,4 @@ def plain_bpe(texts: Iterable[str], vocab_size: int) -> Tokenizer:
 
 def fit_with(cfg: dict, tok: Tokenizer, seed: int) -> Bundle:
     """engine.training.fit's in-memory training (the same defaults for a dict config) with this tokenizer."""
-    steps = cfg.get("steps", TrainConfig.steps)
-    cfg = TrainConfig.from_dict({"batch_size": 64, "lr": 3e-3, "warmup": max(1, steps // 10), "seed": seed, **cfg})
-    torch.manual_seed(seed)
-    data, model, _ = prepare(cfg, tok)
-    opt = optimizer(model, cfg)
-    gen = torch.Generator().manual_seed(seed + 17)
-    model.train()
-    for step in range(cfg.steps):
-        train_step(model, opt, data, cfg, step, gen)
-    model.eval()
-    return Bundle(cfg.name, model, data.tok, {"name": cfg.name, "task": cfg.task, "kind": data.task.kind,
-                                              "arch": cfg.arch, "model": cfg.model})
+    return fit(cfg, seed=seed, tok=tok)

@@ -98,11 +98,12 @@ def train_step(model: SeqModel, opt: torch.optim.Optimizer, data: Data, cfg: Tra
     return loss.item(), info
 
 
-def fit(cfg: Union[TrainConfig, dict], *, seed: Optional[int] = None) -> Bundle:
+def fit(cfg: Union[TrainConfig, dict], *, seed: Optional[int] = None, tok: Optional[Tokenizer] = None) -> Bundle:
     """Train in memory for cfg.steps steps with `train`'s step (no validation, early stopping, time budget
     or checkpoint) and return the model as a Bundle. A dict config gets the defaults of a small run
     (batch_size 64, lr 3e-3, warmup steps // 10) under its own keys; `seed` (default cfg.seed) seeds the
-    weights and the sampling, and is the data seed unless the dict gives one."""
+    weights and the sampling, and is the data seed unless the dict gives one. `tok`: this tokenizer
+    instead of the one the config trains (the bpe-vocab experiment's plain BPE)."""
     if isinstance(cfg, dict):
         steps = cfg.get("steps", TrainConfig.steps)
         defaults = {"batch_size": 64, "lr": 3e-3, "warmup": max(1, steps // 10)}
@@ -111,7 +112,7 @@ def fit(cfg: Union[TrainConfig, dict], *, seed: Optional[int] = None) -> Bundle:
         cfg = TrainConfig.from_dict({**defaults, **cfg})
     seed = cfg.seed if seed is None else seed
     torch.manual_seed(seed)
-    data, model, _ = prepare(cfg)
+    data, model, _ = prepare(cfg, tok)
     opt = optimizer(model, cfg)
     gen = torch.Generator().manual_seed(seed + 17)
     model.train()
