@@ -61,7 +61,7 @@ _FACE = {
     "shipped_analysis_stamp": "engine.exposure.shipped",
     "ANALYSIS_SETTINGS": "engine.exposure.shipped:SHIPPED_SETTINGS",   # the settings shipped analyses use
     "parse_data": "engine.exposure.user_data", "analyze_data": "engine.exposure.user_data",   # your own data
-    "DataError": "engine.exposure.user_data", "MAX_DATA_BYTES": "engine.limits",
+    "DataError": "engine.exposure.user_data", "MAX_DATA_BYTES": "engine.limits", "MAX_DATA_ROWS": "engine.limits",
     "EXPERIMENTS": "engine.experiments",
     "ExperimentStore": "engine.experiments",
     "run_experiment": "engine.experiments",
