@@ -340,7 +340,7 @@ def test_every_saved_trace_renders(path):
         assert list(fig.data[0].y) == [r["tf_logprob"] for r in d["rows"]]
         step = view.injected_step(d["fr"])
         assert step is not None                                            # this one had a token injected
-        assert any(s.x0 == step and s.line.color == charts.CHOSEN for s in fig.layout.shapes)
+        assert any(s.x0 == step and s.line.color == charts.INJECTED for s in fig.layout.shapes)
         assert charts.recovery_figure(d, d, step).data
         for name in ("tf", "fr"):
             _render_trace(name, d[name])

@@ -14,8 +14,8 @@ from dashboard.charts.exposure import (compounding_figure, drift_figure, exposur
                                        per_position_figure, reliability_figure, sequence_rows)
 from dashboard.charts.mbr import mbr_figure
 from dashboard.charts.step import step_figure
-from dashboard.charts.style import (BG, CHOSEN, CUT, FONT, GRID, INK, MIN_PX, PALETTE, STATUS_COLOURS, THEME_NAMES,
-                                    WINNER, alt_finish, alt_style, current_theme, finish, fmt, plotly_config,
+from dashboard.charts.style import (BG, CHOSEN, CUT, FONT, GRID, INJECTED, INK, MIN_PX, PALETTE, STATUS_COLOURS,
+                                    THEME_NAMES, WINNER, alt_finish, alt_style, current_theme, finish, fmt, plotly_config,
                                     set_presenting, set_theme, style)
 from dashboard.charts.tffr import recovery_figure, tffr_figure
 from dashboard.charts.tokens import prob_key_html, tokens_html
@@ -32,7 +32,7 @@ token_probs = _view.token_probs
 
 __all__ = [
     # style
-    "BG", "GRID_LAYERS_PER_PAGE", "CHOSEN", "CUT", "FONT", "GRID", "INK", "MIN_PX", "PALETTE", "STATUS_COLOURS", "THEME_NAMES", "WINNER",
+    "BG", "GRID_LAYERS_PER_PAGE", "CHOSEN", "CUT", "FONT", "GRID", "INJECTED", "INK", "MIN_PX", "PALETTE", "STATUS_COLOURS", "THEME_NAMES", "WINNER",
     "alt_finish", "alt_style", "current_theme", "finish", "fmt", "plotly_config", "set_presenting", "set_theme",
     "style",
     # decoding views

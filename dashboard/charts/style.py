@@ -59,7 +59,10 @@ THEME_NAMES = tuple(THEMES)
 _L = THEMES["light"]
 PALETTE = list(_L.palette)
 INK, GRID, BG, CUT = _L.ink, _L.grid, _L.bg, _L.muted
-CHOSEN = OKABE_ITO["orange"]                       # the chosen / injected token
+CHOSEN = OKABE_ITO["orange"]                       # the chosen token
+# the token injected into a free run (TF/FR charts): reddish purple, unlike orange it stays apart from free
+# running's vermillion (and teacher forcing's blue) with protanopia and deuteranopia (tests/test_colour_roles.py)
+INJECTED = OKABE_ITO["purple"]
 WINNER = OKABE_ITO["vermillion"]                   # the highlighted hypothesis
 STATUS_COLOURS = {"kept": OKABE_ITO["blue"], "finished": OKABE_ITO["green"], "pruned": "#b8b8b8"}
 TF, FR = PALETTE[0], PALETTE[1]                    # teacher forcing and free running, in every lab chart

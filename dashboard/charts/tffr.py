@@ -9,14 +9,15 @@ from typing import Optional
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.charts.style import CHOSEN, INK, PALETTE, finish
+from dashboard.charts.style import INJECTED, INK, PALETTE, finish
 from engine import trace_view as view
 
 
 def tffr_figure(cmp: dict, *, title: Optional[str] = None, label: str = "") -> go.Figure:
     """Per reference position: the reference token's log-prob under TF and FR, the KL between the
     two next-token distributions, and the hidden-state distance; the first divergence dashed, the
-    step where the free run was forced a token (its trace's forced tokens) in orange."""
+    step where the free run was forced a token (its trace's forced tokens) in reddish purple (INJECTED;
+    so the KL bars are orange)."""
     rows = cmp["rows"]
     t = [r["t"] for r in rows]
     ref = [html.escape(view.token_label(r["ref_token"])) for r in rows]          # Plotly reads <b>, <a> as markup
@@ -33,7 +34,7 @@ def tffr_figure(cmp: dict, *, title: Optional[str] = None, label: str = "") -> g
                              marker=dict(symbol=["circle" if r.get("on_track") else "x" for r in rows], size=8),
                              hovertemplate="t=%{x} ref %{text}, FR produced %{customdata}<br>log p = %{y:.3f}<extra>FR</extra>"),
                   row=1, col=1)
-    fig.add_trace(go.Bar(x=t, y=[r.get("kl") for r in rows], name="KL", marker_color=PALETTE[3], showlegend=False,
+    fig.add_trace(go.Bar(x=t, y=[r.get("kl") for r in rows], name="KL", marker_color=PALETTE[4], showlegend=False,
                          hovertemplate="t=%{x}<br>KL = %{y:.3f}<extra></extra>"), row=2, col=1)
     fig.add_trace(go.Scatter(x=t, y=[r.get("hidden_dist") for r in rows], name="hidden distance", showlegend=False,
                              mode="lines+markers", line=dict(color=PALETTE[2], width=2.5),
@@ -46,7 +47,7 @@ def tffr_figure(cmp: dict, *, title: Optional[str] = None, label: str = "") -> g
     injected = view.injected_step(cmp["fr"]) if cmp.get("fr") else None
     if injected is not None:
         for row in (1, 2, 3):
-            fig.add_vline(x=injected, line=dict(color=CHOSEN, width=3), row=row, col=1)
+            fig.add_vline(x=injected, line=dict(color=INJECTED, width=3), row=row, col=1)
     fig.update_xaxes(title_text="reference position t", tickvals=t, ticktext=[f"{a}<br>{b}" for a, b in zip(t, ref)]
                      if len(t) <= 40 else None, row=3, col=1)
     return finish(fig, title=title or label or None, height=560)
@@ -62,9 +63,9 @@ def recovery_figure(base: dict, injected: dict, step: int, *, title: Optional[st
             line=dict(color=colour, width=2.5), text=[html.escape(view.token_label(r.get("fr_token") or "")) for r in rows],
             marker=dict(symbol=["circle" if r.get("on_track") else "x" for r in rows], size=9),
             hovertemplate="t=%{x}, produced %{text}<br>log p(ref) = %{y:.3f}<extra>" + name + "</extra>"))
-    fig.add_vline(x=step, line=dict(color=CHOSEN, width=3))
+    fig.add_vline(x=step, line=dict(color=INJECTED, width=3))
     fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"injected at step {step}", hoverinfo="skip",
-                             line=dict(color=CHOSEN, width=3)))
+                             line=dict(color=INJECTED, width=3)))
     fig.update_xaxes(title_text="reference position t")
     fig.update_yaxes(title_text="free running: log-prob of the reference token")
     return finish(fig, title=title, height=360)
