@@ -71,7 +71,8 @@ def _run_html(name: str, tr: dict) -> str:
 
 def comparison_report(runs: dict, *, title: str = "seqscope: decoder comparison") -> str:
     """One HTML page: the model and input, each run's output coloured by probability with its
-    scores and config, the per-step comparison chart, and each run's beam tree / MBR matrix."""
+    scores and config, the colour key of those probabilities, the per-step comparison chart, and each
+    run's beam tree / MBR matrix."""
     if not runs:
         raise ValueError("nothing to report: no runs")
     runs = {name: view.as_dict(tr) for name, tr in runs.items()}       # engine.Trace or its dict
@@ -90,6 +91,7 @@ def comparison_report(runs: dict, *, title: str = "seqscope: decoder comparison"
         parts.append("<p><b>" + ("The strategies agree on every token." if div is None
                                   else f"The strategies first part ways at step {div}.") + "</b></p>")
     parts += [_run_html(name, tr) for name, tr in runs.items()]
+    parts.append(charts.prob_key_html())                    # the key of the token colours, as on the Compare page
     figs = [("compare", charts.compare_figure(runs, title="Per step: chosen token's probability and entropy"))]
     for name, tr in runs.items():
         shown = html.escape(name)           # Plotly reads <b>, <br>, … in titles and legends as markup
