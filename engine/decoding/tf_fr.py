@@ -7,14 +7,17 @@ distributions, the distance between the decoder hidden states, and where free ru
 reference."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
 
+from ..limits import LimitError
 from ..rollout import end_ids, model_device
 from ..trace import Trace, TraceError, schema
+from . import budget as _budget
 from .config import GenerationConfig, as_config, as_record
 from .generate import fill, generate, start_trace
 from .inputs import as_bundle, key_prefix, prepare
@@ -143,20 +146,41 @@ class TFFRComparison:
         return cls(d["rows"], fd, Trace.from_dict(d["tf"]), Trace.from_dict(d["fr"]), d.get("summary", {}))
 
 
+def _check_budget(bundle, prep, target: list[int], config, record, budget) -> None:
+    """LimitError (one line) when the comparison is over the budget, before any model call: its work is
+    the teacher-forced scoring (recorded like a greedy run of the reference's length) plus the free run."""
+    allowed = _budget.resolve(budget)
+    tf = _budget.estimate(GenerationConfig(max_new_tokens=len(target)), record, model=bundle,
+                          input_tokens=[len(prep.ids)])
+    fr = _budget.estimate(config, record, model=bundle, input_tokens=[len(prep.ids)])
+    if tf.total + fr.total > allowed:
+        where = "budget=" if budget is not None else (_budget.ENV if os.environ.get(_budget.ENV, "").strip()
+                                                      else "WORK_BUDGET")
+        raise LimitError(
+            f"work budget: this comparison is teacher forcing ({tf.describe()}) + free running ({fr.describe()}) "
+            f"= {tf.total + fr.total:,} work units, over the budget of {allowed:,.0f} ({where}); raise it with "
+            f"budget=N (engine.compare_tf_fr) or {_budget.ENV}=N, or use a shorter reference or record less "
+            "(record=False)")
+
+
 @torch.no_grad()
-def compare_tf_fr(model, source: str, reference, config=None, *, forced_tokens=None, record=None) -> TFFRComparison:
+def compare_tf_fr(model, source: str, reference, config=None, *, forced_tokens=None, record=None,
+                  budget=None) -> TFFRComparison:
     """Teacher forcing vs free running, position by position (see the module docstring). `config`
     defaults to greedy decoding of as many tokens as the reference has; `forced_tokens` injects a
-    token in the free run ("the wrong note")."""
+    token in the free run ("the wrong note"). budget: the most work units of the whole comparison
+    (the teacher-forced scoring plus the free run; default and meaning as for engine.generate):
+    engine.LimitError before any model call when over it."""
     bundle = as_bundle(model)
-    tf = teacher_forced(bundle, source, reference, record=record)
-    target = tf.hypotheses[0]["token_ids"]
+    prep = prepare(bundle, source, 1)
+    target = _reference_ids(bundle, prep, reference, [])
     if config is None:
         config = GenerationConfig(max_new_tokens=min(len(target), 4096))
     config = as_config(config)
-    fr = generate(bundle, source, config, record=record, forced_tokens=forced_tokens)
+    _check_budget(bundle, prep, target, config, record, budget)
+    tf = teacher_forced(bundle, source, reference, record=record)
+    fr = generate(bundle, source, config, record=record, forced_tokens=forced_tokens, budget=budget)
     fr_ids = fr.hypotheses[0]["token_ids"] if fr.hypotheses else []
-    prep = prepare(bundle, source, 1)
     tf_out, off, _ = forced_pass(bundle, prep, target)
     tf_lp = tf_logp(bundle, tf_out.logits[0, off:off + len(target)])
     tf_h = tf_out.hidden[0, off:off + len(target)].float()
