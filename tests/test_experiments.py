@@ -36,19 +36,49 @@ def test_experiments_on_shipped_models(name, tmp_path):
     check(res, name)
     path = xp.save_result(res, tmp_path / f"{name}.json")
     assert xp.load_result(path) == json.loads(json.dumps(res))
-    if name == "beam-curse":          # Koehn & Knowles's curve on a seq2seq task, with the too-short rate
+    if name == "beam-curse":          # Koehn & Knowles's curve on two seq2seq models, with the too-short rate
         d = res["data"]
-        assert d["model"] == "dates-gru-attn" and d["sets"]["handwritten"] == 16 and d["sets"]["test subset 0"] == 8
-        assert {(r["beam"], r["length_penalty"]) for r in d["rows"]} == {(1, 0.0), (4, 0.0), (16, 0.0), (16, 1.0)}
-        for r in d["rows"]:
-            assert r["exact_match_lo"] <= r["exact_match"] <= r["exact_match_hi"] and r["n"] == 24
-            assert r["too_short_lo"] <= r["too_short"] <= r["too_short_hi"] and 0 <= r["empty"] <= r["n"]
+        assert d["models"] == ["dates-gru-attn", "addition-gru"]
+        assert d["sets"]["dates-gru-attn"] == {"handwritten": 16, "test subset 0": 8}
+        assert d["sets"]["addition-gru"] == {"test subset 0": 8} and res["n"] == 32 and 0 <= res["p"] <= 1
+        n = {"dates-gru-attn": 24, "addition-gru": 8}
+        for m in d["models"]:
+            rows = [r for r in d["rows"] if r["model"] == m]
+            assert {(r["beam"], r["length_penalty"]) for r in rows} == {(1, 0.0), (4, 0.0), (16, 0.0), (16, 1.0)}
+            greedy = next(r for r in rows if r["beam"] == 1)
+            assert greedy["differs_from_greedy"] == 0
+            assert all(r["differs_from_greedy"] <= d["changed_outputs"][m] for r in rows)
+            for r in rows:
+                assert r["exact_match_lo"] <= r["exact_match"] <= r["exact_match_hi"] and r["n"] == n[m]
+                assert r["too_short_lo"] <= r["too_short"] <= r["too_short_hi"] and 0 <= r["empty"] <= r["n"]
+        # the pooled estimate is greedy's exact match minus width 16's over both models' inputs
+        em = {w: sum(r["exact_match"] * r["n"] for r in d["rows"] if r["beam"] == w and r["length_penalty"] == 0)
+              for w in (1, 16)}
+        assert res["estimate"] == pytest.approx((em[1] - em[16]) / 32)
+        # the sentence says plainly when no width changed any output
+        assert ("cannot show the curse" in res["verdict"]) == (sum(d["changed_outputs"].values()) == 0)
+        # the lab chart draws every model x length penalty, one point per width, n and the changes in the hover
+        from dashboard.charts.experiments import experiment_figures
+        fig = experiment_figures(res)[0]
+        lines = [t for t in fig.data if t.mode == "lines+markers"]
+        assert len(lines) == 3 * 4 and {len(t.x) for t in lines} == {1, 3}
+        assert all("dates-gru-attn" in t.name or "addition-gru" in t.name for t in lines)
+        assert all("n = " in t.hovertemplate and t.customdata is not None for t in lines)
     if name == "tf-vs-fr":            # two test samples of 100 sums, paired per sum, McNemar beside it
         d = res["data"]
         assert res["n"] == 200 and [r["seed"] for r in d["per_seed"]] == [0, 1] and 0 <= res["p"] <= 1
         a, b = d["models"]
         gaps = [(d["models"][m]["fr_errors"] - d["models"][m]["tf_errors"]) / 200 for m in (a, b)]
         assert res["estimate"] == pytest.approx(gaps[0] - gaps[1])
+
+
+def test_beam_curse_sentence_says_when_no_output_changed():
+    from engine.experiments.beam_curse import _changed_sentence
+    totals = {"dates-gru-attn": 246, "addition-gru": 150}
+    none = _changed_sentence({"dates-gru-attn": 0, "addition-gru": 0}, 64, totals)
+    assert "cannot show the curse" in none and "246 inputs of dates-gru-attn" in none and "up to 64" in none
+    some = _changed_sentence({"dates-gru-attn": 3, "addition-gru": 0}, 64, totals)
+    assert "cannot show" not in some and "dates-gru-attn 3 of 246" in some and "addition-gru 0 of 150" in some
 
 
 def test_experiment_reproduces_for_a_seed():

@@ -99,20 +99,29 @@ def _beam_curse(res: dict) -> list[go.Figure]:
         return _beam_curse_old(res)
     panels = [("exact_match", "exact match"), ("too_short", "too-short outputs"), ("length_ratio", "length / reference")]
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for _, t in panels])
-    for i, lp in enumerate(sorted({r["length_penalty"] for r in rows})):
-        rs = sorted([r for r in rows if r["length_penalty"] == lp], key=lambda r: r["beam"])
-        name = "sum of log-probs (length_penalty 0)" if lp == 0 else f"length-normalised (length_penalty {lp:g})"
+    models = list(dict.fromkeys(r.get("model", d.get("model")) for r in rows))
+    for i, (m, lp) in enumerate((m, lp) for m in models for lp in sorted({r["length_penalty"] for r in rows})):
+        rs = sorted([r for r in rows if r.get("model", d.get("model")) == m and r["length_penalty"] == lp],
+                    key=lambda r: r["beam"])
+        if not rs:
+            continue
+        name = (f"{m}, " if len(models) > 1 else "") + ("sum of log-probs (length_penalty 0)" if lp == 0
+                                                         else f"length-normalised (length_penalty {lp:g})")
         x = [r["beam"] for r in rs]
+        colour = PALETTE[i % len(PALETTE)]
         for col, (key, _) in enumerate(panels, start=1):
             if key + "_lo" in rs[0]:
-                band(fig, x, [r[key + "_lo"] for r in rs], [r[key + "_hi"] for r in rs], PALETTE[i], name,
-                     row=1, col=col)
-            line(fig, x, [r[key] for r in rs], PALETTE[i], name, row=1, col=col, showlegend=col == 1,
-                 dash=None if lp == 0 else "dash")
+                band(fig, x, [r[key + "_lo"] for r in rs], [r[key + "_hi"] for r in rs], colour, name, row=1, col=col)
+            line(fig, x, [r[key] for r in rs], colour, name, row=1, col=col, showlegend=col == 1,
+                 dash=None if lp == 0 else "dash",
+                 hover="%{y:.4f}<br>n = " + str(rs[0]["n"]) + ("<br>outputs unlike greedy's: %{customdata}"
+                                                              if "differs_from_greedy" in rs[0] else ""))
+            if "differs_from_greedy" in rs[0]:
+                fig.data[-1].customdata = [r["differs_from_greedy"] for r in rs]
     fig.update_xaxes(type="log", title_text="beam width", tickvals=sorted({r["beam"] for r in rows}))
     fig.update_yaxes(rangemode="tozero")
-    n = rows[0].get("n")
-    fig = style_legend_below(fig, title=f"beam width on {d.get('model')} ({n} dates; Wilson 95% bands)", height=420)
+    ns = ", ".join(f"{m} {next(r['n'] for r in rows if r.get('model', d.get('model')) == m)}" for m in models)
+    fig = style_legend_below(fig, title=f"beam width ({ns} inputs; Wilson 95% bands)", height=420 + 20 * len(models))
     fig.update_layout(legend=dict(y=-0.3))            # below the x-axis titles
     return [fig]
 

@@ -1,32 +1,34 @@
 """Experiment 4: the beam-search curse — Koehn and Knowles's quality-vs-beam-width curve with the
-empty / too-short output rate, on the shipped seq2seq dates models (several test subsets)."""
+empty / too-short output rate, on two shipped seq2seq models: dates-gru-attn (handwritten dates and
+held-out test subsets) and addition-gru (held-out sums, whose answers vary in length)."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..checkpoint import load
-from ..stats import N_BOOT, paired_bootstrap, wilson
+from ..stats import N_BOOT, mcnemar_exact, paired_bootstrap, wilson
 from ..tokenizer import EOS
 from .registry import experiment
 from .verdict import make_verdict
 
-MODEL = "dates-gru-attn"
+MODELS = {"dates-gru-attn": "dates", "addition-gru": "addition"}     # model -> task
 PREDICTION = ("Without length normalisation, quality falls at large beam widths (wider beams find higher-"
               "probability but shorter outputs), and the share of empty or too-short outputs rises.")
 
 
-def _subset(n: int, seed: int):
+def _subset(task: str, n: int, seed: int):
     from ..tasks import get_task
-    return get_task("dates").splits(seed=seed, sizes={"train": 0, "valid": 0, "test": n})["test"][:n]
+    return get_task(task).splits(seed=seed, sizes={"train": 0, "valid": 0, "test": n})["test"][:n]
 
 
 def decode_rows(bundle, examples, width: int, lp: float) -> dict:
     """Per example at this beam width and length penalty: exact match, too short (fewer tokens than
-    the reference), empty, and the hypothesis's score."""
+    the reference), empty, length / reference length, and the output text."""
     from ..decoding import generate_batch
     cfg = {"max_new_tokens": 24} if width == 1 else {"num_beams": width, "length_penalty": lp, "max_new_tokens": 24}
     traces = generate_batch(bundle, [e.src for e in examples], cfg, record=False, budget=float("inf"))
     out = {"exact": [], "short": [], "empty": [], "length": []}
+    texts = []
     for t, e in zip(traces, examples):
         ids = [i for i in t.hypotheses[0]["token_ids"] if i != EOS]
         ref = len(bundle.tokenizer.encode(e.tgt).ids)
@@ -34,64 +36,111 @@ def decode_rows(bundle, examples, width: int, lp: float) -> dict:
         out["short"].append(len(ids) < ref)
         out["empty"].append(len(ids) == 0)
         out["length"].append(len(ids) / max(1, ref))
-    return {k: np.array(v, dtype=float) for k, v in out.items()}
+        texts.append(t.text)
+    res = {k: np.array(v, dtype=float) for k, v in out.items()}
+    res["text"] = texts
+    return res
+
+
+def _sets(quick: bool, seeds: tuple) -> dict:
+    """model -> {set name: examples}: the dates model gets the handwritten set and one held-out test
+    subset per seed, the adder one held-out test subset per seed."""
+    from ..tasks.dates import handwritten
+    n = 8 if quick else 30
+    out = {}
+    for m, task in MODELS.items():
+        sets = {"handwritten": handwritten()[:16] if quick else handwritten()} if task == "dates" else {}
+        sets.update({f"test subset {s}": _subset(task, n, s) for s in seeds})
+        out[m] = sets
+    return out
+
+
+def _changed_sentence(changed: dict, wide: int, totals: dict) -> str:
+    """What the wider searches did to the outputs, from the counts of outputs that differ from greedy's."""
+    if not any(changed.values()):
+        return (f"No beam width up to {wide}, with or without length normalisation, changed a single output of "
+                f"either model ({' and '.join(f'{totals[m]} inputs of {m}' for m in totals)}): the search finds no "
+                "hypothesis scored above greedy's, so this setup cannot show the curse. Both models are sure of "
+                "the length of their answers (the too-short rate is the same at every width); Koehn and Knowles "
+                "saw the curse on translation models, whose most probable output is often short or empty "
+                "(Stahlberg and Byrne 2019).")
+    return ("Outputs that differ from greedy's at some width: "
+            + ", ".join(f"{m} {changed[m]} of {totals[m]}" for m in changed) + ".")
 
 
 @experiment("beam-curse", "The beam-search curse: quality and too-short outputs against beam width",
             "Koehn and Knowles (2017) and Stahlberg and Byrne (2019) report that wider beams find higher-"
             "probability but shorter, worse outputs when scores are not normalised by length, and that length "
-            "normalisation limits the damage. Here the shipped dates-gru-attn (free-form date to ISO date) decodes "
-            "the 96 handwritten dates of its model card (where it makes errors) and held-out test subsets (one per "
-            "seed) with beam widths 1 to 64, with the sum of log-probabilities (length_penalty 0) and, at some "
-            "widths, the mean per token (length_penalty 1), scored by exact match.")
+            "normalisation limits the damage. Here two shipped seq2seq models decode held-out inputs with beam "
+            "widths 1 to 64, with the sum of log-probabilities (length_penalty 0) and, at some widths, the mean "
+            "per token (length_penalty 1), scored by exact match: dates-gru-attn (free-form date to ISO date) on "
+            "the 96 handwritten dates of its model card (where it makes errors) and one test subset per seed, "
+            "and addition-gru (sums, whose answers have 1 to 8 digits) on one test subset per seed.")
 def beam_curse(quick: bool, seeds: tuple, progress):
-    from ..tasks.dates import handwritten
     n = 8 if quick else 30
     widths = (1, 4, 16) if quick else (1, 2, 4, 8, 16, 32, 64)
     normalised = (16,) if quick else (8, 64)
-    m = MODEL
-    b = load(m)
-    sets = {"handwritten": handwritten()[:16] if quick else handwritten()}
-    sets.update({f"test subset {s}": _subset(n, s) for s in seeds})
-    per = {}                                     # (source, lp, width) -> arrays
-    for src, ex in sets.items():
-        progress(f"beam-curse: {m}, {src} ({len(ex)} dates), widths {', '.join(map(str, widths))}")
-        for w in widths:
-            per[(src, 0.0, w)] = decode_rows(b, ex, w, 0.0)
-        for w in normalised:
-            per[(src, 1.0, w)] = decode_rows(b, ex, w, 1.0)
-    keys = sorted({(lp, w) for _, lp, w in per})
-    cat = {k: {f: np.concatenate([per[(src, *k)][f] for src in sets]) for f in per[(next(iter(sets)), *k)]}
-           for k in keys}
-    rows = []
-    for (lp, w), d in cat.items():
-        total = len(d["exact"])
-        em, em_lo, em_hi = wilson(int(d["exact"].sum()), total)
-        sh, sh_lo, sh_hi = wilson(int(d["short"].sum()), total)
-        hw = per[("handwritten", lp, w)]["exact"].mean()
-        rows.append({"beam": w, "length_penalty": lp, "exact_match": em, "exact_match_lo": em_lo,
-                     "exact_match_hi": em_hi, "too_short": sh, "too_short_lo": sh_lo, "too_short_hi": sh_hi,
-                     "empty": int(d["empty"].sum()), "length_ratio": float(d["length"].mean()),
-                     "handwritten_exact_match": float(hw), "n": total})
     wide = widths[-1]
-    est, lo, hi = paired_bootstrap(cat[(0.0, wide)]["exact"], cat[(0.0, 1)]["exact"], n_boot=N_BOOT, seed=0)
-    s_est, s_lo, s_hi = paired_bootstrap(cat[(0.0, 1)]["short"], cat[(0.0, wide)]["short"], n_boot=N_BOOT, seed=1)
-    total = len(cat[(0.0, 1)]["exact"])
-    text = (f"Exact match without length normalisation, width 1 vs {wide}: {cat[(0.0, 1)]['exact'].mean():.3f} vs "
-            f"{cat[(0.0, wide)]['exact'].mean():.3f} ({total} dates; handwritten alone "
-            f"{per[('handwritten', 0.0, 1)]['exact'].mean():.3f} vs {per[('handwritten', 0.0, wide)]['exact'].mean():.3f}); "
-            f"greedy minus width {wide}: {est:+.4f} [{lo:+.4f}, {hi:+.4f}]. Too-short outputs, width {wide} minus "
-            f"greedy: {s_est:+.4f} [{s_lo:+.4f}, {s_hi:+.4f}]; empty outputs at width {wide}: "
-            f"{int(cat[(0.0, wide)]['empty'].sum())}. With length normalisation at width {wide}: exact match "
-            f"{cat[(1.0, normalised[-1])]['exact'].mean():.3f}.")
+    sets = _sets(quick, seeds)
+    per = {}                                     # (model, set, lp, width) -> arrays
+    for m, msets in sets.items():
+        b = load(m)
+        for src, ex in msets.items():
+            progress(f"beam-curse: {m}, {src} ({len(ex)} inputs), widths {', '.join(map(str, widths))}")
+            for w in widths:
+                per[(m, src, 0.0, w)] = decode_rows(b, ex, w, 0.0)
+            for w in normalised:
+                per[(m, src, 1.0, w)] = decode_rows(b, ex, w, 1.0)
+    keys = sorted({(lp, w) for _, _, lp, w in per})
+    fields = ("exact", "short", "empty", "length")
+    cat = {}                                     # (model, lp, width) -> arrays over the model's inputs
+    for m, msets in sets.items():
+        for k in keys:
+            cat[(m, *k)] = {f: np.concatenate([per[(m, src, *k)][f] for src in msets]) for f in fields}
+            cat[(m, *k)]["text"] = [t for src in msets for t in per[(m, src, *k)]["text"]]
+    rows, changed = [], {}
+    for m, msets in sets.items():
+        greedy = cat[(m, 0.0, 1)]["text"]
+        changed[m] = sum(any(cat[(m, *k)]["text"][i] != g for k in keys) for i, g in enumerate(greedy))
+        for lp, w in keys:
+            d = cat[(m, lp, w)]
+            total = len(d["exact"])
+            em, em_lo, em_hi = wilson(int(d["exact"].sum()), total)
+            sh, sh_lo, sh_hi = wilson(int(d["short"].sum()), total)
+            row = {"model": m, "beam": w, "length_penalty": lp, "exact_match": em, "exact_match_lo": em_lo,
+                   "exact_match_hi": em_hi, "too_short": sh, "too_short_lo": sh_lo, "too_short_hi": sh_hi,
+                   "empty": int(d["empty"].sum()), "length_ratio": float(d["length"].mean()),
+                   "differs_from_greedy": sum(t != g for t, g in zip(d["text"], greedy)), "n": total}
+            if "handwritten" in msets:
+                row["handwritten_exact_match"] = float(per[(m, "handwritten", lp, w)]["exact"].mean())
+            rows.append(row)
+    pooled = {k: {f: np.concatenate([cat[(m, *k)][f] for m in sets]) for f in fields} for k in keys}
+    g, x = pooled[(0.0, 1)], pooled[(0.0, wide)]
+    est, lo, hi = paired_bootstrap(x["exact"], g["exact"], n_boot=N_BOOT, seed=0)
+    s_est, s_lo, s_hi = paired_bootstrap(g["short"], x["short"], n_boot=N_BOOT, seed=1)
+    p = mcnemar_exact(g["exact"] > 0, x["exact"] > 0)
+    total = len(g["exact"])
+    totals = {m: len(cat[(m, 0.0, 1)]["exact"]) for m in sets}
+    per_model = "; ".join(
+        f"{m} {cat[(m, 0.0, 1)]['exact'].mean():.3f} vs {cat[(m, 0.0, wide)]['exact'].mean():.3f} ({totals[m]} inputs"
+        + (f", handwritten alone {per[(m, 'handwritten', 0.0, 1)]['exact'].mean():.3f} vs "
+           f"{per[(m, 'handwritten', 0.0, wide)]['exact'].mean():.3f}" if "handwritten" in sets[m] else "") + ")"
+        for m in sets)
+    text = (f"Exact match without length normalisation, width 1 vs {wide}: {per_model}. Pooled, greedy minus "
+            f"width {wide}: {est:+.4f} [{lo:+.4f}, {hi:+.4f}] (McNemar p = {p:.2g}). Too-short outputs, width "
+            f"{wide} minus greedy: {s_est:+.4f} [{s_lo:+.4f}, {s_hi:+.4f}]; empty outputs at width {wide}: "
+            f"{int(x['empty'].sum())} of {total}. With length normalisation at width {normalised[-1]}: exact match "
+            f"{pooled[(1.0, normalised[-1])]['exact'].mean():.3f}. " + _changed_sentence(changed, wide, totals))
     verdict = make_verdict(
         prediction=PREDICTION,
-        test=(f"exact match at beam width 1 minus width {wide} (length_penalty 0), paired over {total} dates (the "
-              f"handwritten set and {len(seeds)} held-out test subsets of {n}, one per seed: the search is "
-              f"deterministic); paired bootstrap ({N_BOOT} resamples), 95% percentile interval; the too-short rate "
-              "compared the same way beside it; Wilson intervals per width"),
-        estimate=est, lo=lo, hi=hi, text=text, n=total)
-    data = {"model": m, "sets": {k: len(v) for k, v in sets.items()}, "widths": list(widths),
-            "quality": "exact match", "rows": rows,
+        test=(f"exact match at beam width 1 minus width {wide} (length_penalty 0), paired over {total} inputs "
+              f"(dates-gru-attn: the handwritten dates and {len(seeds)} held-out test subsets of {n}; addition-gru: "
+              f"{len(seeds)} held-out test subsets of {n}; one subset per seed, since the search is deterministic); "
+              f"paired bootstrap ({N_BOOT} resamples), 95% percentile interval, exact McNemar beside it; the "
+              "too-short rate compared the same way; Wilson intervals per width"),
+        estimate=est, lo=lo, hi=hi, text=text, p=p, n=total)
+    data = {"models": list(sets), "model": ", ".join(sets), "sets": {m: {k: len(v) for k, v in s.items()}
+                                                                    for m, s in sets.items()},
+            "widths": list(widths), "quality": "exact match", "rows": rows, "changed_outputs": changed,
             "too_short_test": {"estimate": s_est, "lo": s_lo, "hi": s_hi}}
     return data, verdict
