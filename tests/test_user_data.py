@@ -288,3 +288,16 @@ def test_upload_function_caches_on_the_bytes_hash(monkeypatch):
     assert len(calls) == 2
     with pytest.raises(DataError, match="a.csv: line 2: 'reference' is empty"):
         lab_upload.analyse(b"source,reference\n1,\n", "a.csv", ["addition-gru"], 50, 0, 1)
+
+
+def test_the_task_examples_as_a_file_give_the_task_analysis():
+    """The task's own first n test examples written as a file: every figure equals engine.analyze's."""
+    from engine.exposure import analyze
+    from engine.tasks import get_task
+    b = engine.load("addition-gru")
+    examples = get_task("addition").splits(seed=0, sizes={"train": 0, "valid": 0, "test": 60})["test"]
+    res = analyze_data(b, parse_data(jsonl([{"source": e.src, "reference": e.tgt} for e in examples]), "t.jsonl"),
+                       n_boot=200)
+    want = analyze("addition-gru", n=60, n_boot=200, bundle=b)
+    for key in ("per_position", "sequence", "calibration", "recovery", "compounding", "drift", "samples"):
+        assert res[key] == want[key], key
