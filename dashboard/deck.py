@@ -8,10 +8,10 @@
   is one DeckError line naming the deck, the view and the field.
 - Editing (add, move, remove, retitle) is pure: a Deck in, a new Deck out; `save` writes it.
 - Presenting: a view's link carries ?deck=NAME&at=I; `controls` (one call in dashboard/sidebar.py)
-  draws the presenter bar (previous / next / exit) on such a page and the sidebar's "add this view".
-- Export: `export_html` computes every view's runs (dashboard/warmup.py, the cached calls of the pages)
-  and draws its charts into one offline HTML file (dashboard/report.py); `python -m dashboard.deck
-  export NAME` also writes PNG or SVG files per chart (headless Chromium).
+  draws the presenter bar (previous / next / exit) on such a page and the sidebar's "add this view"
+  (dashboard/deck_bar.py).
+- Export: one offline HTML file, PNG or SVG per chart (dashboard/deck_export.py; `python -m
+  dashboard.deck export NAME` runs its command line).
 """
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ DEFAULT = "default"
 DEFAULT_FILE = ROOT / "decks" / "default.json"
 FORMAT, VERSION = "seqscope-deck", 1
 PAGES = {"compare": "Compare decoders", "step": "Step inspector", "attention": "Attention",
-         "beam": "Beam tree", "tffr": "Teacher forcing vs free running"}
+         "beam": "Beam tree", "tffr": "Teacher forcing vs free running", "lab": "Exposure lab"}
+NEW_DECK = "+ new deck"                 # the sidebar's choice of a deck not written yet
 NOT_A_VIEW = ("present", "fmt", "deck", "at", "embed", "embed_options")   # how a view is shown, not what
 NOT_IN_DECK = ("trace", "dl_run")       # an uploaded trace lives as long as the server; a download choice
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -283,132 +284,13 @@ def presenting(query: dict) -> Optional[tuple[Deck, int]]:
     return (d, int(at)) if int(at) < len(d.views) else None
 
 
-# -- export ------------------------------------------------------------------------------------------------
-
-def _summary(r) -> str:
-    return f"model {r.model} · input {r.text!r}" + (f" · reference {r.reference!r}" if r.reference else "")
-
-
-def export_sections(deck: Deck) -> list[dict]:
-    """Every view's runs computed (cached, as its page does) and its charts drawn."""
-    from dashboard import report, warmup
-    out = []
-    for v in deck.views:
-        s = {"title": v.title, "note": v.note, "page": PAGES[v.page], "link": link(v), "figures": [], "errors": []}
-        try:
-            r = warmup.resolve(v.page, v.params)
-            s["summary"] = _summary(r)
-            s["figures"] = report.view_figures(v.page, v.params, r)
-            s["errors"] = [f"{k}: {m}" for k, m in r.errors.items()]
-        except (ValueError, TypeError, KeyError) as e:
-            s["errors"] = [str(e).splitlines()[0][:300] if str(e) else type(e).__name__]
-        out.append(s)
-    return out
-
-
-def export_html(deck: Deck, fmt: str = "svg") -> str:
-    from dashboard import report
-    return report.deck_report(deck.title, export_sections(deck), fmt=fmt)
-
-
-# -- the controls around every page (one call in dashboard/sidebar.py) ---------------------------------------
-
-NEW_DECK = "+ new deck"
-
-
-def _add_current(page_path: str) -> None:
-    """The "Add" button's callback: the current URL state as a view, appended to the chosen deck."""
-    import streamlit as st
-    from dashboard import url_state
-    ss = st.session_state
-    name = ss.get("_deck_add_to")
-    if name in (None, NEW_DECK):
-        name = (ss.get("_deck_add_new") or "").strip()
-    try:
-        d = load(name) if name in names() else new(name)
-        v = view_from_url(page_path, url_checks.query_lists(st.query_params), title=ss.get("_deck_add_title") or "",
-                          note=ss.get("_deck_add_note") or "", model=url_state.shared("model"))
-        save(add(d, v))
-        ss["_deck_add_msg"] = ("ok", f"Added to {name} (view {len(d.views) + 1}).")
-        ss["_deck_add_to"], ss["_deck_add_title"], ss["_deck_add_note"] = name, "", ""
-    except DeckError as e:
-        ss["_deck_add_msg"] = ("error", str(e))
-
-
-def _presenter_bar(d: Deck, at: int) -> None:
-    import streamlit as st
-    from dashboard import display
-    v, (prev, nxt) = d.views[at], neighbours(d, at)
-    c = st.columns([2, 8, 2, 1], vertical_alignment="center")
-    if prev is not None:
-        c[0].page_link(display.page_ref(f"views/{d.views[prev].page}.py"), label="◀ previous view",
-                       query_params=link_params(d.views[prev], deck=d.name, at=prev, present=True))
-    c[1].markdown(f"**{at + 1} / {len(d.views)} · {display.md(v.title)}**"
-                  + (f"  \n{display.md(v.note)}" if v.note else ""))
-    if nxt is not None:
-        c[2].page_link(display.page_ref(f"views/{d.views[nxt].page}.py"), label="next view ▶",
-                       query_params=link_params(d.views[nxt], deck=d.name, at=nxt, present=True))
-    c[3].page_link(display.page_ref("views/deck.py"), label="exit", query_params={"deck_pick": d.name})
-
-
 def controls(page) -> None:
-    """The deck controls around a page: the presenter bar when the link presents a deck (?deck=&at=),
-    else (not in presentation mode) the sidebar's "add this view to a deck"."""
-    import streamlit as st
-    from dashboard import display, url_state
-    path = getattr(page, "url_path", "") or "compare"
-    if path not in PAGES:
-        return
-    shown = presenting(url_checks.query_lists(st.query_params))
-    if shown is not None:
-        _presenter_bar(*shown)
-    if url_state.presenting():
-        return
-    with st.sidebar.popover("Add this view to a deck", icon=":material/playlist_add:", use_container_width=True):
-        st.selectbox("Deck", names()[1:] + [NEW_DECK], key="_deck_add_to")
-        if st.session_state.get("_deck_add_to") in (None, NEW_DECK):
-            st.text_input("New deck name", key="_deck_add_new", placeholder="my-talk", max_chars=64)
-        st.text_input("Title", key="_deck_add_title", placeholder=PAGES[path], max_chars=engine.MAX_DECK_TITLE_CHARS)
-        st.text_area("Note", key="_deck_add_note", max_chars=engine.MAX_DECK_NOTE_CHARS, height=80)
-        st.button("Add", key="_deck_add_btn", on_click=_add_current, args=(path,), type="primary")
-    kind, msg = st.session_state.pop("_deck_add_msg", (None, None))
-    if kind == "ok":
-        st.sidebar.success(display.md(msg))
-    elif kind == "error":
-        st.sidebar.error(display.md(msg))
+    """The deck controls around a page (dashboard/deck_bar.py): the presenter bar when the link
+    presents a deck, else the sidebar's "add this view to a deck"."""
+    from dashboard import deck_bar
+    deck_bar.controls(page)
 
 
-def main(argv: Optional[list] = None) -> int:
-    """python -m dashboard.deck export NAME [--out DIR] [--images png|svg]"""
-    import argparse
-    import sys
-    ap = argparse.ArgumentParser(prog="python -m dashboard.deck", description="Export a talk deck offline.")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    ex = sub.add_parser("export", help="one offline HTML file, and PNG / SVG files per chart")
-    ex.add_argument("name", help="a deck name (default, or one of runs/decks/NAME.json)")
-    ex.add_argument("--out", default="runs/decks/export", help="output folder (default: runs/decks/export)")
-    ex.add_argument("--images", choices=["png", "svg"], help="also save every chart as PNG or SVG (headless Chromium)")
-    args = ap.parse_args(argv)
-    try:
-        d = load(args.name)
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        from dashboard import report
-        sections = export_sections(d)
-        text = report.deck_report(d.title, sections, fmt=args.images or "svg")
-        engine.atomic_write_text(out / f"{args.name}.html", text)
-        print(f"{out / (args.name + '.html')}: {len(d.views)} views, {len(text) / 1e6:.1f} MB")
-        if args.images:
-            files = [f"{args.name}-{i + 1:02d}-{re.sub(r'[^A-Za-z0-9._-]+', '-', n)}.{args.images}"
-                     for i, s in enumerate(sections) for n, _ in s["figures"]]
-            for fname, (_, data) in zip(files, report.figure_images(text, args.images)):
-                engine.atomic_write_bytes(out / fname, data)
-                print(out / fname)
-    except (ValueError, RuntimeError, OSError) as e:
-        print(f"python -m dashboard.deck: {str(e).splitlines()[0][:300]}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":          # python -m dashboard.deck export NAME (dashboard/deck_export.py)
+    from dashboard import deck_export
+    raise SystemExit(deck_export.main())

@@ -79,12 +79,12 @@ def _figures(res: dict) -> None:
         display.plot(fig, f"{res['name']}-{i}", key=f"exp-{res['name']}-{i}")
 
 
-def show_result(res: dict, src: str, path) -> None:
+def show_result(res: dict, src: str, path, box: presenter.Controls | None = None) -> None:
     """One saved result: prediction, declared test, estimate and interval, outcome, seeds / n / size /
     time, the data-dependent sentence and the charts (in presentation mode the charts first: the first
     one fills the screen)."""
     name = res["name"]
-    st.subheader(res["title"])
+    (box.heading if box is not None else st.subheader)(res["title"])
     outcome = outcome_of(res)
     presenting = url_state.presenting()
     if presenting:
@@ -125,4 +125,4 @@ def experiments_view(box: presenter.Controls) -> None:
         if st.session_state.get("lab_src") not in paths:
             st.session_state["lab_src"] = "your run"
         src = box.radio("Result", list(paths), horizontal=True, key="lab_src")
-    show_result(runs.read_result(paths[src]), src, paths[src])
+    show_result(runs.read_result(paths[src]), src, paths[src], box)

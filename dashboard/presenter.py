@@ -44,6 +44,21 @@ h1 {font-size: 2.6rem !important;} h2, h3 {font-size: 2rem !important;}
 _HIDE_TWINS = "<style>[class*='st-key-pk_twin_'] {display: none !important;}</style>"
 
 
+_EXTRA = "_pk_extra_px"
+
+
+def fit_charts(extra_px: int) -> None:
+    """Something of `extra_px` pixels sits above the main chart besides the toolbar (the deck's
+    presenter bar): presentation mode's charts get that much shorter, so the first one still ends on
+    the first screen. Adds up within a run (chrome() starts each run at 0)."""
+    if not presenting():
+        return
+    total = int(st.session_state.get(_EXTRA) or 0) + int(extra_px)
+    st.session_state[_EXTRA] = total
+    st.html(f"<style>[data-testid=\"stMain\"] [data-testid=\"stPlotlyChart\"], [data-testid=\"stMain\"] "
+            f"[data-testid=\"stVegaLiteChart\"] {{height: calc(100vh - {CHART_OFFSET} - {total}px) !important;}}</style>")
+
+
 def _exit() -> None:
     set_shared("present", False)
 
@@ -51,6 +66,7 @@ def _exit() -> None:
 def chrome() -> None:
     """Presentation mode's look and its way out: an "Exit presentation" button fixed in the page's
     top-right corner (the sidebar with its toggle is hidden). Drawn by the app before the page."""
+    st.session_state[_EXTRA] = 0
     if not presenting():
         return
     st.html(_CSS.replace("OFFSET", CHART_OFFSET).replace("EXIT", EXIT_KEY))
@@ -73,6 +89,15 @@ class Controls:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._box, name)
+
+    def heading(self, text: str) -> None:
+        """A section's heading: a subheader normally; in presentation mode bold text in the toolbar
+        row beside "Controls" (a subheader there would push the chart below the first screen)."""
+        if self.bar is None:
+            st.subheader(text)
+        else:
+            from dashboard import display
+            self.bar.markdown(f"**{display.md(text)}**", width="content")
 
     def __enter__(self):
         self._ctx = contextlib.nullcontext() if self._box is st else self._box

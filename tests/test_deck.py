@@ -9,7 +9,7 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import engine  # noqa: E402
-from dashboard import deck  # noqa: E402
+from dashboard import deck, deck_export  # noqa: E402
 
 APP = "dashboard/app.py"
 EVIL = "<script>alert('x')</script> & <b>bold</b>"
@@ -133,14 +133,14 @@ def test_export_has_every_views_charts_offline_and_escaped(decks):
     d = deck.add(d, _view("attention", model="dates-gru-attn", head="avg"))
     d = deck.add(d, _view("beam", model="dates-transformer", input="Wed 3 Mar 21", beams="3", reveal="2"))
     d = deck.add(d, _view("tffr", model="dates-gru-attn", inject="3", wrong="9"))
-    sections = deck.export_sections(d)
+    sections = deck_export.export_sections(d)
     assert [[n for n, _ in s["figures"]] for s in sections] == [
         ["compare"], ["step"], ["attention", "attention-entropy"], ["beam-tree"],
         ["recovery", "tffr-base", "tffr-injected"]]
     assert all(not s["errors"] for s in sections), [s["errors"] for s in sections]
     beam = sections[3]["figures"][0][1]
     assert max(x for t in beam.data for x in (t.x or []) if x is not None) <= 2      # revealed up to step 2
-    html = deck.export_html(d)
+    html = deck_export.export_html(d)
     assert html.count("Plotly.newPlot(") == 8 and html.count("<section class='view'") == 5
     assert not re.search(r"<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*['\"]?(https?:)?//", html, re.I)
     assert html.count("<script") == 1 + 8                     # plotly.js once, then one script per chart
@@ -151,7 +151,7 @@ def test_export_has_every_views_charts_offline_and_escaped(decks):
 def test_export_of_a_view_that_fails_says_so_and_keeps_the_others(decks):
     d = deck.add(deck.new("y"), _view("compare", model="dates-gru-attn", s=["greedy"], ca='{"num_beams": 64}',))
     d = deck.add(d, _view("compare", model="dates-gru-attn", s=["custom A"], ca='{"temperature": -1}'))
-    sections = deck.export_sections(d)
+    sections = deck_export.export_sections(d)
     assert [n for n, _ in sections[0]["figures"]] == ["compare"] and not sections[0]["errors"]
     assert sections[1]["figures"] == [] and "temperature" in sections[1]["errors"][0]
 
@@ -209,17 +209,62 @@ def test_add_the_current_view_from_the_sidebar_then_reorder_and_delete(root, dec
     assert any(EVIL in (t.value or "") for t in at.text_area)           # the note is a widget value: text
 
 
-def test_presenter_bar_links_the_previous_and_next_views(root, decks):
+def test_presenter_bar_steps_through_the_views_with_shift_arrows(root, decks):
+    """The presenter bar: previous / next view are buttons bound to Shift+← / Shift+→ (← → PageUp PageDown
+    stay the view's own stepper); pressing one opens the neighbouring view, still presenting the deck."""
+    from dashboard import deck_bar
     d = deck.load(deck.DEFAULT)
     v = d.views[1]
     at = _app(root, **{**v.params, "deck": "default", "at": "1", "present": "true"})
-    links = _links(at)
-    assert "deck=default" in links["◀ previous view"] and "at=0" in links["◀ previous view"]
-    assert "inject=3" in links["◀ previous view"]
-    nxt = links["next view ▶"]
-    assert "at=2" in nxt and "beams=8" in nxt and "present=true" in nxt
-    assert links["exit"] == "deck_pick=default"
     assert any("2 / 4" in m.value and "Greedy loops" in m.value for m in at.markdown)
+    prev, nxt = at.button(key="deck_prev"), at.button(key="deck_next")
+    assert (prev.proto.shortcut, nxt.proto.shortcut) == ("shift+left", "shift+right")
+    assert deck_bar.PREV_VIEW_KEY == "Shift+Left" and not prev.disabled and not nxt.disabled
+    assert _links(at)["exit deck"] == "deck_pick=default"
+    assert not {b.proto.shortcut for b in at.button if (b.key or "").startswith("pk_")} & {"shift+left", "shift+right"}
+    nxt.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("3 / 4" in m.value and "The beam grows a tree" in m.value for m in at.markdown)
+    assert at.slider(key="beams").value == 8 and "(8 beams)" in at.get("plotly_chart")[0].proto.spec
+    at.button(key="deck_next").click().run()
+    assert any("4 / 4" in m.value for m in at.markdown) and at.button(key="deck_next").disabled
+    at.button(key="deck_prev").click().run()
+    at.button(key="deck_prev").click().run()
+    at.button(key="deck_prev").click().run()
+    assert any("1 / 4" in m.value and "One wrong note" in m.value for m in at.markdown)
+    assert at.button(key="deck_prev").disabled and not at.exception
+
+
+def test_lab_views_in_a_deck_are_added_presented_and_exported(root, decks):
+    """An experiment's result and an analysis pair of the Exposure lab as deck views: saved from the
+    sidebar, presented with the bar, exported with their charts."""
+    at = _app(root, "views/lab.py", lab_view="Experiments", lab_exp="label-smoothing")
+    at.selectbox(key="_deck_add_to").set_value(deck.NEW_DECK).run()
+    at.text_input(key="_deck_add_new").set_value("lab-talk")
+    at.text_input(key="_deck_add_title").set_value("smoothing")
+    at.button(key="_deck_add_btn").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    d = deck.load("lab-talk")
+    assert d.views[0].page == "lab" and d.views[0].params["lab_exp"] == "label-smoothing"
+    assert d.views[0].params["lab_view"] == "Experiments"
+    d = deck.add(d, deck.view_from_url("lab", {"lab_models": ["hmm-gpt", "hmm-gpt-ss"], "lab_n": ["1000"],
+                                              "present": ["true"]}, title="hmm pair"))
+    deck.save(d)
+    assert d.views[1].params == {"lab_models": ["hmm-gpt", "hmm-gpt-ss"], "lab_n": "1000"}
+    assert deck.link(d.views[1]).startswith("/lab?lab_models=hmm-gpt&lab_models=hmm-gpt-ss")
+    at = _app(root, "views/lab.py", **{**d.views[0].params, "deck": "lab-talk", "at": "0", "present": "true"})
+    assert any("1 / 2" in m.value for m in at.markdown) and at.get("plotly_chart")
+    at.button(key="deck_next").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("2 / 2" in m.value and "hmm pair" in m.value for m in at.markdown)
+    assert sum("KL to the oracle" in c.proto.spec for c in at.get("plotly_chart")) == 2
+    sections = deck_export.export_sections(d)
+    assert [s["errors"] for s in sections] == [[], []]
+    assert "label-smoothing" in sections[0]["summary"] and sections[0]["figures"]
+    names = [n for n, _ in sections[1]["figures"]]
+    assert "oracle-hmm-gpt" in names and "oracle-hmm-gpt-ss" in names and "accerr-hmm-gpt" in names
+    html = deck_export.export_html(d)
+    assert "hmm pair" in html and "KL to the oracle" in html
 
 
 def test_a_bad_deck_file_on_the_decks_page_is_one_error_line(root, decks):

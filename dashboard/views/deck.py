@@ -1,10 +1,10 @@
 """Decks: talk decks (titled, ordered views with notes): pick, edit, reorder, present, warm up, export.
-The logic is dashboard/deck.py; this page is widgets."""
+The logic is dashboard/deck.py (files, editing) and dashboard/deck_export.py; this page is widgets."""
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import deck, display, warmup
+from dashboard import deck, deck_export, display, warmup
 
 PRESENT_ICON = ":material/slideshow:"
 
@@ -68,7 +68,7 @@ def _export(d: deck.Deck) -> None:
     fmt = c[0].selectbox("Camera button saves", ["svg", "png"], key="_deck_fmt")
     if c[1].button("Build the offline HTML", icon=":material/download:"):
         with st.spinner("Computing every view's runs and charts…"):
-            st.session_state["_deck_export"] = (d.name, deck.export_html(d, fmt=fmt))
+            st.session_state["_deck_export"] = (d.name, deck_export.export_html(d, fmt=fmt))
     built = st.session_state.get("_deck_export")
     if built and built[0] == d.name:
         c[2].download_button(f"Download {d.name}.html ({len(built[1]) / 1e6:.1f} MB)", built[1],
@@ -83,7 +83,7 @@ def _warmup(d: deck.Deck) -> None:
     if c[0].button("Warm up this deck", icon=":material/local_fire_department:", disabled=s.running,
                    help="Load the models and compute every view's runs in the background: each view then opens "
                         "without waiting."):
-        warmup.start([(v.page, v.params) for v in d.views], label=d.name)
+        warmup.start([(v.page, v.params) for v in d.views], label=d.name, compute=deck_export.warm)
         s = warmup.status()
     if s.total:
         c[1].caption(display.md(f"warm-up ({s.label}): {s.done} of {s.total} views"

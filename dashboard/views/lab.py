@@ -7,54 +7,13 @@ import json
 
 import streamlit as st
 
-import engine
-from dashboard import charts, display, lab_experiments, presenter, runs, url_state
-from dashboard.charts.exposure import acc_err_figure, oracle_reliability, oracle_rows
+from dashboard import charts, display, lab_analysis, lab_experiments, lab_upload, presenter, runs, url_state
+from dashboard.charts.exposure import oracle_rows
 from dashboard.url_checks import LAB_N as N_CHOICES, LAB_T0, LAB_VIEWS as VIEWS, SEEDS
 
-SHIPPED = engine.ANALYSIS_SETTINGS          # n, seed, t0 of the precomputed analyses (results/analysis/)
-PAIRS = {"addition-gru": "addition-gru-ss", "hmm-gpt": "hmm-gpt-ss"}
-# the dataset analysis, one section per row: (chart name, subheader, figure of (model, result), caption)
-SECTIONS = [
-    ("per-position", "Per position: teacher forcing vs free running", lambda m, r: charts.per_position_figure(r, label=m),
-     "Teacher forcing feeds the gold prefix; free running feeds the model's own greedy tokens. Error rates with "
-     "Wilson 95% intervals, NLL with 95% bootstrap bands (resampled examples); n per position in the hover and the "
-     "bottom panel; grey: fewer than 30 examples."),
-    ("reliability", "Calibration", lambda m, r: charts.reliability_figure(r["calibration"], label=m), ""),
-    ("recovery", "Recovery after an injected wrong token",
-     lambda m, r: charts.exposure_recovery_figure(r["recovery"], label=m), ""),
-    ("compounding", "The compounding model", lambda m, r: charts.compounding_figure(r["compounding"], label=m),
-     "c: NLL per step on the gold path, d: NLL per step once off it, e: probability of leaving the path per step "
-     "(all measured). Predicted ΔNLL(T) = (d − c)·Σ_{t=1..T}[1 − (1 − e)^(t−1)] against the measured "
-     "Σ_{t≤T} (NLL_FR − NLL_TF)."),
-]
-DRIFT = ("drift", "Hidden-state drift", lambda m, r: charts.drift_figure(r["drift"], label=m), "")
-ORACLE = [  # the oracle language: exposure bias against the oracle (engine/exposure/oracle_exposure.py)
-    ("oracle", "KL to the oracle on data vs own prefixes", lambda m, r: charts.oracle_figure(r["oracle"], label=m), ""),
-    ("accerr", "AccErr and %ExAccErr against the length", lambda m, r: acc_err_figure(r["oracle"], label=m),
-     "Arora et al. (2022): AccErr(l) = Σ_{t≤l} KL on the model's own prefixes − Σ_{t≤l} KL on data prefixes; "
-     "%ExAccErr(l) = 100·AccErr(l) / Σ_{t≤l} KL on data prefixes. Grey: each sampling seed; band: 95% t interval "
-     "over the seeds."),
-    ("oracle-reliability", "Calibration against the oracle",
-     lambda m, r: charts.reliability_figure(oracle_reliability(r["oracle_calibration"]), y_title="oracle "
-                                            "probability of the chosen token", title=f"{m}: calibration against the oracle"),
-     "Confidence of the chosen token against the oracle's probability of that token after the same prefix "
-     "(teacher forcing: the gold prefix; free running: the model's own greedy prefix)."),
-]
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _shipped(model: str, n: int, seed: int, t0: int, stamp: tuple) -> dict | None:
-    """A precomputed analysis of a shipped model (results/analysis/, valid for its checkpoint's hash)."""
-    return engine.shipped_analysis(model, n, seed, t0)
-
-
-def _analysis(model: str, n: int, seed: int, t0: int) -> dict:
-    """The precomputed analysis when it answers these settings for the checkpoint in the tree, else
-    engine.analyze (cached in dashboard/runs.py)."""
-    stamp = engine.shipped_analysis_stamp(model)
-    res = _shipped(model, n, seed, t0, stamp) if stamp else None
-    return res if res is not None else runs.analysis(model, n, seed, t0)
+SHIPPED, PAIRS = lab_analysis.SHIPPED, lab_analysis.PAIRS
+SECTIONS, DRIFT, ORACLE = lab_analysis.SECTIONS, lab_analysis.DRIFT, lab_analysis.ORACLE
+_analysis = lab_analysis.analysis
 
 
 def _side_by_side(results: dict, figure, name: str) -> None:
@@ -63,9 +22,11 @@ def _side_by_side(results: dict, figure, name: str) -> None:
             display.plot(figure(m, r), f"{name}-{m}", key=f"{name}-{m}")
 
 
-def _sections(results: dict, sections: list) -> None:
-    for name, title, figure, caption in sections:
-        st.subheader(title)
+def _sections(results: dict, sections: list, box: presenter.Controls | None = None) -> None:
+    """Each section's heading, charts side by side and caption; with `box`, the first heading goes
+    where box.heading puts it (presentation mode: the toolbar row, so the first chart fills the screen)."""
+    for i, (name, title, figure, caption) in enumerate(sections):
+        (box.heading if box is not None and i == 0 else st.subheader)(title)
         _side_by_side(results, figure, name)
         if caption and not url_state.presenting():
             st.caption(caption)
@@ -87,14 +48,14 @@ def _oracle_summary(results: dict) -> None:
         st.markdown(f"**{display.md(m)}.** {display.md(r['oracle']['verdict']['text'])}")
 
 
-def _oracle_view(results: dict) -> None:
+def _oracle_view(results: dict, box: presenter.Controls) -> None:
     """Models of the oracle language: exposure bias measured against the oracle first; the statistics
     against one sampled gold token below, labelled as what they are. In presentation mode the charts
     come first (the first one fills the screen), the table and the verdict after them."""
     presenting = url_state.presenting()
     if not presenting:
         _oracle_summary(results)
-    _sections(results, ORACLE)
+    _sections(results, ORACLE, box)
     if presenting:
         _oracle_summary(results)
     _sections(results, [DRIFT])
@@ -110,7 +71,7 @@ def _settings(names: list[str]) -> tuple:
     """The analysis' settings, drawn inside its form: the models, n, t0 and the seed."""
     c = st.columns([3, 1, 1, 1, 1], vertical_alignment="bottom")
     models = c[0].multiselect("Models (one, or two side by side)", names, max_selections=2, key="lab_models",
-                              default=[m for m in ("addition-gru", "addition-gru-ss") if m in names] or names[:1],
+                              default=[m for m in lab_analysis.DEFAULT_MODELS if m in names] or names[:1],
                               bind="query-params", help="e.g. addition-gru vs addition-gru-ss (scheduled sampling), "
                               "addition-gru vs addition-gru-ls (label smoothing), hmm-gpt vs hmm-gpt-ss; models "
                               "trained on the Train page are listed as runs/dashboard/NAME.")
@@ -118,9 +79,11 @@ def _settings(names: list[str]) -> tuple:
                        help="Held-out examples of the model's task (the first n of the test split); hmm models: also "
                        "the sequences per sampling seed of the oracle measures. The shipped models open precomputed "
                        f"at n = {SHIPPED['n']}, seed {SHIPPED['seed']}, t0 = {SHIPPED['t0']}.")
-    t0 = c[2].number_input("Injection step t0", min_value=LAB_T0[0], max_value=LAB_T0[1], value=1, step=1, key="lab_t0",
+    t0 = c[2].number_input("Injection step t0", min_value=LAB_T0[0], max_value=LAB_T0[1], value=lab_analysis.DEFAULT_T0,
+                           step=1, key="lab_t0",
                            bind="query-params", help="Recovery: the model's best wrong token is forced here.")
-    seed = c[3].number_input("Seed", min_value=SEEDS[0], max_value=SEEDS[1], value=0, step=1, key="lab_seed",
+    seed = c[3].number_input("Seed", min_value=SEEDS[0], max_value=SEEDS[1], value=lab_analysis.DEFAULT_SEED, step=1,
+                             key="lab_seed",
                              bind="query-params")
     c[4].form_submit_button("Analyse", type="primary", width="stretch",
                             help="Analyse with these settings (changing several boxes analyses once, here)")
@@ -138,6 +101,9 @@ def dataset_view(box: presenter.Controls) -> None:
         return
     if len(models) == 1 and PAIRS.get(models[0]) in names and not url_state.presenting():
         st.caption(f"Tip: add **{PAIRS[models[0]]}** to compare with its scheduled-sampling variant.")
+    # presentation mode: the upload's box only once a file is loaded or a model needs one (it sat above the chart)
+    if not url_state.presenting() or st.session_state.get(lab_upload.STATE) or any(m.startswith("hf:") for m in models):
+        if lab_upload.section(models, int(n), int(seed), int(t0)): return   # your own data: dashboard/lab_upload.py
     results = {}
     bar = st.progress(0.0, text="Analysing…")
     for i, m in enumerate(models):
@@ -152,11 +118,11 @@ def dataset_view(box: presenter.Controls) -> None:
     secs = ", ".join((f"{m} precomputed in {r['seconds']} s (results/analysis/)" if r.get("checkpoint_sha256")
                       else f"{m} {r['seconds']} s") for m, r in results.items())
     if all("oracle" in r for r in results.values()):
-        _oracle_view(results)
+        _oracle_view(results, box)
     else:
         if not url_state.presenting():        # presentation mode: the first chart first, the table after
             st.dataframe(charts.sequence_rows(results), hide_index=True, width="stretch")
-        _sections(results, SECTIONS + [DRIFT])
+        _sections(results, SECTIONS + [DRIFT], box)
         _drift_lines(results)
         if url_state.presenting():
             st.dataframe(charts.sequence_rows(results), hide_index=True, width="stretch")
