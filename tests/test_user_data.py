@@ -301,3 +301,27 @@ def test_the_task_examples_as_a_file_give_the_task_analysis():
     want = analyze("addition-gru", n=60, n_boot=200, bundle=b)
     for key in ("per_position", "sequence", "calibration", "recovery", "compounding", "drift", "samples"):
         assert res[key] == want[key], key
+
+
+def test_lab_page_on_a_hugging_face_model(tmp_path):
+    """An hf: model opened from the sidebar's box, picked in the lab's form: without a file the page says to
+    upload one (an HF model has no held-out task); with the pairs, the same charts."""
+    pytest.importorskip("streamlit")
+    from apptest_kit import assert_clean, open_app, plotly_specs
+    folder = hf_tiny.make_gpt2(tmp_path)
+    name = f"hf:{folder}"
+    at = open_app(ROOT, timeout=240)
+    at.text_input(key="_hf_spec").set_value(str(folder)).run()
+    at.button(key="_hf_open").click().run()
+    at.switch_page("views/lab.py")
+    at.run()
+    at.multiselect(key="lab_models").set_value([name])
+    at.button(key="FormSubmitter:lab_form-Analyse").click().run()
+    assert_clean(at)
+    assert any("upload your own pairs" in i.value for i in at.info) and not plotly_specs(at)
+    at.session_state["lab_upload"] = {"name": "lm.csv", "data": ("prompt,continuation\n" + "".join(
+        f'"{r["prompt"]}","{r["continuation"]}"\n' for r in LM_ROWS * 2)).encode()}
+    at.run()
+    assert_clean(at)
+    titles = [(s.get("layout", {}).get("title") or {}).get("text") or "" for s in plotly_specs(at)]
+    assert len(titles) == 5 and all(str(folder.name) in t or "hf:" in t for t in titles), titles

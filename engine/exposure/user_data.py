@@ -301,6 +301,7 @@ def analyze_data(bundle, data: DataFile, n: int | None = None, seed: int = 0, t0
         raise DataError(f"t0 {t0} is beyond the outputs: the references of {data.name} allow 0 to {last}")
     res = analyze(bundle.name, n=int(inp.tin.shape[0]), seed=seed, t0=t0, n_boot=n_boot, bundle=bundle, oracle=False,
                   inputs=inp, batch_size=batch_size(bundle, inp))
+    res["prompt_tokens"] = 0              # prompts differ in length: positions count from the first gold token
     res["data"] = {"file": data.name, "format": data.format, "columns": list(data.columns), "rows": len(data.pairs),
                    "analysed": int(inp.tin.shape[0]), "sha256": data.sha256, "warnings": data.warnings + warnings}
     return res
