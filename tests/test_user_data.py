@@ -150,6 +150,7 @@ def test_addition_gru_end_to_end_matches_generate():
 def hf(tmp_path_factory):
     root = tmp_path_factory.mktemp("hf-data")
     return {"gpt2": engine.load("hf:" + str(hf_tiny.make_gpt2(root))),
+            "llama": engine.load("hf:" + str(hf_tiny.make_llama(root))),
             "marian": engine.load("hf:" + str(hf_tiny.MAKERS["marian"](root)))}
 
 
@@ -159,10 +160,14 @@ LM_ROWS = [{"prompt": "the cat sat", "continuation": " on the mat"},
            {"prompt": "to be or not", "continuation": " to be, that is the question"}]
 
 
-def test_gpt2_left_padded_prompts_match_one_row_at_a_time_and_transformers(hf):
-    b = hf["gpt2"]
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_lm_left_padded_prompts_match_one_row_at_a_time_and_transformers(hf, arch):
+    b = hf[arch]
     tok = b.tokenizer
-    assert tok.bos_id == tok.eos_id == 0 and tok.pad_id is None              # GPT-2 roles: token 0 is <|endoftext|>
+    if arch == "gpt2":
+        assert tok.bos_id == tok.eos_id == 0 and tok.pad_id is None          # GPT-2 roles: token 0 is <|endoftext|>
+    else:
+        assert tok.hf("hello")["input_ids"][0] == tok.bos_id == 1           # Llama: the tokenizer prepends <s>
     data = parse_data(jsonl(LM_ROWS), "lm.jsonl")
     inp, _ = user_inputs(b, data)
     assert inp.tmask is not None and inp.no_gold == -1
@@ -176,7 +181,7 @@ def test_gpt2_left_padded_prompts_match_one_row_at_a_time_and_transformers(hf):
         assert torch.equal(gold, r1["gold"][0])
         k = int((gold != -1).sum())
         assert torch.allclose(r["tf_lp"][i, :k], r1["tf_lp"][0, :k], atol=1e-4)
-        # transformers itself: the prompt as the tokenizer encodes it (no <bos> for a GPT-2), then the continuation
+        # transformers itself: the prompt as the tokenizer encodes it (GPT-2: no <bos>; Llama: <s>), then the continuation
         p_ids = tok.hf(row["prompt"])["input_ids"]
         c_ids = tok.hf(row["continuation"], add_special_tokens=False)["input_ids"]
         assert gold[:k].tolist() == c_ids
@@ -185,10 +190,10 @@ def test_gpt2_left_padded_prompts_match_one_row_at_a_time_and_transformers(hf):
         want = logits[len(p_ids) - 1:len(p_ids) - 1 + k].gather(1, torch.tensor(c_ids)[:, None])[:, 0]
         assert torch.allclose(r["tf_lp"][i, :k].float(), want, atol=1e-4)
         # free running: greedy as transformers' generate, from the unpadded prompt
-        out = hf_model.generate(torch.tensor([p_ids]), max_new_tokens=k, do_sample=False, pad_token_id=0)
+        out = hf_model.generate(torch.tensor([p_ids]), max_new_tokens=k, do_sample=False, pad_token_id=tok.eos_id)
         fr = r["fr_tok"][i, :k].tolist()
         gen = out[0, len(p_ids):].tolist()
-        ended = next((j for j, t in enumerate(gen) if t == 0), None)
+        ended = next((j for j, t in enumerate(gen) if t in tok.eos_ids), None)
         upto = k if ended is None else ended + 1
         assert fr[:upto] == gen[:upto]
 
@@ -325,3 +330,22 @@ def test_lab_page_on_a_hugging_face_model(tmp_path):
     assert_clean(at)
     titles = [(s.get("layout", {}).get("title") or {}).get("text") or "" for s in plotly_specs(at)]
     assert len(titles) == 5 and all(str(folder.name) in t or "hf:" in t for t in titles), titles
+
+
+@pytest.mark.parametrize("model", ["text-gpt", "dates-transformer"])
+def test_a_seqscope_transformer_pads_like_one_pair_at_a_time(model):
+    """seqscope's own GPT (prompts left-padded, <bos> prepended) and transformer (sources padded): each
+    pair's teacher-forced log-probs and free run in a batch equal those of the pair alone."""
+    b = engine.load(model)
+    rows = ([{"prompt": "The default value of", "continuation": " the parameter is"},
+             {"prompt": "A", "continuation": " small model of the"},
+             {"prompt": "In the beginning there was a", "continuation": " word"}] if model == "text-gpt" else
+            [{"source": "March 3, 2021", "reference": "2021-03-03"}, {"source": "3/4/99", "reference": "1999-03-04"}])
+    inp, _ = user_inputs(b, parse_data(jsonl(rows), "d.jsonl"))
+    r = tf_fr_pass(b.model, inp)
+    for i, row in enumerate(rows):
+        r1 = tf_fr_pass(b.model, user_inputs(b, parse_data(jsonl([row]), "one.jsonl"))[0])
+        k = int((r1["gold"][0] != -1).sum())
+        assert torch.equal(r["gold"][i, :k], r1["gold"][0, :k])
+        assert torch.allclose(r["tf_lp"][i, :k], r1["tf_lp"][0, :k], atol=1e-4)
+        assert torch.equal(r["fr_tok"][i, :k], r1["fr_tok"][0, :k])
