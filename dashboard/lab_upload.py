@@ -16,20 +16,13 @@ import json
 import streamlit as st
 
 import engine
-from dashboard import charts, display, runs, url_state
+from dashboard import charts, display, lab_analysis, runs, url_state
 
 STATE = "lab_upload"                 # {"name": str, "data": bytes} of the uploaded file
 WIDGET = "lab_upload_file"
 MAX_UPLOAD_MB = max(1, engine.MAX_DATA_BYTES // (1024 * 1024))
-FIGURES = [  # (chart name, subheader, figure of (model, result)): the figures of the lab's dataset view
-    ("data-per-position", "Per position: teacher forcing vs free running",
-     lambda m, r: charts.per_position_figure(r, label=m)),
-    ("data-reliability", "Calibration", lambda m, r: charts.reliability_figure(r["calibration"], label=m)),
-    ("data-recovery", "Recovery after an injected wrong token",
-     lambda m, r: charts.exposure_recovery_figure(r["recovery"], label=m)),
-    ("data-compounding", "The compounding model", lambda m, r: charts.compounding_figure(r["compounding"], label=m)),
-    ("data-drift", "Hidden-state drift", lambda m, r: charts.drift_figure(r["drift"], label=m)),
-]
+FIGURES = [(f"data-{name}", title, figure, caption)       # the charts of the lab's dataset view (lab_analysis.py)
+           for name, title, figure, caption in lab_analysis.SECTIONS + [lab_analysis.DRIFT]]
 
 
 def _on_upload() -> None:
@@ -59,15 +52,17 @@ def analyse(data: bytes, name: str, models: list[str], n: int, seed: int, t0: in
 
 def _draw(results: dict) -> None:
     st.dataframe(charts.sequence_rows(results), hide_index=True, width="stretch")
-    for name, title, figure in FIGURES:
+    for name, title, figure, caption in FIGURES:
         st.subheader(title)
         for col, (m, r) in zip(st.columns(len(results)), results.items()):
             with col:
                 display.plot(figure(m, r), f"{name}-{m}", key=f"{name}-{m}")
+        if caption and not url_state.presenting():
+            st.caption(caption)
     first = next(iter(results.values()))["data"]
     st.caption(f"{display.md(first['file'])}: {first['analysed']} of {first['rows']} pairs "
                f"({display.md('/'.join(first['columns']))}, {first['format'].upper()}). Error rates and exact match "
-               "with Wilson 95% intervals, NLL with 95% bootstrap bands over the pairs; grey: fewer than 30 pairs.")
+               "with Wilson 95% intervals, NLL with 95% bootstrap bands over the pairs.")
     for m, r in results.items():
         for w in r["data"]["warnings"]:
             st.warning(f"{display.md(m)}: {display.md(w)}")
