@@ -1,48 +1,16 @@
 """Every dashboard page under streamlit.testing.v1.AppTest: it runs without an exception, and
 changing the key widgets changes what is shown. Uses the shipped models and the real engine."""
-import html
 import json
-import re
+import sys
+from pathlib import Path
 
 import pytest
-from markdown_it import MarkdownIt
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from apptest_kit import assert_ok, open_app, plotly_specs, shown  # noqa: E402
 
 from dashboard.url_state import DEFAULT_STRATEGIES  # noqa: E402
-
-APP = "dashboard/app.py"
-TIMEOUT = 180
-
-
-def _app(root, page=None, **params):
-    at = AppTest.from_file(str(root / APP), default_timeout=TIMEOUT)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    if page:
-        at.switch_page(page)
-        at.run()
-    return at
-
-
-def _ok(at):
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def _plotly(at):
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-
-
-_CM = MarkdownIt("commonmark")
-
-
-def shown(source: str) -> str:
-    """What a Markdown source shows on the page: rendered (CommonMark), tags dropped, entities decoded.
-    Text from the URL or a trace is escaped in the source, so assertions read what a user sees."""
-    return html.unescape(re.sub(r"<[^>]+>", "", _CM.render(source))).strip()
 
 
 def _md(at):
@@ -54,50 +22,50 @@ def _headings(at):
 
 
 def test_compare_page_runs_and_strategies_change_output(root):
-    at = _ok(_app(root))
+    at = assert_ok(open_app(root))
     assert not at.error, [e.value for e in at.error]
     assert at.title[0].value == "Compare decoders"
     for s in DEFAULT_STRATEGIES:
         assert s in _headings(at)
-    fig = _plotly(at)[0]
+    fig = plotly_specs(at)[0]
     names = [t.get("name") for t in fig["data"] if t.get("showlegend", True) is not False]
     assert names == DEFAULT_STRATEGIES
     at.multiselect(key="s").set_value(["greedy", "beam 4 + length penalty"]).run()
-    _ok(at)
+    assert_ok(at)
     assert "beam 4 + length penalty" in _headings(at) and "top-p 0.9" not in _headings(at)
-    fig = _plotly(at)[0]
+    fig = plotly_specs(at)[0]
     assert [t.get("name") for t in fig["data"] if t.get("showlegend", True) is not False] == \
         ["greedy", "beam 4 + length penalty"]
 
 
 def test_compare_page_language_model_and_input(root):
-    at = _ok(_app(root, model="text-gpt", input="A function is", s=["greedy", "top-k 40"]))
+    at = assert_ok(open_app(root, model="text-gpt", input="A function is", s=["greedy", "top-k 40"]))
     assert not at.error, [e.value for e in at.error]
     assert "Input: A function is" in _md(at)
-    before = _plotly(at)[0]
+    before = plotly_specs(at)[0]
     at.text_input(key="input").set_value("When the").run()
-    _ok(at)
+    assert_ok(at)
     assert "Input: When the" in _md(at)
-    assert _plotly(at)[0] != before
+    assert plotly_specs(at)[0] != before
 
 
 def test_bad_custom_config_shows_error_and_page_keeps_working(root):
-    at = _ok(_app(root, s=["greedy", "custom A"], ca='{"top_p": 7}'))
+    at = assert_ok(open_app(root, s=["greedy", "custom A"], ca='{"top_p": 7}'))
     errs = [shown(e.value) for e in at.error]
     assert any("custom A" in e and "top_p" in e for e in errs), errs
     assert "greedy" in _headings(at)                     # the other strategy still shows
-    at2 = _ok(_app(root, s=["greedy", "custom A"], ca="{not json"))
+    at2 = assert_ok(open_app(root, s=["greedy", "custom A"], ca="{not json"))
     assert any("not valid JSON" in shown(e.value) for e in at2.error)
 
 
 def test_custom_editor_applies_every_field(root):
-    at = _ok(_app(root))
+    at = assert_ok(open_app(root))
     at.number_input(key="edit_ca.num_beams").set_value(3)
     at.number_input(key="edit_ca.length_penalty").set_value(0.5)
     form_buttons = [b for b in at.get("button") if "Apply custom A" in (b.proto.label or "")]
     assert form_buttons, "no Apply button"
     form_buttons[0].click().run()
-    _ok(at)
+    assert_ok(at)
     cfg = json.loads(at.session_state["_shared"]["ca"])
     assert cfg["num_beams"] == 3 and cfg["length_penalty"] == 0.5
     assert "custom A" in at.session_state["_shared"]["s"]
@@ -105,105 +73,105 @@ def test_custom_editor_applies_every_field(root):
 
 
 def test_step_inspector_slider_and_buttons(root):
-    at = _ok(_app(root, "views/step.py"))
+    at = assert_ok(open_app(root, "views/step.py"))
     assert at.title[0].value == "Step inspector"
-    first = _plotly(at)[0]
+    first = plotly_specs(at)[0]
     at.slider(key="step").set_value(3).run()
-    _ok(at)
+    assert_ok(at)
     assert "step 3 of" in _md(at)
-    assert _plotly(at)[0] != first
+    assert plotly_specs(at)[0] != first
     nxt = [b for b in at.button if "next" in b.label][0]
     nxt.click().run()
     assert "step 4 of" in _md(at)
     # bars before the rules match the trace's top list for beam search as well
     at.selectbox(key="run").set_value("top-k 40").run()
-    _ok(at)
-    fig = _plotly(at)[0]
+    assert_ok(at)
+    fig = plotly_specs(at)[0]
     assert fig["data"][1]["name"].startswith("after the rules") and len(fig["data"][0]["x"]) >= 2
 
 
 def test_attention_page_heatmap_head_and_language_model(root):
-    at = _ok(_app(root, "views/attention.py", model="dates-transformer"))
+    at = assert_ok(open_app(root, "views/attention.py", model="dates-transformer"))
     assert at.title[0].value == "Attention"
     charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
     assert charts
     spec0 = charts[0].proto.spec
     at.selectbox(key="head").set_value("1").run()
-    _ok(at)
+    assert_ok(at)
     charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
     assert charts[0].proto.spec != spec0
     at.toggle(key="grid").set_value(True).run()
-    _ok(at)
+    assert_ok(at)
     assert len(at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")) == 2
     at.toggle(key="enc").set_value(True).run()             # the Transformer encoder's self-attention
-    _ok(at)
+    assert_ok(at)
     assert len(at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")) == 3
-    lm = _ok(_app(root, "views/attention.py", model="text-gpt", input="The following"))
+    lm = assert_ok(open_app(root, "views/attention.py", model="text-gpt", input="The following"))
     assert not lm.error, [e.value for e in lm.error]
     assert lm.radio(key="kind").options == ["decoder self-attention"]
 
 
 def test_attention_page_no_attention_model(root):
-    at = _ok(_app(root, "views/attention.py", model="dates-gru-noattn"))
+    at = assert_ok(open_app(root, "views/attention.py", model="dates-gru-noattn"))
     assert any("thought vector" in i.value for i in at.info)
 
 
 def test_beam_tree_page_beams_and_reveal(root):
-    at = _ok(_app(root, "views/beam.py"))
+    at = assert_ok(open_app(root, "views/beam.py"))
     assert at.title[0].value == "Beam tree"
-    fig = _plotly(at)[0]
+    fig = plotly_specs(at)[0]
     assert {t.get("name") for t in fig["data"]} >= {"kept", "pruned", "finished", "chosen hypothesis"}
     md = _md(at)
     at.slider(key="beams").set_value(8)
     at.button(key="FormSubmitter:beam_form-Decode").click().run()     # the search settings are a form
-    _ok(at)
+    assert_ok(at)
     assert _md(at) != md
     at.slider(key="reveal").set_value(2).run()
-    _ok(at)
-    fig = _plotly(at)[0]
+    assert_ok(at)
+    fig = plotly_specs(at)[0]
     xs = [x for t in fig["data"] if t.get("mode", "").startswith("markers") for x in t["x"]]
     assert max(xs) == 2                                   # x = the step index (issue 13, bug 4)
 
 
 def test_tffr_page_and_injection(root):
-    at = _ok(_app(root, "views/tffr.py", input="the third of march, two thousand twenty-one"))
+    at = assert_ok(open_app(root, "views/tffr.py", input="the third of march, two thousand twenty-one"))
     assert not at.error, [e.value for e in at.error]
-    assert len(_plotly(at)) == 1
+    assert len(plotly_specs(at)) == 1
     at.selectbox(key="inject").set_value("3").run()
-    _ok(at)
+    assert_ok(at)
     assert not at.error, [e.value for e in at.error]
-    assert len(_plotly(at)) == 3
+    assert len(plotly_specs(at)) == 3
     assert "injected at step 3" in _md(at) or "at step 3" in _md(at)
     at.text_input(key="wrong").set_value("9").run()
-    _ok(at)
+    assert_ok(at)
     assert "'9' at step 3" in _md(at)
 
 
 def test_traces_page_download_and_uploaded_trace_view(root):
-    at = _ok(_app(root, "views/traces.py"))
+    at = assert_ok(open_app(root, "views/traces.py"))
     assert at.title[0].value == "Traces"
     assert not at.error, [e.value for e in at.error]
     from test_charts import make_greedy_trace
     at.session_state["uploaded_trace"] = make_greedy_trace(out="1999")
     at.switch_page("views/step.py").run()
-    _ok(at)
+    assert_ok(at)
     at.selectbox(key="run").set_value("uploaded trace").run()
-    _ok(at)
+    assert_ok(at)
     assert "Mar 3" in _md(at)
 
 
 def test_presentation_mode_hides_titles(root):
-    at = _ok(_app(root, present="true"))
+    at = assert_ok(open_app(root, present="true"))
     assert not at.title
-    assert _plotly(at)
+    assert plotly_specs(at)
 
 
 def test_bad_input_is_an_error_not_a_traceback(root):
-    at = _ok(_app(root, input="x" * 3000))
+    at = assert_ok(open_app(root, input="x" * 3000))
     assert at.error and all("at most" in shown(e.value) for e in at.error)
-    at = _ok(_app(root, "views/attention.py", input="x" * 3000))
+    at = assert_ok(open_app(root, "views/attention.py", input="x" * 3000))
     assert at.error
-    at = _ok(_app(root, input="日本 ☃"))
+    at = assert_ok(open_app(root, input="日本 ☃"))
     assert len(at.warning) == 1 and "<unk>" in shown(at.warning[0].value)    # once, not once per strategy
 
 

@@ -5,50 +5,21 @@ Markdown or HTML), on the page and in the HTML report."""
 import html
 import json
 import re
+import sys
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
 pytest.importorskip("streamlit")
-from markdown_it import MarkdownIt  # noqa: E402
-from streamlit.testing.v1 import AppTest  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from apptest_kit import assert_ok, open_app, rendered, shown  # noqa: E402
 
 import engine  # noqa: E402
 from dashboard import display, url_checks  # noqa: E402
-
-APP = "dashboard/app.py"
-TIMEOUT = 180
 HOSTILE = ["![m](http://x/y.png)", "[click](https://x)", "`a` ``b`` ```c", "<img src=x onerror=alert(1)>",
            "</script><script>alert(1)</script>", ":red[x] $x$ **b** _i_ # h"]
 EVIL = " ".join(HOSTILE)
-_CM = MarkdownIt("commonmark")
-
-
-def _app(root, page=None, page_params=None, **params):
-    at = AppTest.from_file(str(root / APP), default_timeout=TIMEOUT)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    if page:
-        at.switch_page(page)
-        for k, v in (page_params or {}).items():
-            at.query_params[k] = v
-        at.run()
-    return at
-
-
-def _ok(at):
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def rendered(source: str) -> str:
-    return _CM.render(source)
-
-
-def shown(source: str) -> str:
-    """The text a Markdown source shows (CommonMark: what st.markdown renders, tags dropped)."""
-    return html.unescape(re.sub(r"<[^>]+>", "", rendered(source))).strip()
 
 
 def _texts(at) -> list[str]:
@@ -116,8 +87,8 @@ def decodes(monkeypatch):
 
 
 def test_over_the_limit_link_is_refused_before_any_decode(root, decodes):
-    at = _ok(_app(root, model="text-gpt", input="hello there", s=["greedy", "beam 4"], beams="64",
-                  max_new_tokens="4096"))
+    at = assert_ok(open_app(root, model="text-gpt", input="hello there", s=["greedy", "beam 4"], beams="64",
+                            max_new_tokens="4096"))
     errs = [shown(e.value) for e in at.error]
     assert any(e.startswith("URL parameter beams='64'") and "2 to 8" in e for e in errs), errs
     assert any(e.startswith("URL parameter max_new_tokens") for e in errs), errs
@@ -127,7 +98,7 @@ def test_over_the_limit_link_is_refused_before_any_decode(root, decodes):
 
 def test_custom_strategy_over_the_budget_is_refused_and_the_rest_runs(root, decodes):
     ca = json.dumps({"num_beams": 64, "max_new_tokens": 4096})
-    at = _ok(_app(root, model="text-gpt", input="hello there", s=["greedy", "custom A"], ca=ca))
+    at = assert_ok(open_app(root, model="text-gpt", input="hello there", s=["greedy", "custom A"], ca=ca))
     errs = [shown(e.value) for e in at.error]
     assert len(errs) == 1 and errs[0].startswith("custom A: this run is "), errs
     assert "work units (--num-beams 64 --max-new-tokens 4096" in errs[0]
@@ -138,12 +109,12 @@ def test_custom_strategy_over_the_budget_is_refused_and_the_rest_runs(root, deco
 
 
 def test_editor_refuses_a_config_over_the_budget(root, decodes):
-    at = _ok(_app(root, model="text-gpt", input="hello there"))
+    at = assert_ok(open_app(root, model="text-gpt", input="hello there"))
     decodes.clear()
     at.number_input(key="edit_ca.num_beams").set_value(64)
     at.number_input(key="edit_ca.max_new_tokens").set_value(4096)
     [b for b in at.get("button") if "Apply custom A" in (b.proto.label or "")][0].click().run()
-    _ok(at)
+    assert_ok(at)
     errs = [shown(e.value) for e in at.error]
     assert any(e.startswith("this run is ") and "DASHBOARD_MAX_WORK" in e for e in errs), errs
     assert not at.session_state["_shared"]["ca"] and "custom A" not in at.session_state["_shared"]["s"]
@@ -151,22 +122,22 @@ def test_editor_refuses_a_config_over_the_budget(root, decodes):
 
 
 def test_deep_or_huge_custom_json_is_one_line(root, decodes):
-    at = _ok(_app(root, s=["greedy", "custom A"], ca="[" * 50_000))
+    at = assert_ok(open_app(root, s=["greedy", "custom A"], ca="[" * 50_000))
     errs = [shown(e.value) for e in at.error]
     assert errs and errs[0].startswith("URL parameter ca") and "MAX_JSON_DEPTH" in errs[0], errs
     assert decodes == []
 
 
 def test_beam_page_link_over_its_slider_is_refused(root, decodes):
-    at = _ok(_app(root, model="text-gpt"))                     # the home page decodes its strategies
+    at = assert_ok(open_app(root, model="text-gpt"))                     # the home page decodes its strategies
     decodes.clear()
     at.switch_page("views/beam.py")
     at.query_params["beams"], at.query_params["maxlen"] = "64", "4096"
-    _ok(at.run())
+    assert_ok(at.run())
     errs = [shown(e.value) for e in at.error]
     assert any("beams='64'" in e for e in errs) and any("maxlen='4096'" in e for e in errs), errs
     assert decodes == []
-    ok = _ok(_app(root, "views/beam.py", {"beams": "3", "maxlen": "12"}))
+    ok = assert_ok(open_app(root, "views/beam.py", {"beams": "3", "maxlen": "12"}))
     assert not ok.error and ok.slider(key="beams").value == 3
 
 
@@ -235,7 +206,7 @@ def _repeated_ids_trace() -> dict:
 
 def _upload(at, name: str, data: bytes):
     at.file_uploader(key="upload").set_value((name, data, "application/json")).run()
-    return _ok(at)
+    return assert_ok(at)
 
 
 BAD_UPLOADS = {
@@ -253,7 +224,7 @@ BAD_UPLOADS = {
 
 
 def test_every_bad_upload_is_one_error_line(root):
-    at = _ok(_app(root, "views/traces.py"))
+    at = assert_ok(open_app(root, "views/traces.py"))
     for name, make in BAD_UPLOADS.items():
         _upload(at, name, make())
         errs = [shown(e.value) for e in at.error]
@@ -264,7 +235,7 @@ def test_every_bad_upload_is_one_error_line(root):
 
 
 def test_repeated_ids_never_reach_a_page_nor_a_link(root):
-    at = _ok(_app(root, "views/traces.py"))
+    at = assert_ok(open_app(root, "views/traces.py"))
     _upload(at, "repeated-ids.json", json.dumps(_repeated_ids_trace()).encode())
     assert at.session_state["uploaded_trace"] is None
     from dashboard import runs
@@ -274,19 +245,20 @@ def test_repeated_ids_never_reach_a_page_nor_a_link(root):
     _upload(at, "good.json", json.dumps(_real_trace(beam=True)).encode())
     key = at.session_state["uploaded_key"]
     assert re.fullmatch(r"[0-9a-f]{16}", key) and not at.error
-    other = _ok(_app(root, "views/beam.py", trace=key))
+    other = assert_ok(open_app(root, "views/beam.py", trace=key))
     assert other.selectbox(key="beam_src").options[-1] == "uploaded trace"
-    missing = _ok(_app(root, "views/step.py", {"run": "uploaded trace"}, trace="0123456789abcdef"))
+    missing = assert_ok(open_app(root, "views/step.py", {"run": "uploaded trace"}, trace="0123456789abcdef"))
     assert "uploaded trace" not in missing.selectbox(key="run").options
 
 
 # -- item 12: text from the URL or a trace is shown literally --------------------------------------
 
 def test_url_text_is_literal_on_compare_and_tffr(root):
-    at = _ok(_app(root, input=EVIL))
+    at = assert_ok(open_app(root, input=EVIL))
     assert_literal(at, [f"Input: {EVIL}"])
     short, ref = "![m](http://x/y.png) `a` <img src=x>", "[click](https://x) ``b`` $x$"
-    at = _ok(_app(root, "views/tffr.py", {"ref": ref, "inject": "1", "wrong": "<"}, model="text-gpt", input=short))
+    at = assert_ok(open_app(root, "views/tffr.py", {"ref": ref, "inject": "1", "wrong": "<"}, model="text-gpt",
+                            input=short))
     assert_literal(at, [f"Input: {short} · reference: {ref}", "'<' at step 1"])
     titles = [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in at.get("plotly_chart")]
     assert "<" not in "".join(titles).replace("<br>", "")   # Plotly shows entities as their characters (<br>: a title wrapped by charts.finish)
@@ -310,24 +282,24 @@ def _hostile(tr: dict) -> dict:
 
 
 def test_trace_text_is_literal_on_every_page(root):
-    at = _ok(_app(root, "views/traces.py"))
+    at = assert_ok(open_app(root, "views/traces.py"))
     _upload(at, EVIL + ".json", json.dumps(_hostile(_real_trace())).encode())
     assert_literal(at, [EVIL])
     at.switch_page("views/step.py").run()
     at.selectbox(key="run").set_value("uploaded trace").run()
-    _ok(at)
+    assert_ok(at)
     assert_literal(at, [EVIL])
     step = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert not any("<img" in y or "<script" in y for t in step["data"] for y in t.get("y", [])), step["data"][0]["y"]
     at.switch_page("views/attention.py").run()
     at.selectbox(key="run").set_value("uploaded trace").run()
-    _ok(at)
+    assert_ok(at)
     assert_literal(at, [])
-    beam = _ok(_app(root, "views/traces.py"))
+    beam = assert_ok(open_app(root, "views/traces.py"))
     _upload(beam, "beam.json", json.dumps(_hostile(_real_trace(beam=True))).encode())
     beam.switch_page("views/beam.py").run()
     beam.selectbox(key="beam_src").set_value("uploaded trace").run()
-    _ok(beam)
+    assert_ok(beam)
     assert_literal(beam, [EVIL])
 
 

@@ -9,12 +9,11 @@ import pytest
 
 pytest.importorskip("streamlit")
 pytest.importorskip("transformers")
-from streamlit.testing.v1 import AppTest  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_tiny  # noqa: E402
+from apptest_kit import assert_clean, open_app  # noqa: E402
 
-APP = "dashboard/app.py"
 PAGES = ["views/compare.py", "views/step.py", "views/attention.py", "views/beam.py", "views/tffr.py"]
 
 
@@ -24,18 +23,11 @@ def folders(tmp_path_factory, one_torch_thread):
     return {"gpt2": hf_tiny.make_gpt2(root), "marian": hf_tiny.MAKERS["marian"](root)}
 
 
-def _ok(at):
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
-
-
 def _open(root, folder, page=None):
-    at = AppTest.from_file(str(root / APP), default_timeout=240)
-    at.run()
+    at = open_app(root, timeout=240)
     at.text_input(key="_hf_spec").set_value(str(folder)).run()
     at.button(key="_hf_open").click().run()
-    _ok(at)
+    assert_clean(at)
     assert at.session_state["model"] == f"hf:{folder}"
     if page:
         at.switch_page(page)
@@ -54,18 +46,17 @@ def test_open_a_folder_and_every_page_runs_on_it(root, folders, arch):
         at.run()
         if page.endswith("tffr.py"):                     # an HF model has no task: the user types the reference
             at.text_input(key="ref").set_value(" the end").run()
-        _ok(at)
+        assert_clean(at)
         assert at.get("plotly_chart") or at.get("vega_lite_chart") or at.get("arrow_vega_lite_chart"), \
             (page, [m.value for m in at.markdown][:6], [i.value for i in at.info], [w.value for w in at.warning])
     at.switch_page("views/traces.py")                    # downloads of the runs and the HTML report
     at.run()
-    _ok(at)
+    assert_clean(at)
     assert at.get("download_button")
 
 
 def test_a_bad_folder_is_one_line_and_keeps_the_model(root, tmp_path):
-    at = AppTest.from_file(str(root / APP), default_timeout=240)
-    at.run()
+    at = open_app(root, timeout=240)
     before = at.session_state["model"]
     (tmp_path / "pickled").mkdir()
     (tmp_path / "pickled" / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
@@ -91,10 +82,8 @@ def test_the_picker_lists_the_local_cache(root, folders, tmp_path, monkeypatch):
     assert [m["name"] for m in engine.list_hf_models()] == ["hf:tiny/gpt2"]
     from dashboard import hf_picker
     hf_picker.cached_names.clear()                      # rescanned at most every 30 s otherwise
-    at = AppTest.from_file(str(root / APP), default_timeout=240)
-    at.query_params["model"] = "hf:tiny/gpt2"
-    at.run()
-    _ok(at)
+    at = open_app(root, timeout=240, model="hf:tiny/gpt2")
+    assert_clean(at)
     assert "hf:tiny/gpt2" in at.selectbox(key="model").options and at.session_state["model"] == "hf:tiny/gpt2"
 
 
@@ -110,9 +99,9 @@ def test_a_deep_models_head_grid_is_paged_by_layers(root, tmp_path, one_torch_th
         GPT2LMHeadModel(GPT2Config(vocab_size=tok.get_vocab_size(), n_positions=64, n_embd=24, n_layer=12, n_head=12,
                                    bos_token_id=eot, eos_token_id=eot)).eval().save_pretrained(folder)
     at = _open(root, folder, "views/attention.py")
-    _ok(at)
+    assert_clean(at)
     at.toggle(key="grid").set_value(True).run()
-    _ok(at)
+    assert_clean(at)
     seg = at.get("button_group")
     assert seg, "no layer pages"
     assert list(seg[0].proto.options and [o.content for o in seg[0].proto.options]) == ["0–3", "4–7", "8–11"]

@@ -3,38 +3,18 @@ and AppTest runs of the pages with the shipped models and the real engine."""
 import json
 import logging
 import re
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from apptest_kit import assert_ok, open_app, plotly_specs  # noqa: E402
 
 import engine  # noqa: E402
 from dashboard import charts  # noqa: E402
-
-APP = "dashboard/app.py"
-TIMEOUT = 180
-
-
-def _app(root, page=None, **params):
-    at = AppTest.from_file(str(root / APP), default_timeout=TIMEOUT)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    if page:
-        at.switch_page(page)
-        at.run()
-    return at
-
-
-def _ok(at):
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def _plotly(at):
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
 @pytest.fixture(scope="module")
@@ -81,16 +61,16 @@ MBR = next(p for p in engine.PRESETS if p.startswith("MBR"))
 
 
 def test_strategies_clear_all_then_pick_keeps_the_pick(root):
-    at = _ok(_app(root, model="addition-gru"))
+    at = assert_ok(open_app(root, model="addition-gru"))
     at.multiselect(key="s").set_value([]).run()
-    _ok(at)
+    assert_ok(at)
     assert at.multiselect(key="s").value == []
     assert not at.error, [e.value for e in at.error]
     shown = [i.value for i in at.info]
     assert any("pick a strategy" in v.lower() for v in shown), shown
-    assert not _plotly(at)                              # nothing decoded
+    assert not plotly_specs(at)                              # nothing decoded
     at.multiselect(key="s").set_value([MBR]).run()
-    _ok(at)
+    assert_ok(at)
     assert at.multiselect(key="s").value == [MBR]
     assert at.query_params.get("s") in (MBR, [MBR])
     # four picks after a clear: exactly those four, no "up to 4 options" overflow
@@ -98,7 +78,7 @@ def test_strategies_clear_all_then_pick_keeps_the_pick(root):
     four = ["greedy", "top-k 40", "min-p 0.1", MBR]
     for i in range(1, 5):
         at.multiselect(key="s").set_value(four[:i]).run()
-        _ok(at)
+        assert_ok(at)
         assert at.multiselect(key="s").value == four[:i]
 
 
@@ -113,20 +93,20 @@ def _page_link_params(at, label):
 
 
 def test_uploaded_beam_trace_link_opens_the_uploaded_trace(root, beam_trace):
-    at = _ok(_app(root, "views/traces.py", model="addition-gru"))
+    at = assert_ok(open_app(root, "views/traces.py", model="addition-gru"))
     at.session_state["uploaded_trace"] = beam_trace
     at.session_state["uploaded_key"] = "0123456789abcdef"
     at.run()
-    _ok(at)
+    assert_ok(at)
     params = _page_link_params(at, "Beam tree")
     assert params.get("trace") == "0123456789abcdef"
     at.query_params.clear()
     at.query_params.update(params)
     at.switch_page("views/beam.py").run()
-    _ok(at)
+    assert_ok(at)
     assert not at.error, [e.value for e in at.error]
     assert at.selectbox(key="beam_src").value == "uploaded trace"
-    fig = _plotly(at)[0]
+    fig = plotly_specs(at)[0]
     assert "dates-transformer" in fig["layout"]["title"]["text"]          # not addition-gru decoded here
     drawn = sum(len(t["x"]) for t in fig["data"] if "markers" in (t.get("mode") or ""))
     assert drawn == len(beam_trace["beam"]["nodes"])
@@ -161,12 +141,12 @@ def _button(at, label):
 
 
 def test_step_next_logs_no_session_state_warning(root, widget_warnings):
-    at = _ok(_app(root, "views/step.py"))
+    at = assert_ok(open_app(root, "views/step.py"))
     assert at.slider(key="step").value == 0
     _button(at, "next ▶").click().run()
-    _ok(at)
+    assert_ok(at)
     _button(at, "next ▶").click().run()
-    _ok(at)
+    assert_ok(at)
     assert at.slider(key="step").value == 2
     _button(at, "◀ previous").click().run()
     assert at.slider(key="step").value == 1
@@ -189,14 +169,14 @@ def _beam_settings(at, beams=None, maxlen=None):
         at.number_input(key="maxlen").set_value(maxlen)
     decode = [b for b in at.button if b.label == "Decode"]
     (decode[0].click() if decode else at).run()
-    _ok(at)
+    assert_ok(at)
 
 
 def test_highlight_hypothesis_label_follows_new_beams(root, widget_warnings):
-    at = _ok(_app(root, "views/beam.py", model="text-gpt"))
+    at = assert_ok(open_app(root, "views/beam.py", model="text-gpt"))
     sb = at.selectbox(key="bhyp")
     sb.set_value(1).run()
-    _ok(at)
+    assert_ok(at)
     sb = at.selectbox(key="bhyp")
     held = sb.options[1]
     assert len(sb.options) == 4
@@ -213,7 +193,7 @@ def test_highlight_hypothesis_label_follows_new_beams(root, widget_warnings):
 
 
 def test_beam_reveal_follows_a_shorter_search_without_session_state_warnings(root, widget_warnings):
-    at = _ok(_app(root, "views/beam.py", model="dates-transformer", input="Wed 3 Mar 21", reveal="3"))
+    at = assert_ok(open_app(root, "views/beam.py", model="dates-transformer", input="Wed 3 Mar 21", reveal="3"))
     assert at.slider(key="reveal").value == 3                  # the link's value
     _beam_settings(at, maxlen=4)
     assert at.slider(key="reveal").max == 3 and at.slider(key="reveal").value == 3
@@ -222,16 +202,16 @@ def test_beam_reveal_follows_a_shorter_search_without_session_state_warnings(roo
     prev = [b for b in at.button if b.key == "pk_prev_reveal"]  # the presenter's ◀ writes Session State
     if prev:
         prev[0].click().run()
-        _ok(at)
+        assert_ok(at)
         assert at.slider(key="reveal").value == 0
     assert not [m for m in widget_warnings if "Session State" in m], widget_warnings
 
 
 def test_beam_reveal_opens_on_the_whole_tree(root):
-    at = _ok(_app(root, "views/beam.py", model="dates-transformer", input="Wed 3 Mar 21"))
+    at = assert_ok(open_app(root, "views/beam.py", model="dates-transformer", input="Wed 3 Mar 21"))
     sl = at.slider(key="reveal")
     assert sl.value == sl.max >= 4
-    fig = _plotly(at)[0]
+    fig = plotly_specs(at)[0]
     assert max(x for t in fig["data"] if "markers" in (t.get("mode") or "") for x in t["x"]) == sl.max
 
 
@@ -242,7 +222,7 @@ def _section(at, head):
 
 
 def test_injected_runner_up_is_never_the_models_own_token(root):
-    at = _ok(_app(root, "views/tffr.py", model="hmm-gpt", inject="5"))
+    at = assert_ok(open_app(root, "views/tffr.py", model="hmm-gpt", inject="5"))
     assert not at.error, [e.value for e in at.error]
     base = re.search(r"`([^`]*)`", _section(at, "##### undisturbed")).group(1)
     hit_md = _section(at, "##### with ")
@@ -252,37 +232,43 @@ def test_injected_runner_up_is_never_the_models_own_token(root):
     assert hit != base and hit[:5] == base[:5] and hit[5] == label
     # a typed token that is the model's own: no disturbance, said once, and no verdict
     at.text_input(key="wrong").set_value(base[5]).run()
-    _ok(at)
+    assert_ok(at)
     infos = [i.value for i in at.info]
     assert len(infos) == 1 and "no disturbance" in infos[0].lower(), infos
     assert not any("derails" in m.value or "recovers" in m.value for m in at.markdown)
 
 
-def test_step_hypothesis_label_follows_another_run(root):
-    at = _ok(_app(root, "views/step.py", model="text-gpt", s=["custom A", "greedy"], run="custom A",
-                  ca='{"num_beams": 3, "num_return_sequences": 3}'))
+def _hypothesis_label_follows_another_run(at):
+    """Hypothesis 3 of custom A (3 beams) held, then another run picked: the index stays and the label
+    shown is the new run's, with no trace of the old one."""
     at.selectbox(key="hyp").set_value(2).run()
-    _ok(at)
+    assert_ok(at)
     held = at.selectbox(key="hyp").options[2]
     at.selectbox(key="run").set_value("diverse beam").run()
-    _ok(at)
+    assert_ok(at)
     sb = at.selectbox(key="hyp")
     assert sb.value == 2 and held not in sb.options
     assert _shown_label(sb, held) == sb.options[2]
 
 
+def test_step_hypothesis_label_follows_another_run(root):
+    at = assert_ok(open_app(root, "views/step.py", model="text-gpt", s=["custom A", "greedy"], run="custom A",
+                            ca='{"num_beams": 3, "num_return_sequences": 3}'))
+    _hypothesis_label_follows_another_run(at)
+
+
 # -- confusing points ------------------------------------------------------------------------------
 
 def test_too_long_input_is_one_error_not_one_per_strategy(root):
-    at = _ok(_app(root, input="the third of march " * 20))
+    at = assert_ok(open_app(root, input="the third of march " * 20))
     assert len(at.error) == 1 and "at most" in at.error[0].value, [e.value for e in at.error]
-    at = _ok(_app(root, "views/traces.py", input="the third of march " * 20))
+    at = assert_ok(open_app(root, "views/traces.py", input="the third of march " * 20))
     assert sum("accepts at most" in e.value for e in at.error) == 2    # the run download, and the report once
 
 
 def test_compare_entropy_says_after_the_decoding_rules(root):
-    at = _ok(_app(root, s=["greedy", "beam 4"]))
-    fig = _plotly(at)[0]
+    at = assert_ok(open_app(root, s=["greedy", "beam 4"]))
+    fig = plotly_specs(at)[0]
     titles = [a["text"] for a in fig["layout"].get("annotations", [])]
     assert any("entropy after the decoding rules" in t for t in titles), titles
     assert "after the decoding rules" in fig["layout"]["title"]["text"]
@@ -291,8 +277,8 @@ def test_compare_entropy_says_after_the_decoding_rules(root):
 
 def test_step_chart_has_a_legend_entry_for_every_bar_colour(root):
     from dashboard.charts.style import CHOSEN, CUT
-    at = _ok(_app(root, "views/step.py", model="text-gpt", run="min-p 0.1"))
-    fig = _plotly(at)[0]
+    at = assert_ok(open_app(root, "views/step.py", model="text-gpt", run="min-p 0.1"))
+    fig = plotly_specs(at)[0]
     bars = [t for t in fig["data"] if t["type"] == "bar" and any(x is not None for x in t["x"])]
     drawn = set()
     for t in bars:
@@ -312,7 +298,7 @@ def test_text_gpt_is_described_as_bpe_not_character_level(root):
     assert "character-level" not in card["task_description"] and card["tokenizer"].startswith("BPE")
     assert "character-level" not in (root / "checkpoints" / "text-gpt" / "README.md").read_text()
     assert "character-level" not in engine.get_task("text").description
-    at = _ok(_app(root, model="text-gpt", s=["greedy"]))
+    at = assert_ok(open_app(root, model="text-gpt", s=["greedy"]))
     head = at.caption[0].value
     assert "BPE" in head and "character-level" not in head, head
 
@@ -326,26 +312,20 @@ def test_train_page_does_not_warn_about_the_run_that_just_finished(root, tmp_pat
             "lr": 1e-2, "threads": 1}
     job = engine.TrainJob.start(tiny, tmp_path)
     assert job.wait(180) and job.error is None, job.error
-    at = _ok(_app(root, "views/train.py"))
+    at = assert_ok(open_app(root, "views/train.py"))
     at.text_input(key="tr_out").set_value(str(tmp_path))
     at.text_input(key="tr_name").set_value("stage-tiny").run()
-    _ok(at)
+    assert_ok(at)
     assert not [w.value for w in at.warning if "replace" in w.value], [w.value for w in at.warning]
     assert any("the last run saved" in c.value for c in at.caption)
     (tmp_path / "older").mkdir()
     at.text_input(key="tr_name").set_value("older").run()
-    _ok(at)
+    assert_ok(at)
     assert any("exists" in w.value and "replaces it" in w.value for w in at.warning)
 
 
 def test_attention_hypothesis_label_follows_another_run(root):
-    at = _ok(_app(root, "views/attention.py", model="dates-transformer", s=["custom A", "greedy"], run="custom A",
-                  ca='{"num_beams": 3, "num_return_sequences": 3}', input="the third of march, two thousand twenty-one"))
-    at.selectbox(key="hyp").set_value(2).run()
-    _ok(at)
-    held = at.selectbox(key="hyp").options[2]
-    at.selectbox(key="run").set_value("diverse beam").run()
-    _ok(at)
-    sb = at.selectbox(key="hyp")
-    assert sb.value == 2 and held not in sb.options
-    assert _shown_label(sb, held) == sb.options[2]
+    at = assert_ok(open_app(root, "views/attention.py", model="dates-transformer", s=["custom A", "greedy"],
+                            run="custom A", ca='{"num_beams": 3, "num_return_sequences": 3}',
+                            input="the third of march, two thousand twenty-one"))
+    _hypothesis_label_follows_another_run(at)
