@@ -29,14 +29,15 @@ def _add_current(page_path: str) -> None:
 
 
 PREV_VIEW_KEY, NEXT_VIEW_KEY = "Shift+Left", "Shift+Right"   # ← / → (PageUp / PageDown) step inside a view
-BAR_PX = 56             # the bar's height in presentation mode: the charts get that much shorter (presenter.fit_charts)
+BAR_PX = 76             # the bar's height in presentation mode: the charts get that much shorter (presenter.fit_charts)
 # one row of content-wide items at a readable size (presentation mode's 1.35rem cut the labels at 1280×720),
-# kept clear of the fixed "Exit presentation" button in the top-right corner; a long title ends in "…"
+# kept clear of the fixed "Exit presentation" button in the top-right corner; the title takes two lines at most
 _CSS = """<style>
 .st-key-deck_bar, .st-key-deck_bar * {font-size: 1.05rem !important;}
 .st-key-deck_bar {max-width: calc(100% - 190px); flex-wrap: nowrap !important;}
 .st-key-deck_bar [data-testid="stMarkdown"] {min-width: 0; flex: 1 1 auto;}
-.st-key-deck_bar [data-testid="stMarkdown"] p {white-space: nowrap; overflow: hidden; text-overflow: ellipsis; margin: 0;}
+.st-key-deck_bar [data-testid="stMarkdown"] p {margin: 0; line-height: 1.25; overflow: hidden; display: -webkit-box;
+  -webkit-line-clamp: 2; -webkit-box-orient: vertical;}
 .st-key-deck_bar button, .st-key-deck_bar a {white-space: nowrap;}
 </style>"""
 
@@ -55,18 +56,18 @@ def _go(d: Deck, i: int) -> None:
 
 
 def _presenter_bar(d: Deck, at: int) -> None:
-    """One row: previous view (Shift+←), "2 / 4 · title" (the note in its tooltip), next view
-    (Shift+→), exit deck. The keys are the buttons' shortcuts: ← → PageUp PageDown stay the view's own."""
+    """One row: "◀ view" (the previous view, Shift+←), "2 / 4 · title" (the note in its tooltip),
+    "view ▶" (the next view, Shift+→), exit deck (short labels: the keys show beside them). The keys are the buttons' shortcuts: ← → PageUp PageDown stay the view's own."""
     import streamlit as st
     from dashboard import display, presenter, url_state
     v, (prev, nxt) = d.views[at], neighbours(d, at)
     st.html(_CSS)
     bar = st.container(horizontal=True, vertical_alignment="center", gap="small", key="deck_bar")
-    if bar.button("◀ previous view", key="deck_prev", shortcut=PREV_VIEW_KEY, disabled=prev is None,
+    if bar.button("◀ view", key="deck_prev", shortcut=PREV_VIEW_KEY, disabled=prev is None,
                   help=f"the deck's previous view (key: {PREV_VIEW_KEY})"):
         _go(d, prev)
     bar.markdown(f"**{at + 1} / {len(d.views)} · {display.md(v.title)}**", help=display.md(v.note) if v.note else None)
-    if bar.button("next view ▶", key="deck_next", shortcut=NEXT_VIEW_KEY, disabled=nxt is None,
+    if bar.button("view ▶", key="deck_next", shortcut=NEXT_VIEW_KEY, disabled=nxt is None,
                   help=f"the deck's next view (key: {NEXT_VIEW_KEY})"):
         _go(d, nxt)
     bar.page_link(display.page_ref("views/deck.py"), label="exit deck", query_params={"deck_pick": d.name})

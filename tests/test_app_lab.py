@@ -1,38 +1,22 @@
 """The Exposure lab and Train pages under streamlit.testing.v1.AppTest, with the shipped models,
 the shipped experiment results and the real engine: they run without an exception, and the key
 widgets change what is shown; a training run from the page writes a checkpoint; cancel works."""
-import html
 import json
 import re
 import time
-from pathlib import Path
 
 import pytest
 
 import engine
-from markdown_it import MarkdownIt
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from apptest_kit import assert_clean as _ok, open_app, shown  # noqa: E402
 
-APP = "dashboard/app.py"
 TIMEOUT = 240
 
 
 def _app(root, page, **params):
-    at = AppTest.from_file(str(root / APP), default_timeout=TIMEOUT)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page(page)
-    at.run()
-    return at
-
-
-def _ok(at):
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
+    return open_app(root, page, timeout=TIMEOUT, **params)
 
 
 def _titles(at):
@@ -41,11 +25,6 @@ def _titles(at):
         t = (json.loads(c.proto.spec).get("layout", {}).get("title") or {}).get("text") or ""
         out.append(" ".join(re.sub(r"<br>", " ", t).split()))     # the style wraps long titles with <br>
     return out
-
-
-def shown(source: str) -> str:
-    """What a Markdown source shows (CommonMark; the pages escape text from input and traces)."""
-    return html.unescape(re.sub(r"<[^>]+>", "", MarkdownIt("commonmark").render(source))).strip()
 
 
 ANALYSE = "FormSubmitter:lab_form-Analyse"

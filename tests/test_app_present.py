@@ -8,25 +8,11 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-APP = "dashboard/app.py"
-TIMEOUT = 180
+from apptest_kit import APP, TIMEOUT, assert_clean, open_app  # noqa: E402
 
 
 def _app(root, page=None, **params):
-    at = AppTest.from_file(str(root / APP), default_timeout=TIMEOUT)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    if page:
-        at.switch_page(page)
-        at.run()
-    return _ok(at)
-
-
-def _ok(at):
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
+    return assert_clean(open_app(root, page, **params))
 
 
 def _keys(at, prefix):
@@ -40,7 +26,7 @@ def test_exit_presentation_is_always_there_and_leaves_it(root):
     at = _app(root, "views/step.py", present="true")
     assert not at.title and at.session_state["present"] is True
     at.button(key="present_exit").click().run()
-    _ok(at)
+    assert_clean(at)
     assert at.session_state["present"] is False
     assert "present" not in at.query_params
     assert at.title[0].value == "Step inspector"
@@ -85,13 +71,13 @@ def test_step_inspector_next_and_previous_move_the_step(root, prefix):
     at = _app(root, "views/step.py")
     assert at.slider(key="step").value == 0
     at.button(key=f"{prefix}step").click().run()
-    _ok(at)
+    assert_clean(at)
     assert at.slider(key="step").value == 1
     at.button(key=f"{prefix}step").click().run()
     assert at.slider(key="step").value == 2
     back = "pk_prev_step" if prefix == "pk_next_" else "pk_twin_pageup_step"
     at.button(key=back).click().run()
-    _ok(at)
+    assert_clean(at)
     assert at.slider(key="step").value == 1
     shortcuts = {b.key: b.proto.shortcut for b in at.button if (b.key or "").startswith("pk_")}
     assert shortcuts["pk_prev_step"] == "left" and shortcuts["pk_next_step"] == "right"
@@ -104,7 +90,7 @@ def test_play_starts_at_the_beginning_and_pause_stops(root):
     at = _app(root, "views/step.py", step="4")
     n = at.slider(key="step").max + 1
     at.button(key="pk_play_btn_step").click().run()
-    _ok(at)
+    assert_clean(at)
     assert at.session_state["_playing_step"] is True
     assert at.button(key="pk_play_btn_step").label == "pause"
     at.button(key="pk_play_btn_step").click().run()
@@ -129,7 +115,7 @@ def test_speed_in_the_url_is_checked(root):
 def test_beam_reveal_steps_with_the_keys(root):
     at = _app(root, "views/beam.py", reveal="2")
     at.button(key="pk_next_reveal").click().run()
-    _ok(at)
+    assert_clean(at)
     assert at.slider(key="reveal").value == 3
     at.button(key="pk_twin_pageup_reveal").click().run()
     assert at.slider(key="reveal").value == 2
@@ -140,10 +126,10 @@ def test_tffr_positions_step_with_the_keys(root):
     at = _app(root, "views/tffr.py")
     assert at.selectbox(key="inject").value == "none"
     at.button(key="pk_next_inject").click().run()
-    _ok(at)
+    assert_clean(at)
     assert at.selectbox(key="inject").value == "0"
     at.button(key="pk_next_inject").click().run()
-    _ok(at)
+    assert_clean(at)
     assert at.selectbox(key="inject").value == "1"
     assert "recovers" in " ".join(m.value for m in at.markdown) or "derails" in " ".join(m.value for m in at.markdown)
 
@@ -157,11 +143,11 @@ def test_beam_search_settings_are_a_form(root):
     assert all(w.form_id == "beam_form" for w in widgets), [w.form_id for w in widgets]
     assert "(4 beams)" in at.get("plotly_chart")[0].proto.spec
     at.slider(key="beams").set_value(8).run()             # moved, not applied: nothing decoded
-    _ok(at)
+    assert_clean(at)
     assert "(4 beams)" in at.get("plotly_chart")[0].proto.spec
     at.slider(key="beams").set_value(8)
     at.button(key="FormSubmitter:beam_form-Decode").click().run()
-    _ok(at)
+    assert_clean(at)
     assert "(8 beams)" in at.get("plotly_chart")[0].proto.spec
 
 
@@ -176,7 +162,7 @@ def test_theme_in_the_url_and_the_sidebar(root):
     assert at.selectbox(key="theme").value == "dark"
     assert '"#14171c"' in at.get("plotly_chart")[0].proto.spec            # the dark theme's background
     at.selectbox(key="theme").set_value("light").run()
-    _ok(at)
+    assert_clean(at)
     assert "theme" not in at.query_params
     assert '"#14171c"' not in at.get("plotly_chart")[0].proto.spec
     at = AppTest.from_file(str(root / APP), default_timeout=TIMEOUT)

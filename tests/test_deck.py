@@ -6,12 +6,11 @@ import re
 import pytest
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import engine  # noqa: E402
+from apptest_kit import assert_ok, open_app  # noqa: E402
 from dashboard import deck, deck_export  # noqa: E402
 
-APP = "dashboard/app.py"
 EVIL = "<script>alert('x')</script> & <b>bold</b>"
 
 
@@ -159,15 +158,7 @@ def test_export_of_a_view_that_fails_says_so_and_keeps_the_others(decks):
 # -- the pages (AppTest) -----------------------------------------------------------------------------
 
 def _app(root, page=None, **params):
-    at = AppTest.from_file(str(root / APP), default_timeout=180)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    if page:
-        at.switch_page(page)
-        at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return assert_ok(open_app(root, page, **params))
 
 
 def _links(at):
@@ -289,14 +280,14 @@ def test_present_and_export_the_default_deck_in_chromium(need_browser, monkeypat
         page.locator(nav, has_text="Present from the first view").first.click()
         for i in range(4):
             if i:
-                page.locator(nav, has_text="next view ▶").first.click()
+                page.locator(".st-key-deck_next button").click()
             page.wait_for_function("(i) => location.search.includes('deck=default') && location.search.includes("
                                    "'at=' + i) && document.body.innerText.includes((i + 1) + ' / 4')", arg=i)
             st = headless.wait_ready(page, timeout=180)
             assert not headless.chart_problems(st, f"view {i + 1}", 1), st
             assert "present=true" in page.url
-        assert page.locator(nav, has_text="next view ▶").count() == 0
-        page.locator(nav, has_text="exit").first.click()
+        assert page.locator(".st-key-deck_next button").is_disabled()
+        page.locator(nav, has_text="exit deck").first.click()
         page.wait_for_function("() => document.querySelector('[data-testid=\"stMain\"] h1')?.innerText.trim() === 'Decks'")
         headless.wait_ready(page, timeout=180)
         page.get_by_role("button", name="Build the offline HTML").click()
