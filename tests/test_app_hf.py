@@ -20,7 +20,8 @@ PAGES = ["views/compare.py", "views/step.py", "views/attention.py", "views/beam.
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory, one_torch_thread):
     root = tmp_path_factory.mktemp("hf-app")
-    return {"gpt2": hf_tiny.make_gpt2(root), "marian": hf_tiny.MAKERS["marian"](root)}
+    return {"gpt2": hf_tiny.make_gpt2(root), "llama": hf_tiny.make_llama(root), "marian": hf_tiny.MAKERS["marian"](root),
+            "marian-spm": hf_tiny.make_marian_spm(root)}
 
 
 def _open(root, folder, page=None):
@@ -35,7 +36,7 @@ def _open(root, folder, page=None):
     return at
 
 
-@pytest.mark.parametrize("arch", ["gpt2", "marian"])
+@pytest.mark.parametrize("arch", ["gpt2", "llama", "marian", "marian-spm"])
 def test_open_a_folder_and_every_page_runs_on_it(root, folders, arch):
     at = _open(root, folders[arch])
     assert f"hf:{folders[arch]}" in at.selectbox(key="model").options       # listed from now on
