@@ -28,7 +28,8 @@ Every figure below is computed from the per-example, per-position arrays of thes
 One file per concept: passes.py (inputs, the two passes, masks), stats.py (means, bootstraps, Wilson
 per position), calibration.py, compounding.py, drift.py, recovery.py, oracle_kl.py (one seed),
 oracle_exposure.py (seeds, intervals, verdict, calibration against the oracle), oracle.py (OracleLM,
-oracle_bundle), shipped.py (precomputed analyses), analyze.py (all of it as one dict) and cli.py.
+oracle_bundle), shipped.py (precomputed analyses), user_data.py (the user's own JSONL / CSV pairs, checked
+row by row before any work), analyze.py (all of it as one dict) and cli.py.
 """
 from __future__ import annotations
 
