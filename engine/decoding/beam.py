@@ -10,6 +10,7 @@ never_emit ids masked and ids past the tokenizer's vocabulary cut off before any
 as `_check_early_stop_heuristic` says (BeamHypotheses.is_done with the best still-running beam)."""
 from __future__ import annotations
 
+import math
 import time
 from typing import Optional
 
@@ -22,7 +23,7 @@ from .config import GenerationConfig
 from .forced import force_scores, unused
 from .inputs import Prepared, key_prefix, needs_context, rule_context, run_inputs
 from .recorder import Recorder, g, hypothesis
-from .rules import apply_rules, hamming_diversity
+from .rules import apply_rules, hamming_diversity, length_normalized
 from .sampling import revive_dead_rows, rule_eos
 
 
@@ -41,7 +42,7 @@ class BeamHypotheses:
         return len(self.beams)
 
     def add(self, sum_logprobs: float, length: int, payload: dict) -> bool:
-        score = sum_logprobs / (max(length, 1) ** self.length_penalty)
+        score = length_normalized(sum_logprobs, length, self.length_penalty)
         if len(self) < self.num_beams or score > self.worst_score:
             self.beams.append((score, payload))
             if len(self) > self.num_beams:
@@ -64,11 +65,11 @@ class BeamHypotheses:
         if self.early_stopping is True:
             return True
         if self.early_stopping is False:
-            highest = best_sum_logprobs / (cur_len ** self.length_penalty)
+            highest = length_normalized(best_sum_logprobs, cur_len, self.length_penalty)
         elif self.length_penalty > 0.0:            # "never": the best a live beam could still reach
-            highest = best_sum_logprobs / (self.max_new ** self.length_penalty)
+            highest = length_normalized(best_sum_logprobs, self.max_new, self.length_penalty)
         else:
-            highest = best_sum_logprobs / (cur_len ** self.length_penalty)
+            highest = length_normalized(best_sum_logprobs, cur_len, self.length_penalty)
         return self.worst_score >= highest
 
 
@@ -99,6 +100,7 @@ class _Search:
         self.steps, self.steps_s, self.warnings = [], [], []
         self.context = needs_context(config, False)
         self.mask = EmitMask(tok)
+        self._rows: list = []
 
     def run(self) -> dict:
         model, kw = self.bundle.model, {"hooks": self.recorder.hooks} if self.recorder.hooks else {}
@@ -130,10 +132,12 @@ class _Search:
         self.finalize(last_kept)
         return self.result(start_hooks)
 
-    def group_scores(self, gi: int, members: list, rows: list, raw_logp: Tensor, t: int) -> Tensor:
-        """The scores of a group's beams after diversity, the rules and a forced token."""
-        ridx = torch.as_tensor(rows, dtype=torch.long, device=raw_logp.device)
-        raw = raw_logp.index_select(0, ridx)
+    def group_scores(self, gi: int, members: list, rows: list, raw_logp: Tensor, t: int) -> tuple[Tensor, Tensor]:
+        """The scores of a group's beams after diversity, the rules and a forced token, and the group's raw
+        log-probs (its rows of raw_logp)."""
+        every = rows == self.all_rows(raw_logp.shape[0])          # the group reads every row, in order
+        ridx = None if every else torch.as_tensor(rows, dtype=torch.long, device=raw_logp.device)
+        raw = raw_logp if every else raw_logp.index_select(0, ridx)
         sc = hamming_diversity(raw, self.tokens_now, self.config.diversity_penalty) if self.G > 1 else raw
         contexts = ([rule_context(self.bundle, self.prep, self.beams[i]["ids"]) for i in members]
                     if self.context else None)
@@ -146,14 +150,28 @@ class _Search:
                                  "distribution was used")
         new = [j for j, r in enumerate(rows) if r not in self.rec_rows] if (sc is not before or self.G > 1) else []
         if new:                                       # the recorded distribution of a row: its first group's
-            if self.rec_logp is None:
-                self.rec_logp = raw_logp.clone()
-            self.rec_logp[ridx[new]] = torch.log_softmax(sc[new], -1)
+            if every and self.rec_logp is None:       # (rows are distinct within a step: all new)
+                self.rec_logp = torch.log_softmax(sc, -1)
+            else:
+                if self.rec_logp is None:
+                    self.rec_logp = raw_logp.clone()
+                if ridx is None:
+                    ridx = torch.as_tensor(rows, dtype=torch.long, device=raw_logp.device)
+                if len(new) == len(rows):
+                    self.rec_logp.index_copy_(0, ridx, torch.log_softmax(sc, -1))
+                else:
+                    self.rec_logp[ridx[new]] = torch.log_softmax(sc[new], -1)
             self.rec_rows.update(rows[j] for j in new)
         forced = self.prep.forced.get(t)
         if forced is not None:
             sc = force_scores(sc, raw, forced, t, self.recorder.name(forced), self.warnings)
-        return sc
+        return sc, raw
+
+    def all_rows(self, n: int) -> list:
+        """[0, 1, ..., n - 1] (made once per width)."""
+        if len(self._rows) != n:
+            self._rows = list(range(n))
+        return self._rows
 
     def expand_group(self, gi: int, t: int, raw_logp: Tensor) -> None:
         """Consider the 2*group_size best continuations of group gi: new nodes, kept beams, finished ones."""
@@ -162,28 +180,30 @@ class _Search:
             self.done[gi] = True
             return
         rows = [self.row_of_beam[i] for i in members]
-        sc = self.group_scores(gi, members, rows, raw_logp, t)
+        sc, raw = self.group_scores(gi, members, rows, raw_logp, t)
+        width = sc.shape[-1]
         cum = torch.as_tensor([self.beams[i]["cum"] for i in members], dtype=sc.dtype, device=sc.device)
         total = (sc + cum[:, None]).reshape(-1)
         vals, idx = torch.topk(total, min(self.width, total.numel()))
-        finite = torch.isfinite(vals)
-        vals, idx = vals[finite], idx[finite]
-        beam_of, toks = idx // sc.shape[-1], idx % sc.shape[-1]
-        step_lps = sc[beam_of, toks].tolist()
-        raws = raw_logp[torch.as_tensor(rows, dtype=torch.long, device=raw_logp.device)[beam_of], toks].tolist()
-        vals, kept, best_running = vals.tolist(), 0, None
-        for rank, (v, bi, tok, lp, raw) in enumerate(zip(vals, beam_of.tolist(), toks.tolist(), step_lps, raws)):
+        # one conversion: the candidates' cumulative scores, step log-probs (after the rules) and raw log-probs
+        cand = torch.stack([vals, sc.reshape(-1).index_select(0, idx), raw.reshape(-1).index_select(0, idx)]).tolist()
+        kept, best_running, lp, eos, nodes, rank = 0, None, self.lp, self.eos, self.nodes, -1
+        for v, flat_i, step_lp, raw_lp in zip(cand[0], idx.tolist(), cand[1], cand[2]):
+            if not math.isfinite(v):
+                continue                              # a removed token (-inf) is never a candidate
+            rank += 1
+            bi, tok = divmod(flat_i, width)
             parent = self.beams[members[bi]]
             length = len(parent["ids"]) + 1
             name = self.recorder.name(tok)
-            node = schema.beam_node(id=len(self.nodes), parent=parent["node"], step=t, token=name,
-                                    token_id=tok, logprob=g(lp), cum_logprob=g(v), score=g(v / (length ** self.lp)),
+            node = schema.beam_node(id=len(nodes), parent=parent["node"], step=t, token=name, token_id=tok,
+                                    logprob=g(step_lp), cum_logprob=g(v), score=g(length_normalized(v, length, lp)),
                                     status="pruned", group=gi)
-            self.nodes.append(node)
-            end = tok in self.eos
+            nodes.append(node)
+            end = tok in eos
             if kept >= self.gs or (end and rank >= self.gs):
                 continue          # considered, not kept; an <eos> worse than the group_size best is not stored
-            beam = {"node": node["id"], "group": gi, "ids": parent["ids"] + [tok], "raw": parent["raw"] + [raw],
+            beam = {"node": node["id"], "group": gi, "ids": parent["ids"] + [tok], "raw": parent["raw"] + [raw_lp],
                     "cum": v, "labels": parent["labels"] + [name] if parent["labels"] is not None else None}
             if end:
                 if self.hyps[gi].add(v, length, beam):

@@ -6,6 +6,7 @@ attn.self.{i}, attn.cross.{i}, attn.encoder.{i}, key_mask, hidden.final) and rea
 reported in `StepOutput.hooks`; it never asks which architecture it records."""
 from __future__ import annotations
 
+import functools
 import math
 import weakref
 from types import SimpleNamespace
@@ -99,8 +100,9 @@ class Recorder:
             return [[] for _ in range(logp.shape[0])]
         vals, idx = torch.topk(logp, k, dim=-1)
         probs, idx = vals.exp().tolist(), idx.tolist()
-        return [[schema.top_entry(id=i, token=self._names[i], prob=float(f"{p:.5g}"))
-                 for i, p in zip(ir, pr)] for ir, pr in zip(idx, probs)]
+        names, entry = self._names, schema.top_entry
+        return [[entry(id=i, token=names[i], prob=float(f"{p:.5g}")) for i, p in zip(ir, pr)]
+                for ir, pr in zip(idx, probs)]
 
     def encoder_attention(self, start_hooks: dict, row: int, src_len: int):
         """[layer][head][query][key] encoder self-attention of input `row`, or None."""
@@ -123,20 +125,22 @@ class Recorder:
                 view[name] = t[:, q:q + 1]
         return SimpleNamespace(hooks=view)
 
-    def _attention(self, hooks: dict, idx: Tensor, rows: int, src_lens):
+    def _attention(self, hooks: dict, pick, rows: int, src_lens):
         selfs = crosses = None
         if self.self_hooks:
-            sa = round_tensor(torch.stack([hooks[n][:, :, -1, :] for n in self.self_hooks], 1).index_select(0, idx),
-                              ATTN_DECIMALS)
-            km = hooks["key_mask"].index_select(0, idx) if self.key_mask else None
+            sa = round_tensor(pick(torch.stack([hooks[n][:, :, -1, :] for n in self.self_hooks], 1)), ATTN_DECIMALS)
+            km = hooks.get("key_mask") if self.key_mask else None       # absent: every key is a real token
+            km = pick(km) if km is not None else None
             if km is None or bool(km.all()):
                 selfs = sa.tolist()
             else:                                 # drop left padding / masked keys row by row
                 selfs = [sa[j][:, :, km[j]].tolist() for j in range(rows)]
         if self.cross_hooks:
-            ca = round_tensor(torch.stack([hooks[n][:, :, -1, :] for n in self.cross_hooks], 1).index_select(0, idx),
-                              ATTN_DECIMALS)
-            crosses = [ca[j][:, :, :src_lens[j]].tolist() if src_lens else ca[j].tolist() for j in range(rows)]
+            ca = round_tensor(pick(torch.stack([hooks[n][:, :, -1, :] for n in self.cross_hooks], 1)), ATTN_DECIMALS)
+            if src_lens and any(n != ca.shape[-1] for n in src_lens):
+                crosses = [ca[j][:, :, :src_lens[j]].tolist() for j in range(rows)]
+            else:                                 # every row's source fills the keys: one conversion
+                crosses = ca.tolist()
         return selfs, crosses
 
     def steps(self, rows: Sequence[int], raw_logp: Tensor, proc_logp: Tensor, out, *, extra: Sequence[dict],
@@ -144,27 +148,38 @@ class Recorder:
         """Records for batch rows `rows`. raw_logp / proc_logp: [N, V] log-probs before / after the rules
         (rows indexed like `out`). extra: per row, its slot, node and prefix_ids. chosen: per row in `rows`,
         the chosen token id or None. key_labels: per row, the labels of the self-attention keys;
-        src_lens: per row, the source length."""
-        idx = torch.as_tensor(list(rows), dtype=torch.long, device=raw_logp.device)
+        src_lens: per row, the source length.
+
+        Per step the tensors are turned into Python lists in as few conversions as possible: every row of
+        the batch in order (greedy, beam search) is read without a copy, the four per-row numbers
+        (entropies, the chosen token's log-probs) come out in one list."""
+        rows = list(rows)
+        if rows == list(range(raw_logp.shape[0])):
+            pick = _same                             # every row, in order: nothing to select
+        else:
+            idx = torch.as_tensor(rows, dtype=torch.long, device=raw_logp.device)
+            pick = functools.partial(_select, idx=idx)
         same = proc_logp is raw_logp                 # no rule changed anything: compute once
-        raw = raw_logp.index_select(0, idx)
-        proc = raw if same else proc_logp.index_select(0, idx)
-        ent_raw = torch.special.entr(raw.exp()).sum(-1).tolist()
-        ent = ent_raw if same else torch.special.entr(proc.exp()).sum(-1).tolist()
-        tops_b = self.top_list(raw)
-        tops_a = [list(x) for x in tops_b] if same else self.top_list(proc)
+        raw = pick(raw_logp)
+        proc = raw if same else pick(proc_logp)
+        ent_raw_t = torch.special.entr(raw.exp()).sum(-1)
+        cols = [ent_raw_t, ent_raw_t if same else torch.special.entr(proc.exp()).sum(-1)]
         if chosen is not None:
             cidx = torch.as_tensor([c if c is not None else 0 for c in chosen], dtype=torch.long,
                                    device=raw.device)[:, None]
-            c_proc = proc.gather(1, cidx)[:, 0].tolist()
-            c_raw = raw.gather(1, cidx)[:, 0].tolist()
-        selfs, crosses = self._attention(out.hooks, idx, len(rows), src_lens)
-        hidden = round_tensor(out.hooks["hidden.final"][:, -1].index_select(0, idx)).tolist() if self.hidden else None
-        recs = []
+            cols += [proc.gather(1, cidx)[:, 0], raw.gather(1, cidx)[:, 0]]
+        nums = torch.stack(cols).tolist()            # one conversion: [entropy_raw, entropy, (logprob, raw_logprob)]
+        ent_raw, ent = nums[0], nums[1]
+        c_proc, c_raw = (nums[2], nums[3]) if chosen is not None else (None, None)
+        tops_b = self.top_list(raw)
+        tops_a = [list(x) for x in tops_b] if same else self.top_list(proc)
+        selfs, crosses = self._attention(out.hooks, pick, len(rows), src_lens)
+        hidden = round_tensor(pick(out.hooks["hidden.final"][:, -1])).tolist() if self.hidden else None
+        names, recs = self._names, []
         for j in range(len(rows)):
             c = chosen[j] if chosen is not None else None
             recs.append(schema.step_hypothesis(
-                **extra[j], token_id=c, token=self._names[c] if c is not None else None,
+                **extra[j], token_id=c, token=names[c] if c is not None else None,
                 prob=g(math.exp(c_proc[j])) if c is not None else None,
                 logprob=g(c_proc[j]) if c is not None else None,
                 raw_logprob=g(c_raw[j]) if c is not None else None,
@@ -174,6 +189,14 @@ class Recorder:
                 cross_attn=crosses[j] if crosses is not None else None,
                 hidden=hidden[j] if hidden is not None else None))
         return recs
+
+
+def _same(t: Tensor) -> Tensor:
+    return t
+
+
+def _select(t: Tensor, idx: Tensor) -> Tensor:
+    return t.index_select(0, idx)
 
 
 def continuation_text(bundle: Bundle, ids: Sequence[int]) -> str:

@@ -97,6 +97,9 @@ def min_new_tokens(scores: Tensor, n_generated: Sequence[int], minimum: int, eos
     rows = [i for i, g in enumerate(n_generated) if g < minimum]
     if not rows:
         return scores
+    if len(rows) == scores.shape[0]:              # every row (the usual case): one op, no clone
+        ids = torch.as_tensor(eos_id, dtype=torch.long).reshape(-1).to(scores.device)
+        return scores.index_fill(-1, ids, NEG_INF)
     out = scores.clone()
     out[rows, eos_id] = NEG_INF
     return out
@@ -199,13 +202,22 @@ def hamming_diversity(scores: Tensor, previous_tokens: Sequence[int], penalty: f
 
 
 def length_normalized(score: float, length: int, length_penalty: float) -> float:
-    """score / length ** length_penalty (HF BeamHypotheses), computed in log space as
-    score * exp(-length_penalty * log(length)) with length >= 1: never a ZeroDivisionError or an
-    OverflowError; a result beyond float range is +-inf."""
+    """score / length ** length_penalty (HF BeamHypotheses), length counted from 1. Exactly that division
+    whenever length ** length_penalty is a finite, non-zero float (so beam search ranks as transformers
+    does); when the power overflows or underflows, computed in log space as
+    score * exp(-length_penalty * log(length)): never a ZeroDivisionError or an OverflowError; a result
+    beyond float range is +-inf."""
     score = float(score)
     if score == 0.0 or length_penalty == 0.0 or not math.isfinite(score):
         return score
-    exponent = -float(length_penalty) * math.log(max(int(length), 1))
+    length = max(int(length), 1)
+    try:
+        denominator = length ** float(length_penalty)
+    except OverflowError:
+        denominator = math.inf
+    if denominator != 0.0 and math.isfinite(denominator):
+        return score / denominator
+    exponent = -float(length_penalty) * math.log(length)
     if exponent > 709.0:                          # exp overflows: |score| x inf
         return math.copysign(math.inf, score)
     return score * math.exp(exponent)
@@ -252,11 +264,18 @@ def apply_rules(scores: Tensor, config, context_ids: Sequence[Sequence[int]], n_
                 context["seen"] = seen_mask(context_ids, scores.shape[-1], scores.device)
             kwargs[name] = context[name]
         scores = field.rule(scores, **kwargs)
-    if scores is not original:
+    if scores is not original and not _sums_clean(scores):
         bad = non_finite_rows(scores)
         if bool(bad.any()):
             scores = scores.masked_fill(bad[:, None], NEG_INF)
     return scores
+
+
+def _sums_clean(scores: Tensor) -> bool:
+    """True when no row can hold NaN or +inf: every row's sum is finite or -inf (a NaN or +inf in a row
+    makes its sum NaN or +inf). A False may be an overflowing sum of finite scores: the caller then checks
+    element by element (`non_finite_rows`)."""
+    return all(x == x and x != math.inf for x in scores.sum(-1).tolist())
 
 
 def rules_active(config, warp: bool) -> list[str]:

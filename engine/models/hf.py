@@ -18,6 +18,11 @@ AutoModelForSeq2SeqLM; engine/loader.py loads it). transformers is imported only
 - Attention weights (hook points attn.self.{i}, attn.cross.{i}, attn.encoder.{i}) are computed only
   when asked for: the model then runs with eager attention (the only implementation that returns the
   weights); otherwise with its fast path (sdpa). Both give the same logits (tests/test_hf_models.py).
+- A step of one new token per row without padding on a GPT-2- or Llama-family LM (every layer full
+  causal attention) passes the positions and, with eager attention, the 4-D attention mask itself:
+  slices of tensors made once per model (positions 0..max_len-1, zeros), so HF builds neither at every
+  step. That mask is what HF would build (every key allowed: zeros added to the scores), so the
+  outputs are the same bit for bit (tests/test_hf_models.py); any other model builds its own.
 - `hidden.final` is the top decoder hidden state (the decoder stack's last_hidden_state, after the
   final norm), taken with a forward hook, so no layer's hidden states are collected for it.
 - Logits are as wide as the model's vocabulary, which may be wider than the tokenizer's (padded
@@ -38,6 +43,9 @@ from .base import SeqModel, StepOutput
 _DEC_LAYERS = ("decoder_layers", "num_decoder_layers", "num_hidden_layers", "n_layer", "num_layers")
 _ENC_LAYERS = ("encoder_layers", "num_layers", "num_hidden_layers", "n_layer")
 _DEC_HEADS = ("decoder_attention_heads", "num_attention_heads", "num_heads", "n_head")
+# families whose decoder takes position_ids / a 4-D additive mask as generate's defaults would build them
+# (positions 0..K-1 broadcast over rows; a causal mask of full attention layers): see `_step_inputs`
+_PLAIN_CAUSAL = frozenset({"gpt2", "llama"})
 _CONTEXT = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
 NO_CONTEXT_LIMIT = 2048        # max_len of a model whose config names none (relative positions, e.g. T5)
 
@@ -118,7 +126,12 @@ class HFSeqModel(SeqModel):
         self._fast = getattr(config, "_attn_implementation", None) or "eager"
         self._impl = self._fast
         self._lock = threading.RLock()       # one call at a time: the attention switch is model-wide
-        self._hidden: Optional[Tensor] = None
+        self._box: list = [None]             # the hidden state the forward hook saw (a list: no Module.__setattr__)
+        self._wanted: dict = {}              # (hooks, output_attentions) -> the hook points reported
+        self._plain = (not self.is_encoder_decoder and getattr(config, "model_type", None) in _PLAIN_CAUSAL
+                       and not getattr(text, "sliding_window", None) and getattr(text, "is_causal", True)
+                       and set(getattr(text, "layer_types", None) or ["full_attention"]) == {"full_attention"})
+        self._step_cache: dict = {}          # (kind, device, dtype) -> a tensor sliced by _step_inputs
         decoder = hf_model.get_decoder() if hasattr(hf_model, "get_decoder") else None
         if decoder is None or decoder is hf_model:
             raise ValueError(f"{type(hf_model).__name__}: no decoder stack found to read hidden states from")
@@ -147,7 +160,36 @@ class HFSeqModel(SeqModel):
 
     # -- internals ------------------------------------------------------------------------------------
     def _keep_hidden(self, module, args, output) -> None:
-        self._hidden = output[0] if isinstance(output, (tuple, list)) else output["last_hidden_state"]
+        self._box[0] = output[0] if isinstance(output, (tuple, list)) else output["last_hidden_state"]
+
+    def _made_once(self, kind: str, device, dtype) -> Tensor:
+        """[1, max_len] positions 0..max_len-1 ("pos") or [1, 1, 1, max_len] zeros ("mask"), made once."""
+        key = (kind, device, dtype)
+        x = self._step_cache.get(key)
+        if x is None:
+            x = (torch.arange(self._max_len, device=device)[None] if kind == "pos"
+                 else torch.zeros(1, 1, 1, self._max_len, dtype=dtype, device=device))
+            self._step_cache[key] = x
+        return x
+
+    def _step_inputs(self, kw: dict, state: HFState, b: int, t: int, length: int, weights: bool) -> None:
+        """A plain causal LM (see the module docstring), one token per row after the first step, no padding:
+        the positions [1, t] and, with eager attention, the additive mask [b, 1, 1, K] as HF would build
+        them (arange + past keys; every key allowed), as views of tensors made once."""
+        if not (self._plain and t == 1 and state.length > 0 and state.cache.is_compileable is False):
+            return
+        device = state.device
+        kw["position_ids"] = self._made_once("pos", device, torch.long)[:, state.length:length]
+        if weights:
+            dtype = self.hf.get_input_embeddings().weight.dtype
+            kw["attention_mask"] = self._made_once("mask", device, dtype)[..., :length].expand(b, 1, 1, length)
+
+    def _want(self, hooks, output_attentions: bool) -> frozenset:
+        key = (tuple(hooks), bool(output_attentions))
+        want = self._wanted.get(key)
+        if want is None:
+            want = self._wanted[key] = self.wanted(hooks, output_attentions)
+        return want
 
     def _attention(self, weights: bool) -> None:
         """Eager attention when the weights are wanted, the fast path otherwise (switched only on a change)."""
@@ -191,7 +233,7 @@ class HFSeqModel(SeqModel):
                output_attentions: bool = False, hooks=()) -> StepOutput:
         """Feed input_ids [B, T] after the state's keys; logits [B, T, V] after each. The cache in `state`
         is advanced in place and shared by the returned state."""
-        want = self.wanted(hooks, output_attentions) if (hooks or output_attentions) else frozenset()
+        want = self._want(hooks, output_attentions) if (hooks or output_attentions) else frozenset()
         weights = bool(want) and any(n.startswith("attn.") for n in want)
         input_ids = input_ids.to(state.device)
         b, t = input_ids.shape
@@ -222,12 +264,14 @@ class HFSeqModel(SeqModel):
             kw["input_ids"] = input_ids
             if key_mask is not None:
                 kw.update(attention_mask=key_mask.long(), position_ids=positions)
+            else:
+                self._step_inputs(kw, state, b, t, length, weights)
         with self._lock:
             rewind(state)
             self._attention(weights)
-            self._hidden = None
+            self._box[0] = None
             out = self.hf(**kw)
-            hidden, self._hidden = self._hidden, None
+            hidden, self._box[0] = self._box[0], None
         new = HFState(state.cache, b, length, state.device, key_mask, pos, state.encoder, state.src_mask, state.epoch)
         found: dict[str, Tensor] = {}
         if weights:
