@@ -35,6 +35,8 @@ PAGES = [
 
 _STATE_JS = r"""
 () => {
+  if (!document.body) return {running: true, stale: 0, plotly: 0, plotlyDrawn: 0, vega: 0, vegaDrawn: 0,
+                              exceptions: 0, errors: [], mainText: 0};   // a navigation just committed
   const q = (s) => Array.from(document.querySelectorAll(s));
   const plots = q('[data-testid="stPlotlyChart"] .js-plotly-plot');
   const plotlyDrawn = plots.filter(gd => gd._fullData && gd._fullData.length > 0 &&
@@ -83,38 +85,53 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(port: Optional[int] = None, timeout: float = 60.0) -> Iterator[str]:
-    """Start `streamlit run dashboard/app.py` on 127.0.0.1:port; yield the base URL."""
+def server(port: Optional[int] = None, timeout: float = 60.0, *, script: Optional[Path] = None,
+           log: Optional[Path] = None, prewarm: bool = False) -> Iterator[str]:
+    """Start `streamlit run dashboard/app.py` (or `script`) on 127.0.0.1:port with the repository's
+    .streamlit/config.toml; yield the base URL once /_stcore/health answers. The server's output goes
+    to `log` (a temporary file when None: a pipe nobody reads would stall a chatty server).
+    prewarm=True warms it as `./run.sh app` does (dashboard/warmup.prewarm: the app run once before any
+    browser, which starts the background warm-up of the tours and models)."""
+    import tempfile
+
     port = port or free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script or ROOT / "dashboard" / "app.py"),
            "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        t0 = time.time()
-        while True:
-            if proc.poll() is not None:
-                out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-                raise RuntimeError(f"the streamlit server exited with {proc.returncode}:\n{out[-2000:]}")
-            try:
-                with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as r:
-                    if r.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if time.time() - t0 > timeout:
-                raise RuntimeError(f"the streamlit server did not come up within {timeout:.0f} s")
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
+    with tempfile.TemporaryDirectory(prefix="seqscope-server-") as tmp:
+        log = Path(log) if log is not None else Path(tmp) / "server.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            t0 = time.time()
+            while True:
+                if proc.poll() is not None:
+                    out = log.read_text(errors="replace")
+                    raise RuntimeError(f"the streamlit server exited with {proc.returncode}:\n{out[-2000:]}")
+                try:
+                    with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as r:
+                        if r.read().strip() == b"ok":
+                            break
+                except OSError:
+                    pass
+                if time.time() - t0 > timeout:
+                    raise RuntimeError(f"the streamlit server did not come up within {timeout:.0f} s")
+                time.sleep(0.1)
+            if prewarm:
+                from dashboard import warmup
+                answer = warmup.prewarm(base, timeout=max(timeout, 180.0))
+                if answer != "ok":
+                    raise RuntimeError(f"the warm-up run answered {answer!r}; see {log}")
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 @contextmanager
@@ -132,6 +149,18 @@ def browser() -> Iterator[object]:
             b.close()
 
 
+def _state(page) -> dict:
+    """_STATE_JS on the page; while a navigation replaces the document, "running" (no state yet)."""
+    from playwright.sync_api import Error as PlaywrightError
+    try:
+        return page.evaluate(_STATE_JS)
+    except PlaywrightError as e:
+        if "context was destroyed" not in str(e) and "navigat" not in str(e):
+            raise
+        return {"running": True, "stale": 0, "plotly": 0, "plotlyDrawn": 0, "vega": 0, "vegaDrawn": 0,
+                "exceptions": 0, "errors": [], "mainText": 0}
+
+
 def wait_ready(page, timeout: float = 90.0, quiet: float = 0.6) -> dict:
     """Poll until the app is idle, every chart is drawn and nothing changed for `quiet` seconds.
     Returns the final state plus `ready_s`: seconds from the call to the moment that state was
@@ -139,7 +168,7 @@ def wait_ready(page, timeout: float = 90.0, quiet: float = 0.6) -> dict:
     t0 = time.perf_counter()
     last, since = None, None
     while True:
-        st = page.evaluate(_STATE_JS)
+        st = _state(page)
         now = time.perf_counter()
         done = (not st["running"] and st["plotly"] == st["plotlyDrawn"] and st["vega"] == st["vegaDrawn"]
                 and st["mainText"] > 0)
