@@ -14,11 +14,12 @@ at a time; another asking for the same run waits for it (and can still be stoppe
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import streamlit as st
 
@@ -200,6 +201,35 @@ def run_tffr(model: str, source: str, reference: str, config_json: str, forced_j
         return engine.compare_tf_fr(load_model(model), source, reference, cfg,
                                     forced_tokens=_forced(forced_json)).to_dict()
     return _cached(json.dumps(["tffr", model, source, reference, config_json, forced_json]), compute, progress)
+
+
+# -- figures -----------------------------------------------------------------------------------
+
+@st.cache_data(show_spinner=False, max_entries=512, max_size="256MB")
+def _figure_dict(key: str, _build: Callable[..., Any], _args: tuple, _kw: dict) -> Optional[dict]:
+    fig = _build(*_args, **_kw)
+    return None if fig is None else fig.to_dict()
+
+
+def figure(name: str, build: Callable[..., Any], *args: Any, **kw: Any):
+    """`build(*args, **kw)` (a chart builder: data in, finished Plotly figure out), cached across sessions by
+    its content: the builder (where it is defined, its defaults and closure), the arguments as JSON, and the
+    chart theme and presentation mode it is styled for. A new session opening a view finds the figures built
+    (building and styling them was most of a page's script time: bench/dashboard.py). Returns a new
+    go.Figure each call, which the caller may change (None when the builder has nothing to draw)."""
+    import plotly.graph_objects as go
+
+    style = importlib.import_module("dashboard.charts.style")   # (the package's name `style` is a function)
+    code = getattr(build, "__code__", None)
+    ident = [name, getattr(build, "__module__", ""), getattr(build, "__qualname__", ""),
+             [code.co_filename, code.co_firstlineno] if code else repr(build), getattr(build, "__defaults__", None),
+             [c.cell_contents for c in (getattr(build, "__closure__", None) or ())],
+             args, kw, style.current_theme(), style.presenting()]
+    # JSON, not pickle: equal data gives equal bytes (pickle's memo differs between a fresh trace and a
+    # cached copy); what JSON cannot say is written by repr, which for a function holds its address (no reuse)
+    key = hashlib.blake2b(json.dumps(ident, sort_keys=True, default=repr).encode(), digest_size=20).hexdigest()
+    d = _figure_dict(key, build, args, kw)
+    return None if d is None else go.Figure(d)
 
 
 # -- the exposure-bias lab ---------------------------------------------------------------------

@@ -72,9 +72,11 @@ def _widget(f, wkey: str, val: Any) -> None:
 
 def custom_editor(model: str) -> None:
     """Tabs custom A / custom B, each a form over every generation parameter."""
-    for slot, tab in zip(url_state.CUSTOM, st.tabs(url_state.CUSTOM)):
+    for slot, tab in zip(url_state.CUSTOM, st.tabs(url_state.CUSTOM, key="_editor_tab", on_change="rerun")):
         key = url_state.CUSTOM_KEYS[slot]
         with tab:
+            if not tab.open:        # only the chosen tab's form is drawn (the home page's first visit: bench/dashboard.py)
+                continue
             try:
                 current = sidebar.config_for(slot, model)
             except ValueError as e:

@@ -130,6 +130,41 @@ def _tffr(r: Resolved, params: dict) -> None:
     r.injected = runs.run_tffr(r.model, r.text, r.reference, cfg, json.dumps({str(t): token}))
 
 
+COMPARE_TITLE = "Per step: chosen token's probability and entropy after the decoding rules"
+
+
+def compare_figures(traces: dict) -> list:
+    """The Compare page's charts of these runs, built through the figure cache (runs.figure): the per-step
+    chart, then (name, MBR matrix) of each run that has one. The page draws these; the warm-up builds them."""
+    import html
+
+    from dashboard import charts, runs
+    out = [("compare", runs.figure("compare", charts.compare_figure, traces, title=COMPARE_TITLE))]
+    for name, tr in traces.items():
+        fig = runs.figure("mbr", charts.mbr_figure, tr,
+                          title=f"{html.escape(str(name))}: MBR utility matrix (chosen candidate outlined)")
+        if fig is not None:
+            out.append((f"mbr-{name}", fig))
+    return out
+
+
+def lab_figures(params: dict) -> dict:
+    """The exposure lab's dataset view (lab_models, lab_n, lab_seed, lab_t0 as its page reads them): the
+    analyses (precomputed for the shipped models) and their charts through the figure cache, as the page's
+    sections call it (runs.figure(section, builder, model, result)). Returns the results by model."""
+    from dashboard import lab_analysis, runs
+    names = runs.model_names()
+    models = params.get("lab_models") or [m for m in lab_analysis.DEFAULT_MODELS if m in names] or names[:1]
+    models = [models] if isinstance(models, str) else list(models)
+    n = int(_one(params, "lab_n", lab_analysis.SHIPPED["n"]))
+    seed, t0 = int(_one(params, "lab_seed", lab_analysis.DEFAULT_SEED)), int(_one(params, "lab_t0", lab_analysis.DEFAULT_T0))
+    results = {m: lab_analysis.analysis(m, n, seed, t0) for m in models}
+    for name, _, build, _ in lab_analysis.sections_for(results):
+        for m, r in results.items():
+            runs.figure(name, build, m, r)
+    return results
+
+
 def resolve(page: str, params: dict) -> Resolved:
     """Compute (through the cache) every run the page `page` draws for the URL state `params`
     (name -> str or list of str, as a deck stores it). Errors of single strategies are collected in
@@ -144,6 +179,8 @@ def resolve(page: str, params: dict) -> Resolved:
                 r.traces[s] = _generate(model, text, strategy_config(s, model, params), runs.DEFAULT_RECORD)
             except (ValueError, TypeError, KeyError) as e:
                 r.errors[s] = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+        if r.traces:
+            compare_figures(r.traces)
     elif page in ("step", "attention"):
         run = _one(params, "run") or strategies(params)[0]
         if run == runs.UPLOADED:
@@ -161,6 +198,10 @@ def resolve(page: str, params: dict) -> Resolved:
         r.traces[f"beam {beams}"] = _generate(model, text, cfg, BEAM_RECORD)
     elif page == "tffr":
         _tffr(r, params)
+    elif page == "lab":
+        if _one(params, "lab_view", url_checks.LAB_VIEWS[0]) != url_checks.LAB_VIEWS[0]:
+            raise ValueError("only the lab's dataset view is warmed here")
+        lab_figures(params)
     else:
         raise ValueError(f"page {page!r} has no runs to compute")
     return r
@@ -242,10 +283,13 @@ def wait(timeout: Optional[float] = None) -> Status:
 
 def startup_views() -> list[tuple[str, dict]]:
     """What a server warms when it starts: the default deck (the tours), then the home page of every
-    shipped model (its default strategies on its first example: a first model switch finds it done)."""
-    from dashboard import deck, runs
+    shipped model (its default strategies on its first example: a first model switch finds it done),
+    then the exposure lab's shipped pairs (their precomputed analyses and charts)."""
+    from dashboard import deck, lab_analysis, runs
     views = [(v.page, v.params) for v in deck.load(deck.DEFAULT).views]
-    return views + [("compare", {"model": m}) for m in runs.model_names(trained=False)]
+    shipped = runs.model_names(trained=False)
+    lab = [("lab", {"lab_models": [a, b]}) for a, b in lab_analysis.PAIRS.items() if a in shipped and b in shipped]
+    return views + [("compare", {"model": m}) for m in shipped] + lab
 
 
 def start_once() -> bool:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, deck, display, runs, sidebar, strategy_editor, url_state
+from dashboard import charts, deck, display, runs, sidebar, strategy_editor, url_state, warmup
 
 
 def _start_tour(params: dict) -> None:
@@ -62,8 +62,12 @@ def main() -> None:
         st.caption(f"**{display.md(model)}** ({display.md(info['kind'])}, {display.md(info['arch'])}"
                    + (f", tokens: {display.md(tok)}" if tok else "") + ") · "
                    + display.md(info['card'].get('task_description') or ''))
-        with st.expander("Tours: curated views, one link each", expanded=False):
-            tours()
+        # The tours run only when their box is open (a rerun on opening) and the editor draws only its chosen
+        # tab: a first visit drew both of its 24-widget forms, half the home page's elements (bench/dashboard.py).
+        tours_box = st.expander("Tours: curated views, one link each", key="_tours_open", on_change="rerun")
+        if tours_box.open:
+            with tours_box:
+                tours()
         with st.expander("Set strategies by hand (custom A / custom B: every GenerationConfig field)"):
             strategy_editor.custom_editor(model)
     st.markdown(f"**Input:** {display.code(text)}")
@@ -87,16 +91,14 @@ def main() -> None:
     if len(traces) > 1:
         st.markdown("**The strategies agree on every token.**" if div is None else
                     f"**The strategies first part ways at step {div}.**")
-    display.plot(charts.compare_figure(traces, title="Per step: chosen token's probability and entropy after the "
-                                                     "decoding rules"), "compare")
+    figures = warmup.compare_figures(traces)        # built once per server (the warm-up builds them first)
+    display.plot(figures[0][1], "compare")
     if not big:
         st.caption("Both are of the distribution each token was picked from, after the decoding rules: greedy picks "
                    "from one token (entropy 0), top-p from the nucleus, beam search from the model's own distribution. "
                    "The step inspector shows the entropy before and after the rules.")
-    for name, tr in traces.items():
-        fig = charts.mbr_figure(tr, title=f"{display.label(name)}: MBR utility matrix (chosen candidate outlined)")
-        if fig is not None:
-            display.plot(fig, f"mbr-{name}")
+    for name, fig in figures[1:]:
+        display.plot(fig, name)
 
 
 display.guarded(main)

@@ -19,7 +19,7 @@ _analysis = lab_analysis.analysis
 def _side_by_side(results: dict, figure, name: str) -> None:
     for col, (m, r) in zip(st.columns(len(results)), results.items()):
         with col:
-            display.plot(figure(m, r), f"{name}-{m}", key=f"{name}-{m}")
+            display.plot(runs.figure(name, figure, m, r), f"{name}-{m}", key=f"{name}-{m}")
 
 
 def _sections(results: dict, sections: list, box: presenter.Controls | None = None) -> None:
