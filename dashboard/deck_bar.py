@@ -57,7 +57,8 @@ def _go(d: Deck, i: int) -> None:
 
 def _presenter_bar(d: Deck, at: int) -> None:
     """One row: "◀ view" (the previous view, Shift+←), "2 / 4 · title" (the note in its tooltip),
-    "view ▶" (the next view, Shift+→), exit deck (short labels: the keys show beside them). The keys are the buttons' shortcuts: ← → PageUp PageDown stay the view's own."""
+    "view ▶" (the next view, Shift+→), exit deck (short labels: the keys show beside them). The keys
+    are the buttons' shortcuts; ← → PageUp PageDown stay the view's own stepper's."""
     import streamlit as st
     from dashboard import display, presenter, url_state
     v, (prev, nxt) = d.views[at], neighbours(d, at)

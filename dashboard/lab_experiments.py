@@ -59,7 +59,8 @@ def _run(name: str, quick: bool, seeds: tuple[int, ...]) -> None:
 
 
 def _controls(box: presenter.Controls) -> str:
-    c = box.columns([3, 1, 1, 1, 1], vertical_alignment="bottom")
+    with box:
+        c = box.row([3, 1, 1, 1, 1], vertical_alignment="bottom")
     name = c[0].selectbox("Experiment", list(engine.EXPERIMENTS), key="lab_exp", bind="query-params",
                           help="The eight experiments of engine/experiments/, in the order of issue 5.")
     quick = c[1].toggle("Quick", value=False, key="lab_quick",

@@ -90,6 +90,13 @@ class Controls:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._box, name)
 
+    def row(self, spec, **kw) -> list:
+        """Places for a row of controls in the current `with` context: columns side by side normally;
+        in presentation mode one under the other (the popover is too narrow for a row of five)."""
+        if self.bar is None:
+            return st.columns(spec, **kw)
+        return [st.container() for _ in (range(spec) if isinstance(spec, int) else spec)]
+
     def heading(self, text: str) -> None:
         """A section's heading: a subheader normally; in presentation mode bold text in the toolbar
         row beside "Controls" (a subheader there would push the chart below the first screen)."""

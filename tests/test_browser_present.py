@@ -1,9 +1,10 @@
 """Presenter mode in headless Chromium (dashboard/presenter.py): at 1280×720 (a projector) and
 1600×1000 the main chart of every page starts on the first screen and is at least 70% of the
-window's height; "Exit presentation" leaves presentation mode; the keys a clicker sends (← → and
+window's height (a deck view: 62%, below its presenter bar; the lab and a deck view end on the first
+screen too); "Exit presentation" leaves presentation mode; the keys a clicker sends (← → and
 PageUp / PageDown) step through the Step inspector, the Beam tree's reveal and the TF-vs-FR
-positions; Shift+← / Shift+→ step through a deck's views, whose presenter bar is not clipped; play advances the step and pause stops it; the Beams slider moved by keyboard decodes
-nothing until "Decode".
+positions; Shift+← / Shift+→ step through a deck's views, whose presenter bar is not clipped; play
+advances the step and pause stops it; the Beams slider moved by keyboard decodes nothing until "Decode".
 
 Screenshots of presentation mode go to $SEQSCOPE_PRESENT_SHOTS (default: pytest's tmp folder).
 Needs Debian's chromium (see tests/test_browser.py).

@@ -280,13 +280,13 @@ def test_present_and_export_the_default_deck_in_chromium(need_browser, monkeypat
         page.locator(nav, has_text="Present from the first view").first.click()
         for i in range(4):
             if i:
-                page.locator(".st-key-deck_next button").click()
+                page.locator(".st-key-deck_next button").first.click()
             page.wait_for_function("(i) => location.search.includes('deck=default') && location.search.includes("
                                    "'at=' + i) && document.body.innerText.includes((i + 1) + ' / 4')", arg=i)
             st = headless.wait_ready(page, timeout=180)
             assert not headless.chart_problems(st, f"view {i + 1}", 1), st
             assert "present=true" in page.url
-        assert page.locator(".st-key-deck_next button").is_disabled()
+        assert page.locator(".st-key-deck_next button").first.is_disabled()
         page.locator(nav, has_text="exit deck").first.click()
         page.wait_for_function("() => document.querySelector('[data-testid=\"stMain\"] h1')?.innerText.trim() === 'Decks'")
         headless.wait_ready(page, timeout=180)
