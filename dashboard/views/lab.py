@@ -67,9 +67,9 @@ def _oracle_view(results: dict, box: presenter.Controls) -> None:
         _sections(results, SECTIONS)
 
 
-def _settings(names: list[str]) -> tuple:
+def _settings(names: list[str], box: presenter.Controls) -> tuple:
     """The analysis' settings, drawn inside its form: the models, n, t0 and the seed."""
-    c = st.columns([3, 1, 1, 1, 1], vertical_alignment="bottom")
+    c = box.row([3, 1, 1, 1, 1], vertical_alignment="bottom")
     models = c[0].multiselect("Models (one, or two side by side)", names, max_selections=2, key="lab_models",
                               default=[m for m in lab_analysis.DEFAULT_MODELS if m in names] or names[:1],
                               bind="query-params", help="e.g. addition-gru vs addition-gru-ss (scheduled sampling), "
@@ -95,7 +95,7 @@ def dataset_view(box: presenter.Controls) -> None:
     popover): changing several of them analyses once, on "Analyse"."""
     names = runs.model_names()
     with box.form("lab_form", border=False):
-        models, n, t0, seed = _settings(names)
+        models, n, t0, seed = _settings(names, box)
     if not models:
         st.info("Pick one model, or two to compare them side by side.")
         return
