@@ -1,11 +1,14 @@
 """Dashboard benchmark in headless Chromium, side by side in one run and one browser:
 
 1. the home page's first visit vs a bare Streamlit page with one Plotly chart (goal <= 1.3x), each on
-   a server of its own started and warmed as `./run.sh app` does (dashboard/warmup.py: the app run once
-   through /_stcore/script-health-check, then the tours and models warmed in the background);
+   a server of its own (dashboard/headless.server) started and warmed as `./run.sh app` does
+   (dashboard/warmup.py: the app run once through /_stcore/script-health-check, then the tours, every
+   shipped model's home view and the lab's shipped pairs warmed in the background);
 2. a first model switch in the sidebar (text-gpt, hmm-gpt; goal <= 1.5 s);
-3. a tour opening after the warm-up: the default deck presented view by view (goal <= 1 s);
-4. the same with both cores busy (one CPU-bound process per core beside it; goal <= 2x idle).
+3. the exposure lab's shipped pairs opened in the same tab (addition-gru vs -ss by the sidebar link,
+   hmm-gpt vs -ss by the browser's history, as Back / Forward do; goal <= 2 s);
+4. a tour opening after the warm-up: the default deck presented view by view (goal <= 1 s);
+5. the same with both cores busy (one CPU-bound process per core beside it; goal <= 2x idle).
 
     .venv/bin/python bench/dashboard.py [--json out.json] [--no-busy] [--repeat 3]
 
@@ -30,9 +33,10 @@ from typing import Iterator
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dashboard import headless, warmup  # noqa: E402
+from dashboard import headless  # noqa: E402
 
-GOALS = {"home_vs_bare": 1.3, "switch_s": 1.5, "tour_s": 1.0, "busy_vs_idle": 2.0}
+GOALS = {"home_vs_bare": 1.3, "switch_s": 1.5, "lab_s": 2.0, "tour_s": 1.0, "busy_vs_idle": 2.0}
+LAB_PAIRS = [("addition-gru", "addition-gru-ss"), ("hmm-gpt", "hmm-gpt-ss")]
 SWITCH_TO = ["text-gpt", "hmm-gpt"]
 BARE_APP = '''import plotly.graph_objects as go
 import streamlit as st
@@ -41,32 +45,6 @@ st.title("bare")
 st.plotly_chart(go.Figure(go.Scatter(y=[1, 3, 2, 4])), theme=None)
 '''
 WARM_LINE = "warm-up (server start):"
-
-
-@contextmanager
-def serve(script: Path, log: Path, timeout: float = 180.0) -> Iterator[str]:
-    """`streamlit run script` on a free port with the repository's .streamlit/config.toml (cwd); the
-    server's output goes to `log`. Warmed as ./run.sh app does (warmup.prewarm); yields the base URL."""
-    port = headless.free_port()
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        answer = warmup.prewarm(base, timeout=timeout)
-        if answer != "ok":
-            raise RuntimeError(f"{script.name}: the warm-up run answered {answer!r}; see {log}")
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def wait_warm(log: Path, timeout: float = 300.0) -> float:
@@ -113,15 +91,33 @@ def switch_model(page, name: str) -> dict:
                   name)
 
 
+def open_lab_pairs(page) -> dict:
+    """The lab's shipped pairs in the open tab: its default pair by the sidebar's "Exposure lab" link, the
+    hmm pair by a history entry (pushState + popstate, what Back / Forward make Streamlit do): seconds from
+    the click (the event) to the last chart drawn."""
+    out = {}
+    (a, b), (c, d) = LAB_PAIRS
+    st = headless.navigate(page, "Exposure lab", timeout=180)
+    out[f"{a} vs {b}"] = {"s": st.get("seconds"), "ok": _ok(st) and st["plotly"] >= 8, "errors": st["errors"]}
+    t0 = time.perf_counter()
+    page.evaluate("([c, d]) => { history.pushState({}, '', '/lab?lab_models=' + c + '&lab_models=' + d);"
+                  " dispatchEvent(new PopStateEvent('popstate', {state: {}})); }", [c, d])
+    x = _after(page, t0, "(m) => Array.from(document.querySelectorAll('[data-testid=\"stMain\"] h3'))"
+                         ".some(h => h.innerText.includes('oracle')) && document.body.innerText.includes(m)", d)
+    x["ok"] = x["ok"] and headless._state(page)["plotly"] >= 8
+    out[f"{c} vs {d}"] = x
+    return out
+
+
 def present_deck(page, base: str) -> list[dict]:
-    """The default deck presented from the Decks page: each view opened by its link (the first by
-    "Present from the first view", the others by the presenter bar's "next"): seconds per view."""
+    """The default deck presented from the Decks page: the first view by "Present from the first view",
+    the others by the presenter bar's "view ▶" button: seconds per view."""
     page.goto(f"{base}/deck", wait_until="commit")
     headless.wait_ready(page, timeout=180)
     out = []
     for i in range(4):
-        label = "Present from the first view" if i == 0 else "next view ▶"
-        link = page.locator('[data-testid="stPageLink-NavLink"]', has_text=label).first
+        link = (page.locator('[data-testid="stPageLink-NavLink"]', has_text="Present from the first view").first
+                if i == 0 else page.locator(".st-key-deck_next button").first)     # the presenter bar's "view ▶"
         t0 = time.perf_counter()
         link.click()
         out.append(_after(page, t0, "(i) => location.search.includes('at=' + i) && "
@@ -134,7 +130,8 @@ def scenario(b, tmp: Path, name: str, repeat: int) -> dict:
     bare_py.write_text(BARE_APP)
     app_log, bare_log = tmp / f"app-{name}.log", tmp / f"bare-{name}.log"
     t_start = time.perf_counter()
-    with serve(ROOT / "dashboard" / "app.py", app_log) as app, serve(bare_py, bare_log) as bare:
+    with headless.server(log=app_log, prewarm=True, timeout=180) as app, \
+            headless.server(script=bare_py, log=bare_log, prewarm=True, timeout=180) as bare:
         prewarmed_s = time.perf_counter() - t_start
         warm_s = wait_warm(app_log)
         ready_s = time.perf_counter() - t_start
@@ -148,6 +145,7 @@ def scenario(b, tmp: Path, name: str, repeat: int) -> dict:
             pages.append(x.pop("page"))
         home_page = pages[-1]
         switches = {m: switch_model(home_page, m) for m in SWITCH_TO}
+        labs = open_lab_pairs(home_page)
         tours = present_deck(home_page, app)
         for p in pages:
             p.close()
@@ -155,9 +153,11 @@ def scenario(b, tmp: Path, name: str, repeat: int) -> dict:
     return {"scenario": name, "server_ready_s": round(ready_s, 2), "prewarm_s": round(prewarmed_s, 2),
             "warmup_s": warm_s, "home_s": [x["s"] for x in homes], "bare_s": [x["s"] for x in bares],
             "home_median_s": med(homes), "bare_median_s": med(bares),
-            "switch_s": {m: x["s"] for m, x in switches.items()}, "tour_s": [x["s"] for x in tours],
-            "ok": all(x["ok"] for x in homes + bares + list(switches.values()) + tours),
-            "errors": [e for x in homes + bares + list(switches.values()) + tours for e in x["errors"]]}
+            "switch_s": {m: x["s"] for m, x in switches.items()}, "lab_s": {m: x["s"] for m, x in labs.items()},
+            "tour_s": [x["s"] for x in tours],
+            "ok": all(x["ok"] for x in homes + bares + list(switches.values()) + list(labs.values()) + tours),
+            "errors": [e for x in homes + bares + list(switches.values()) + list(labs.values()) + tours
+                       for e in x["errors"]]}
 
 
 @contextmanager
@@ -197,25 +197,28 @@ def main(argv=None) -> int:
     load_avg = "%.1f %.1f %.1f" % os.getloadavg()
     print(f"{platform.machine()} · {os.cpu_count()} cores · python {platform.python_version()} · load average {load_avg}")
     print("| scenario | server ready (s) | home first visits (s) | bare page (s) | home / bare | switch "
-          + " / ".join(SWITCH_TO) + " (s) | tours after warm-up (s) |")
-    print("|---|---:|---|---|---:|---|---|")
+          + " / ".join(SWITCH_TO) + " (s) | lab pairs " + " / ".join(a.split("-")[0] for a, _ in LAB_PAIRS)
+          + " (s) | tours after warm-up (s) |")
+    print("|---|---:|---|---|---:|---|---|---|")
     for r in results:
         r["home_vs_bare"] = (r["home_median_s"] / r["bare_median_s"]) if r["home_median_s"] and r["bare_median_s"] else None
         print(f"| {r['scenario']} | {r['server_ready_s']:.1f} (warm-up {r['warmup_s']:.1f}) | "
               f"{', '.join(map(_f, r['home_s']))} | {', '.join(map(_f, r['bare_s']))} | {_f(r['home_vs_bare'])}× | "
-              f"{' / '.join(_f(v) for v in r['switch_s'].values())} | {', '.join(map(_f, r['tour_s']))} |")
+              f"{' / '.join(_f(v) for v in r['switch_s'].values())} | {' / '.join(_f(v) for v in r['lab_s'].values())} | "
+              f"{', '.join(map(_f, r['tour_s']))} |")
     idle = results[0]
     worst = lambda r, k: max((v for v in (r[k].values() if isinstance(r[k], dict) else r[k]) if v is not None), default=None)  # noqa: E731
     checks = {
         f"home / bare <= {GOALS['home_vs_bare']}x (medians)": idle["home_vs_bare"] is not None
         and idle["home_vs_bare"] <= GOALS["home_vs_bare"],
         f"first model switch <= {GOALS['switch_s']} s": (worst(idle, "switch_s") or 1e9) <= GOALS["switch_s"],
+        f"lab's shipped pairs <= {GOALS['lab_s']} s": (worst(idle, "lab_s") or 1e9) <= GOALS["lab_s"],
         f"tour after warm-up <= {GOALS['tour_s']} s": (worst(idle, "tour_s") or 1e9) <= GOALS["tour_s"],
     }
     if len(results) > 1:
         busy = results[1]
         ratios = {k: (worst(busy, k) or 1e9) / (worst(idle, k) or 1e9)
-                  for k in ("switch_s", "tour_s")}
+                  for k in ("switch_s", "lab_s", "tour_s")}
         ratios["home"] = (busy["home_median_s"] or 1e9) / (idle["home_median_s"] or 1e9)
         print("busy / idle: " + " · ".join(f"{k.removesuffix('_s')} {v:.2f}×" for k, v in ratios.items()))
         checks[f"busy <= {GOALS['busy_vs_idle']}x idle"] = all(v <= GOALS["busy_vs_idle"] for v in ratios.values())
