@@ -11,15 +11,20 @@ A. seqscope with full recording (RecordOptions(): top-20 lists, attention of eve
 B. seqscope with recording off (record=False) vs plain generate                     goal <= 1.0x
 C. the size of the saved trace with full recording (Trace.save's bytes)  goal <= 10 MB at beam 4 x 64
 
-Times are process CPU seconds (1 torch thread), the best of --repeats runs, the two sides of a ratio
-run alternately. The model is built in a temporary folder (random weights, a byte-level tokenizer with
-synthetic pieces up to the vocabulary size) and opened with engine.load("hf:" + folder), as a user's
-model would be. Usage: python bench/hf.py [--small | --gpt2-small] [--repeats 3] [--tokens 64,256] [--json]
+Like with like: both sides start from the same token ids (seqscope is given the ids, not the text), the
+same new-token count, 1 thread, eager attention on both sides of A (seqscope switches to eager when it
+records attention) and the model's default (sdpa) on both sides of B; every runner is run once before
+timing. Times are process CPU seconds, the best of --repeats runs, the two sides of a ratio run
+alternately; the load average is printed with them. The model is built in a temporary folder (random
+weights, a byte-level tokenizer with synthetic pieces up to the vocabulary size) and opened with
+engine.load("hf:" + folder), as a user's model would be.
+Usage: python bench/hf.py [--small | --gpt2-small] [--repeats 5] [--tokens 64,256] [--json]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -93,7 +98,8 @@ def eager_copy(folder: Path):
 
 def runners(bundle, eager, n: int, beams: int):
     """(seqscope full, generate with everything (eager copy), seqscope off, plain generate) for n new tokens."""
-    ids = torch.tensor([bundle.tokenizer.encode(PROMPT).ids])
+    prompt = list(bundle.tokenizer.encode(PROMPT).ids)
+    ids = torch.tensor([prompt])
     cfg = {"max_new_tokens": n, "min_new_tokens": n, "num_beams": beams}
     kw = dict(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, min_new_tokens=n,
               num_beams=beams, do_sample=False, pad_token_id=bundle.tokenizer.eos_id)
@@ -104,8 +110,8 @@ def runners(bundle, eager, n: int, beams: int):
 
     everything = dict(output_scores=True, output_attentions=True, output_hidden_states=True,
                       return_dict_in_generate=True)
-    return (lambda: engine.generate(bundle, PROMPT, cfg), lambda: generate(eager, **everything),
-            lambda: engine.generate(bundle, PROMPT, cfg, record=False), lambda: generate(bundle.model.hf))
+    return (lambda: engine.generate(bundle, prompt, cfg), lambda: generate(eager, **everything),
+            lambda: engine.generate(bundle, prompt, cfg, record=False), lambda: generate(bundle.model.hf))
 
 
 def main(argv=None) -> int:
@@ -114,7 +120,7 @@ def main(argv=None) -> int:
     size.add_argument("--small", dest="shape", action="store_const", const="small", help="the CI size (default)")
     size.add_argument("--gpt2-small", dest="shape", action="store_const", const="gpt2-small",
                       help="the GPT-2 small shape (124M parameters; by hand)")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--tokens", default="64,256", help="new token counts, comma-separated")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
@@ -130,7 +136,7 @@ def main(argv=None) -> int:
         for beams in (1, 4):
             for n in tokens:
                 full, everything, off, plain = runners(bundle, eager, n, beams)
-                full(), everything()                              # warm-up
+                full(), everything(), off(), plain()              # warm-up
                 t_full, t_all = paired(full, everything, args.repeats)
                 t_off, t_plain = paired(off, plain, args.repeats)
                 trace_mb = len(full().to_json().encode("utf-8")) / 1e6      # what Trace.save writes
@@ -138,7 +144,9 @@ def main(argv=None) -> int:
                              "full_s": t_full, "generate_everything_s": t_all, "A_ratio": t_full / t_all,
                              "off_s": t_off, "generate_plain_s": t_plain, "B_ratio": t_off / t_plain,
                              "trace_mb": trace_mb})
+    load = [round(x, 2) for x in os.getloadavg()]
     res = {"shape": shape, **SHAPES[shape], "parameters": n_params, "threads": 1, "repeats": args.repeats,
+           "load_average": load,
            "transformers": __import__("transformers").__version__, "rows": rows, "goal": 1.0,
            "trace_goal_mb": 10.0}
     if args.json:
@@ -147,7 +155,7 @@ def main(argv=None) -> int:
     s = SHAPES[shape]
     print(f"seqscope vs transformers generate: GPT-2-shaped random model '{shape}' ({n_params / 1e6:.1f}M "
           f"parameters, vocabulary {s['vocab']}, {s['n_layer']} layers x {s['n_head']} heads), 1 thread, "
-          f"CPU seconds, best of {args.repeats}, transformers {res['transformers']}")
+          f"CPU seconds, best of {args.repeats}, transformers {res['transformers']}, load average {load}")
     met = lambda r: "meets the goal" if r <= 1.0 else "over the goal"  # noqa: E731
     for r in rows:
         print(f"{r['strategy']:>7}, {r['new_tokens']:>3} tokens: "

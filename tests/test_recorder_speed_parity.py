@@ -224,3 +224,28 @@ def test_min_new_tokens_every_row_and_some_rows():
             rows = [i for i, n in enumerate(n_generated) if n < 2]
             want[rows, eos] = float("-inf")
             assert torch.equal(R.min_new_tokens(x, n_generated, 2, eos), want)
+
+
+# -- the garbage collector is paused during a run, and only then ----------------------------------------
+
+def test_gc_paused_during_a_run_and_restored(folders):
+    import gc
+    bundle = engine.load("hf:" + str(folders["gpt2"]))
+    during = []
+    progress = lambda step, total: during.append(gc.isenabled())  # noqa: E731
+    assert gc.isenabled()
+    engine.generate(bundle, "the cat", {"max_new_tokens": 3}, progress=progress)
+    assert during and not any(during) and gc.isenabled()
+
+    def fail(step, total):
+        raise RuntimeError("cancelled")
+
+    with pytest.raises(RuntimeError):
+        engine.generate(bundle, "the cat", {"max_new_tokens": 3, "num_beams": 2}, progress=fail)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        engine.generate(bundle, "the cat", {"max_new_tokens": 2})
+        assert not gc.isenabled()          # a collector turned off by the caller stays off
+    finally:
+        gc.enable()

@@ -167,8 +167,9 @@ class HFSeqModel(SeqModel):
         key = (kind, device, dtype)
         x = self._step_cache.get(key)
         if x is None:
-            x = (torch.arange(self._max_len, device=device)[None] if kind == "pos"
-                 else torch.zeros(1, 1, 1, self._max_len, dtype=dtype, device=device))
+            with torch.inference_mode(False):        # a normal tensor even when made inside a run's inference mode
+                x = (torch.arange(self._max_len, device=device)[None] if kind == "pos"
+                     else torch.zeros(1, 1, 1, self._max_len, dtype=dtype, device=device))
             self._step_cache[key] = x
         return x
 
