@@ -34,8 +34,9 @@ def add_parsers(subparsers) -> None:
     e.add_argument("--quick", action="store_true", help="a reduced size (minutes at most, for tests)")
     e.add_argument("--seeds", type=seeds_arg, default=None,
                    help="comma-separated seeds (default: 0,1,2 with --quick, 0,1,2,3,4 otherwise)")
-    e.add_argument("--threads", type=int_arg(0, MAX_THREADS, " (0 = torch's default)"), default=2,
-                   help="torch threads (0 = torch's default; default 2)")
+    e.add_argument("--threads", type=int_arg(0, MAX_THREADS, " (0 = torch's default)"), default=1,
+                   help="torch threads (0 = torch's default; default 1: with 2 the many small steps stall "
+                   "when the other core is busy)")
     e.add_argument("--out", type=file_arg, help="save the result JSON here")
 
 
