@@ -60,6 +60,8 @@ def test_bad_custom_config_shows_error_and_page_keeps_working(root):
 
 def test_custom_editor_applies_every_field(root):
     at = assert_ok(open_app(root))
+    at.session_state["_editor_open"] = True              # the user opens the editor's box: its form is drawn
+    at.run()
     at.number_input(key="edit_ca.num_beams").set_value(3)
     at.number_input(key="edit_ca.length_penalty").set_value(0.5)
     form_buttons = [b for b in at.get("button") if "Apply custom A" in (b.proto.label or "")]

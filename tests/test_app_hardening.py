@@ -110,6 +110,8 @@ def test_custom_strategy_over_the_budget_is_refused_and_the_rest_runs(root, deco
 
 def test_editor_refuses_a_config_over_the_budget(root, decodes):
     at = assert_ok(open_app(root, model="text-gpt", input="hello there"))
+    at.session_state["_editor_open"] = True              # the user opens the editor's box
+    at.run()
     decodes.clear()
     at.number_input(key="edit_ca.num_beams").set_value(64)
     at.number_input(key="edit_ca.max_new_tokens").set_value(4096)

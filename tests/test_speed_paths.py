@@ -116,8 +116,11 @@ def test_figure_cache_is_keyed_by_content_theme_and_mode():
     assert len(calls) == 6
 
 
-def test_home_page_draws_one_editor_tab_and_the_tours_only_when_opened(root):
+def test_home_page_draws_the_editor_and_the_tours_only_when_opened(root):
     at = _open(root)
+    assert not any(w.key.startswith("edit_") for w in at.number_input)    # the editor's box is closed
+    at.session_state["_editor_open"] = True                # the user opens it: only the chosen tab's form
+    at.run()
     keys = {w.key for w in at.number_input}
     assert any(k.startswith("edit_ca.") for k in keys) and not any(k.startswith("edit_cb.") for k in keys)
     assert not [b for b in at.button if (b.key or "").startswith("tour_")]

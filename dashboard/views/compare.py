@@ -53,14 +53,18 @@ def render_outputs(traces: dict[str, dict], big: bool) -> None:
 
 
 def tools(model: str) -> None:
-    """The tours (run only when their box is open: a rerun on opening) and the custom-strategy editor (only its
-    chosen tab is drawn): a first visit drew both of the editor's 24-widget forms, half the page's elements."""
+    """The tours and the custom-strategy editor, each run only when its box is open (a rerun on opening; the
+    editor then draws only its chosen tab): a first visit drew both of the editor's 24-widget forms, half the
+    page's elements."""
     tours_box = st.expander("Tours: curated views, one link each", key="_tours_open", on_change="rerun")
     if tours_box.open:
         with tours_box:
             tours()
-    with st.expander("Set strategies by hand (custom A / custom B: every GenerationConfig field)"):
-        strategy_editor.custom_editor(model)
+    editor_box = st.expander("Set strategies by hand (custom A / custom B: every GenerationConfig field)",
+                             key="_editor_open", on_change="rerun")
+    if editor_box.open:             # its 24-widget form only when opened (the home page's first visit)
+        with editor_box:
+            strategy_editor.custom_editor(model)
 
 
 def runs_and_chart(model: str, text: str, strategies: list[str], big: bool) -> None:
