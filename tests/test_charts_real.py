@@ -72,3 +72,22 @@ def test_tffr_figure_on_real_comparison(bundles):
     assert hit["rows"][3]["fr_token"] == "9" and hit["first_divergence"] == 3
     fig = charts.recovery_figure(cmp, hit, 3)
     assert list(fig.data[1].y) == [r["fr_logprob"] for r in hit["rows"]]
+
+
+@pytest.mark.parametrize("beams", [4, 8])
+def test_beam_tree_labels_the_whole_winning_path_in_both_modes(bundles, beams):
+    """The highlighted path runs along the top row and its labels sit above its nodes: the plot keeps
+    room for them. Before, 8 beams in presentation mode labelled 1 of the 12 nodes (only <bos>)."""
+    import importlib
+    style = importlib.import_module("dashboard.charts.style")
+    tr = engine.generate(bundles["dates-gru-attn"], "3rd of March 2021", {"num_beams": beams, "max_new_tokens": 24}).to_dict()
+    win = view.winner_path(tr, 0)
+    for presenting in (False, True):
+        style.set_presenting(presenting)
+        try:
+            fig = charts.beam_tree_figure(tr)
+        finally:
+            style.set_presenting(False)
+        labels = [a for a in fig.layout.annotations if a.name == "winner-label"]
+        assert len(labels) == len(win), (presenting, len(labels), len(win))
+        assert max(a.y for a in labels) < fig.layout.yaxis.range[1]

@@ -110,11 +110,15 @@ def beam_tree_figure(trace: dict, upto_step: Optional[int] = None, *, hyp: int =
     height = int(max(380, min(900, 44 * (max_y * 2 + 3))))
     # room right of the last column for the final tokens' labels (LABEL_ROOM_PX of the plot's width)
     extra = max(1.5, LABEL_ROOM_PX * (n_steps + 3) / (PLOT_WIDTH_PX - LABEL_ROOM_PX))
-    x_range, y_range = (-1.5, n_steps + extra), (-max_y - 0.6, max_y + 0.9)
-    shown_ids = [i for i in pos if show_pruned or nodes[i]["status"] != "pruned" or nodes[i]["parent"] is None]
     # presentation mode fits the chart to a 720-px screen (PRESENT_CHART_PX high), whatever its height
-    labelled = fitting_labels({i: pos[i] for i in shown_ids}, nodes, win,
-                              height_px=min(height, PRESENT_CHART_PX) if presenting() else height,
+    chart_px = min(height, PRESENT_CHART_PX) if presenting() else height
+    # room above the top row for the highlighted path's labels (they sit above its nodes, and the path
+    # usually runs along the top row): fitting_labels' label height in data units, with 20% to spare
+    label_px = 8 + 2 + SIZES[True]["data"] * 1.15 + 2
+    top = max(0.9, 1.2 * label_px * (2 * max_y + 1.5) / max(60, chart_px - 170))
+    x_range, y_range = (-1.5, n_steps + extra), (-max_y - 0.6, max_y + top)
+    shown_ids = [i for i in pos if show_pruned or nodes[i]["status"] != "pruned" or nodes[i]["parent"] is None]
+    labelled = fitting_labels({i: pos[i] for i in shown_ids}, nodes, win, height_px=chart_px,
                               x_range=x_range, y_range=y_range)
     for status in statuses:
         ids = [i for i in pos if nodes[i]["status"] == status or (status == "kept" and nodes[i]["parent"] is None)]
