@@ -205,3 +205,20 @@ def test_training_and_schedule_figures():
     eps = [schedules.inverse_sigmoid(i, 20.0) for i in xs]
     sf = lc.schedule_figure(xs, eps, "inverse_sigmoid")
     assert list(sf.data[0].y) == eps and sf.data[0].y[0] > sf.data[0].y[-1]
+
+
+def test_beam_curse_chart_one_colour_per_model_dash_per_length_penalty():
+    """The shipped beam-curse result: each model keeps its colour in every panel, length normalisation is
+    the dashed line (the palette used to cycle over model x penalty, giving two models one colour)."""
+    import json
+    from pathlib import Path
+
+    from dashboard.charts.experiments import experiment_figures
+    res = json.loads((Path(__file__).resolve().parent.parent / "results/experiments/beam-curse.json").read_text())
+    lines = [t for t in experiment_figures(res)[0].data if t.mode == "lines+markers"]
+    colour = {}
+    for t in lines:
+        model = t.name.split(", ")[0]
+        colour.setdefault(model, set()).add(t.line.color)
+        assert (t.line.dash == "dash") == ("length-normalised" in t.name)
+    assert all(len(c) == 1 for c in colour.values()) and len({c.pop() for c in colour.values()}) == len(colour)

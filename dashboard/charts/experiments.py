@@ -100,7 +100,7 @@ def _beam_curse(res: dict) -> list[go.Figure]:
     panels = [("exact_match", "exact match"), ("too_short", "too-short outputs"), ("length_ratio", "length / reference")]
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for _, t in panels])
     models = list(dict.fromkeys(r.get("model", d.get("model")) for r in rows))
-    for i, (m, lp) in enumerate((m, lp) for m in models for lp in sorted({r["length_penalty"] for r in rows})):
+    for m, lp in ((m, lp) for m in models for lp in sorted({r["length_penalty"] for r in rows})):
         rs = sorted([r for r in rows if r.get("model", d.get("model")) == m and r["length_penalty"] == lp],
                     key=lambda r: r["beam"])
         if not rs:
@@ -108,7 +108,7 @@ def _beam_curse(res: dict) -> list[go.Figure]:
         name = (f"{m}, " if len(models) > 1 else "") + ("sum of log-probs (length_penalty 0)" if lp == 0
                                                          else f"length-normalised (length_penalty {lp:g})")
         x = [r["beam"] for r in rs]
-        colour = PALETTE[i % len(PALETTE)]
+        colour = PALETTE[models.index(m) % len(PALETTE)]          # one colour per model; the dash is the penalty
         for col, (key, _) in enumerate(panels, start=1):
             if key + "_lo" in rs[0]:
                 band(fig, x, [r[key + "_lo"] for r in rs], [r[key + "_hi"] for r in rs], colour, name, row=1, col=col)
