@@ -27,10 +27,11 @@ def _use_example() -> None:
         set_shared("input", ex)
 
 
-def shared_controls(names: list[str], box=None) -> None:
-    """Model, input, strategies, custom configs, presentation mode: in the sidebar (or `box` in it), in
-    the URL. The URL was read into their canonical copies before (url_state.sync_from_url)."""
-    with box if box is not None else st.sidebar:
+def shared_controls() -> None:
+    """Model, input, strategies, custom configs, presentation mode: in the sidebar, in the URL."""
+    names = runs.model_names()
+    url_state.sync_from_url(names)
+    with st.sidebar:
         st.selectbox("Model", names, key="model", persist_state="session", on_change=_on_model_change,
                      help="A shipped model: seq2seq (dates-*, addition-gru) or language model (text-gpt, hmm-gpt); "
                           "models trained on the Train page follow as runs/dashboard/NAME, then Hugging Face "
@@ -64,50 +65,31 @@ def shared_controls(names: list[str], box=None) -> None:
 def run_app(pages: list) -> None:
     """The app around the pages: the shared controls, the page links (drawn by hand, st.navigation's
     own menu is hidden, so that every link carries the shared URL state: switching pages keeps the
-    model, input and strategies), presentation mode, then the chosen page.
-
-    The page runs before the sidebar's widgets are drawn into their places (containers at the top of the
-    sidebar): the page reads the controls' canonical copies (url_state), which the URL and the widgets'
-    callbacks set before any script line runs; sent first, the page's charts start drawing sooner in a new
-    browser tab (bench/dashboard.py)."""
-    nav_box, controls_box = st.sidebar.container(), st.sidebar.container()
+    model, input and strategies), presentation mode, then the chosen page."""
+    nav_box = st.sidebar.container()
     try:
         bad = url_checks.checked(st.query_params)     # before anything reads the URL
-        names = runs.model_names()
-        url_state.sync_from_url(names)
+        shared_controls()
     except Exception as e:  # noqa: BLE001 - e.g. no shipped models: say so, never a traceback
         display.error(f"The dashboard could not start: {one_line(e)}")
         st.stop()
     display.PAGE_OBJECTS.update({p.url_path or "compare": p for p in pages})
     page = st.navigation(pages, position="hidden")
-    try:
-        display.apply_presentation_css()
-        if bad:
-            for line in bad:
-                display.error(line)
-            st.info("Nothing was run for this link. Fix the parameter in the address bar, or open a page from the "
-                    "sidebar (its links keep only the valid settings).")
-            return
-        deck.controls(page)         # the deck presenter bar and "add this view to a deck" (dashboard/deck.py)
-        page.run()
-    finally:
-        _draw_sidebar(pages, names, nav_box, controls_box)
-
-
-def _draw_sidebar(pages: list, names: list[str], nav_box, controls_box) -> None:
-    try:
-        shared_controls(names, controls_box)
-    except Exception as e:  # noqa: BLE001 - a control that cannot be drawn: say so, never a traceback
-        if type(e).__name__ in ("RerunException", "StopException", "RerunData"):
-            raise
-        with controls_box:
-            display.error(f"The sidebar could not be drawn: {one_line(e)}")
     if not url_state.presenting():
         with nav_box:
             params = url_state.link_params()
             for p in pages:
                 st.page_link(p, query_params=params)
             st.divider()
+    display.apply_presentation_css()
+    if bad:
+        for line in bad:
+            display.error(line)
+        st.info("Nothing was run for this link. Fix the parameter in the address bar, or open a page from the "
+                "sidebar (its links keep only the valid settings).")
+        return
+    deck.controls(page)         # the deck presenter bar and "add this view to a deck" (dashboard/deck.py)
+    page.run()
 
 
 def current_model() -> str:

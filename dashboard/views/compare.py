@@ -52,22 +52,27 @@ def render_outputs(traces: dict[str, dict], big: bool) -> None:
                                   for x in hyps], hide_index=True)
 
 
-def tools(model: str) -> None:
-    """The tours and the custom-strategy editor, each run only when its box is open (a rerun on opening; the
-    editor then draws only its chosen tab): a first visit drew both of the editor's 24-widget forms, half the
-    page's elements."""
-    tours_box = st.expander("Tours: curated views, one link each", key="_tours_open", on_change="rerun")
-    if tours_box.open:
-        with tours_box:
-            tours()
-    editor_box = st.expander("Set strategies by hand (custom A / custom B: every GenerationConfig field)",
-                             key="_editor_open", on_change="rerun")
-    if editor_box.open:             # its 24-widget form only when opened (the home page's first visit)
-        with editor_box:
-            strategy_editor.custom_editor(model)
-
-
-def runs_and_chart(model: str, text: str, strategies: list[str], big: bool) -> None:
+def main() -> None:
+    model, text, strategies = sidebar.current_model(), sidebar.current_input(), sidebar.current_strategies()
+    info = runs.model_info(model)
+    big = url_state.presenting()
+    if not big:
+        st.title("Compare decoders")
+        tok = info["card"].get("tokenizer")
+        st.caption(f"**{display.md(model)}** ({display.md(info['kind'])}, {display.md(info['arch'])}"
+                   + (f", tokens: {display.md(tok)}" if tok else "") + ") · "
+                   + display.md(info['card'].get('task_description') or ''))
+        # The tours and the editor run only when their box is open (a rerun on opening; the editor then draws
+        # only its chosen tab): a first visit drew both of its 24-widget forms, half the home page's elements.
+        tours_box = st.expander("Tours: curated views, one link each", key="_tours_open", on_change="rerun")
+        if tours_box.open:
+            with tours_box:
+                tours()
+        editor_box = st.expander("Set strategies by hand (custom A / custom B: every GenerationConfig field)",
+                                 key="_editor_open", on_change="rerun")
+        if editor_box.open:         # its 24-widget form only when opened (the home page's first visit)
+            with editor_box:
+                strategy_editor.custom_editor(model)
     st.markdown(f"**Input:** {display.code(text)}")
     if len(strategies) < 1:
         st.info("No strategy chosen: pick a strategy (up to four) in the sidebar's Strategies box.")
@@ -77,7 +82,18 @@ def runs_and_chart(model: str, text: str, strategies: list[str], big: bool) -> N
         display.error(line)
     if not traces:
         return
-    head = st.container()           # the outputs: shown above the chart, sent after it (see main)
+    seen = []
+    for tr in traces.values():
+        for w in tr.get("warnings") or []:
+            if w not in seen:
+                seen.append(w)
+                st.warning(display.md(w))
+    render_outputs(traces, big)
+    st.html(charts.prob_key_html(font_size=18 if big else 14))     # the key of the token colours (UI-STYLE)
+    div = charts.first_divergence(traces)
+    if len(traces) > 1:
+        st.markdown("**The strategies agree on every token.**" if div is None else
+                    f"**The strategies first part ways at step {div}.**")
     figures = warmup.compare_figures(traces)        # built once per server (the warm-up builds them first)
     display.plot(figures[0][1], "compare")
     if not big:
@@ -86,42 +102,6 @@ def runs_and_chart(model: str, text: str, strategies: list[str], big: bool) -> N
                    "The step inspector shows the entropy before and after the rules.")
     for name, fig in figures[1:]:
         display.plot(fig, name)
-    with head:
-        seen = []
-        for tr in traces.values():
-            for w in tr.get("warnings") or []:
-                if w not in seen:
-                    seen.append(w)
-                    st.warning(display.md(w))
-        render_outputs(traces, big)
-        st.html(charts.prob_key_html(font_size=18 if big else 14))     # the key of the token colours (UI-STYLE)
-        div = charts.first_divergence(traces)
-        if len(traces) > 1:
-            st.markdown("**The strategies agree on every token.**" if div is None else
-                        f"**The strategies first part ways at step {div}.**")
-
-
-def main() -> None:
-    """The page top to bottom: title, tours and editor, input, outputs, chart. Sent in another order: the
-    chart first (its Plotly code is the largest the browser loads), then the outputs, then the tours and
-    editor, each into its place (st.container): a first visit shows the chart sooner (bench/dashboard.py)."""
-    model, text, strategies = sidebar.current_model(), sidebar.current_input(), sidebar.current_strategies()
-    info = runs.model_info(model)
-    big = url_state.presenting()
-    box = None
-    if not big:
-        st.title("Compare decoders")
-        tok = info["card"].get("tokenizer")
-        st.caption(f"**{display.md(model)}** ({display.md(info['kind'])}, {display.md(info['arch'])}"
-                   + (f", tokens: {display.md(tok)}" if tok else "") + ") · "
-                   + display.md(info['card'].get('task_description') or ''))
-        box = st.container()
-    try:
-        runs_and_chart(model, text, strategies, big)
-    finally:                        # also when a run failed: the editor is where a custom config is fixed
-        if box is not None:
-            with box:
-                tools(model)
 
 
 display.guarded(main)
