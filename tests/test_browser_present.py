@@ -247,8 +247,10 @@ def test_shift_arrows_step_through_a_deck_and_the_bar_is_not_clipped(app, shots)
         headless.wait_ready(page, timeout=180)
         assert "at=2" in page.url and "beams=8" in page.url and "present=true" in page.url
         _wait_text(page, r"up to step 3:")
+        headless.wait_ready(page, timeout=180)      # the view's script has finished: its key buttons are live
         _press(page, "ArrowRight", r"up to step 4:")                 # the view's own stepper
         assert "3 / 4" in page.locator('[data-testid="stMain"]').inner_text()
+        headless.wait_ready(page, timeout=180)
         _press(page, "Shift+ArrowLeft", r"2 / 4 · Greedy loops")
         headless.wait_ready(page, timeout=180)
         assert "at=1" in page.url

@@ -71,6 +71,7 @@ def test_home_page_after_the_warm_up_decodes_nothing_and_builds_no_chart(root, m
 
 def test_a_lab_pair_after_the_warm_up_builds_no_chart(root, monkeypatch):
     pair = {"lab_models": ["addition-gru", "addition-gru-ss"]}
+    runs._figure_dict.clear()                          # built by an earlier test in this process: start empty
     layouts = _Layouts(monkeypatch)
     assert warmup.start([("lab", pair)], label="lab")
     s = warmup.wait(600)
@@ -131,7 +132,8 @@ def test_home_page_draws_the_editor_and_the_tours_only_when_opened(root):
 
 
 def test_beams_slider_decodes_once_on_decode_not_at_every_notch(root, monkeypatch):
-    at = _open(root, "views/beam.py", model="text-gpt")
+    # an input no other test decodes: a beam width another test ran is served from the run cache
+    at = _open(root, "views/beam.py", model="text-gpt", input="the slider test decodes this once")
     calls = []
     orig = engine.generate
 
