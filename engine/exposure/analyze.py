@@ -112,7 +112,7 @@ def summary_lines(res: dict) -> list[str]:
     if "oracle" in res:
         o, oc = res["oracle"], res["oracle_calibration"]
         kd, km = o["mean_kl_data_interval"], o["mean_kl_model_interval"]
-        lines += [f"  (on hmm the figures above are against one sampled gold token: not exposure bias)",
+        lines += ["  (on hmm the figures above are against one sampled gold token: not exposure bias)",
                   f"  oracle, {len(o['seeds'])} seeds x {o['examples']}: mean KL per step on data prefixes {kd['mean']} "
                   f"[{kd['lo']}, {kd['hi']}], on own sampled prefixes {km['mean']} [{km['lo']}, {km['hi']}]",
                   f"  {o['verdict']['text']}",

@@ -11,7 +11,7 @@ from torch import Tensor
 from ..models import SeqModel
 from ..rollout import StepContext, end_ids, rollout
 from ..stats import wilson
-from ..tokenizer import EOS, PAD
+from ..tokenizer import EOS
 from .passes import Inputs, rows
 from .stats import rounded
 
