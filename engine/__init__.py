@@ -15,6 +15,7 @@ _FACE = {
     # models and checkpoints
     "load": "engine.loader",
     "list_hf_models": "engine.loader",
+    "DTYPES": "engine.loader", "available_devices": "engine.loader",   # an hf: model's precision, devices
     "list_models": "engine.checkpoint",
     "Bundle": "engine.checkpoint",
     "CheckpointError": "engine.checkpoint",

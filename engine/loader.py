@@ -118,6 +118,16 @@ def _device(device: Optional[str]) -> str:
     raise ValueError(f"device {device!r}: choose cpu or cuda")
 
 
+def available_devices() -> list[str]:
+    """The devices an HF model can be opened on here: "cpu", then "cuda" (and "cuda:N" for each GPU when
+    there are several) when torch sees CUDA. Imports torch."""
+    import torch
+    if not torch.cuda.is_available():
+        return ["cpu"]
+    n = torch.cuda.device_count()
+    return ["cpu", "cuda"] + ([f"cuda:{i}" for i in range(n)] if n > 1 else [])
+
+
 def _dtype(dtype: Optional[str]):
     import torch
     dtype = dtype or "float32"
@@ -265,4 +275,5 @@ def model_kind(config: dict) -> Optional[str]:
     return None
 
 
-__all__ = ["load", "load_hf", "list_hf_models", "resolve_hf", "hub_cache", "HFLoadError", "model_kind", "DTYPES"]
+__all__ = ["load", "load_hf", "list_hf_models", "resolve_hf", "hub_cache", "HFLoadError", "model_kind", "DTYPES",
+           "available_devices"]
