@@ -254,6 +254,28 @@ def test_tffr_and_recovery_figures():
     assert fig2.data[1].y[1] == -5.0 and fig2.data[0].y[1] == cmp["rows"][1]["fr_logprob"]
 
 
+def test_tiny_log_prob_differences_stay_tiny_on_the_tffr_axes():
+    """Issue 13: the "one wrong note" tour's y-axis ran -90µ..0 (log-probs a few µ apart), so differences
+    of 1e-5 nats looked like deep dips. A log-prob axis is now at least 1 nat high, the KL axis 0.1 nat;
+    data that spread wider keeps Plotly's own range."""
+    cmp, inj = make_tffr(), make_tffr()
+    for c, shift in ((cmp, 0.0), (inj, -2e-6)):
+        for i, r in enumerate(c["rows"]):
+            r["tf_logprob"], r["fr_logprob"], r["kl"] = -1e-5 * (i + 1), -1e-5 * (i + 1) + shift, 1e-6 * i
+    rec = charts.recovery_figure(cmp, inj, 1)
+    lo, hi = rec.layout.yaxis.range
+    assert hi - lo >= 1.0 and hi >= 0 and lo <= -1.0 + 1e-9
+    fig = charts.tffr_figure(cmp)
+    lo, hi = fig.layout.yaxis.range
+    assert hi - lo >= 1.0 and hi >= 0
+    lo, hi = fig.layout.yaxis2.range
+    assert lo <= 0 and hi - lo >= 0.1
+    wide = make_tffr()
+    for i, r in enumerate(wide["rows"]):
+        r["fr_logprob"] = -3.0 * i
+    assert charts.recovery_figure(wide, wide, 1).layout.yaxis.range is None
+
+
 def test_mbr_figure():
     tr = make_greedy_trace("mbr")
     assert charts.mbr_figure(tr) is None

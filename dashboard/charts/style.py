@@ -326,6 +326,22 @@ def finite(x) -> Optional[float]:
     return None if math.isnan(x) or math.isinf(x) else x
 
 
+def span_at_least(values, span: float, anchor: str) -> Optional[list]:
+    """An axis range at least `span` wide when the finite `values` lie closer together than that (None: let
+    Plotly choose): log-probs 1e-5 apart on an axis of their own make a -90µ..0 scale on which tiny
+    differences look like deep dips. anchor "top": the range ends at max(values, 0) (log-probs, <= 0);
+    "bottom": it starts at min(values, 0) (KL, distances, >= 0)."""
+    xs = [v for v in map(finite, values) if v is not None]
+    if not xs or max(xs) - min(xs) >= span:
+        return None
+    pad = 0.04 * span
+    if anchor == "top":
+        top = max(max(xs), 0.0)
+        return [top - span, top + pad]
+    bottom = min(min(xs), 0.0)
+    return [bottom - pad, bottom + span]
+
+
 def fmt(x, digits: int = 3) -> str:
     """A number for a label: `digits` decimals ("inf" / "-inf" kept), "—" when missing or not a number."""
     if x is None:

@@ -9,8 +9,11 @@ from typing import Optional
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.charts.style import INJECTED, INK, PALETTE, finish
+from dashboard.charts.style import INJECTED, INK, PALETTE, finish, span_at_least
 from engine import trace_view as view
+
+LOGPROB_SPAN = 1.0      # nats: the least height of a log-prob axis (a factor e in probability)
+KL_SPAN = 0.1           # nats: the least height of the KL axis
 
 
 def tffr_figure(cmp: dict, *, title: Optional[str] = None, label: str = "") -> go.Figure:
@@ -50,6 +53,10 @@ def tffr_figure(cmp: dict, *, title: Optional[str] = None, label: str = "") -> g
             fig.add_vline(x=injected, line=dict(color=INJECTED, width=3), row=row, col=1)
     fig.update_xaxes(title_text="reference position t", tickvals=t, ticktext=[f"{a}<br>{b}" for a, b in zip(t, ref)]
                      if len(t) <= 40 else None, row=3, col=1)
+    # a scale of at least LOGPROB_SPAN / KL_SPAN nats: differences of a few µ must look tiny, not like dips
+    logps = [r["tf_logprob"] for r in rows] + [r["fr_logprob"] for r in rows]
+    fig.update_yaxes(range=span_at_least(logps, LOGPROB_SPAN, "top"), row=1, col=1)
+    fig.update_yaxes(range=span_at_least([r.get("kl") for r in rows], KL_SPAN, "bottom"), row=2, col=1)
     return finish(fig, title=title or label or None, height=560)
 
 
@@ -67,5 +74,6 @@ def recovery_figure(base: dict, injected: dict, step: int, *, title: Optional[st
     fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"injected at step {step}", hoverinfo="skip",
                              line=dict(color=INJECTED, width=3)))
     fig.update_xaxes(title_text="reference position t")
-    fig.update_yaxes(title_text="free running: log-prob of the reference token")
+    fig.update_yaxes(title_text="free running: log-prob of the reference token",
+                     range=span_at_least([r["fr_logprob"] for c in (base, injected) for r in c["rows"]], LOGPROB_SPAN, "top"))
     return finish(fig, title=title, height=360)
