@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from .limits import MAX_CONFIG_BYTES, MAX_JSON_DEPTH
+from .loader import DTYPES
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _BRACKETS = re.compile(r"[\[\]{}]")
@@ -142,3 +143,29 @@ def folder_arg(text: str) -> str:
     if not ancestor.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} cannot be created: {ancestor} is not a folder")
     return text
+
+
+# -- where a model runs (decode, tf-fr, exposure) ----------------------------------------------------
+
+_DEVICE_RE = re.compile(r"^(cpu|cuda(:[0-9]{1,2})?)$")
+
+
+def device_arg(text: str) -> str:
+    """An argparse type: cpu, cuda or cuda:N (whether CUDA is there is checked when the model loads)."""
+    if not _DEVICE_RE.match(text):
+        raise argparse.ArgumentTypeError(f"choose cpu, cuda or cuda:N, got {text[:40]!r}")
+    return text
+
+
+def add_model_flags(p) -> None:
+    """--model and where it runs: --device, --dtype (Hugging Face models), --download (an hf: model missing
+    from the local cache is fetched only when asked). One definition for every command that opens a model."""
+    p.add_argument("--model", required=True, help="shipped model name, checkpoint folder or "
+                   "hf:NAME_OR_FOLDER (a Hugging Face model)",
+                   type=text_arg("a shipped model name (python -m engine models), a checkpoint folder or hf:FOLDER"))
+    p.add_argument("--device", type=device_arg, default="cpu",
+                   help="cpu (default), cuda or cuda:N when CUDA is available")
+    p.add_argument("--dtype", choices=DTYPES, help="weights' precision of an hf: model (default float32); "
+                   "seqscope models run in float32")
+    p.add_argument("--download", action="store_true",
+                   help="fetch an hf: model that is not in the local Hugging Face cache (network)")

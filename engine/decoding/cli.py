@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from typing import Optional
 
-from ..cli_args import file_arg, float_arg, int_arg, json_arg, json_object, text_arg
-from ..loader import DTYPES
+from ..cli_args import add_model_flags, file_arg, float_arg, int_arg, json_arg, json_object, text_arg
 from .config import GenerationConfig, RecordOptions
 from .fields import GENERATION_FIELDS, Field
 
@@ -69,31 +67,6 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
                    "its fields)")
     p.add_argument("--force", type=_force, action="append", default=[], metavar="STEP=TOKEN",
                    help="inject TOKEN (id or string) at STEP, then continue freely (repeatable)")
-
-
-_MODEL = text_arg("a shipped model name (python -m engine models) or a checkpoint folder")
-
-
-_DEVICE_RE = re.compile(r"^(cpu|cuda(:[0-9]{1,2})?)$")
-
-
-def _device_arg(text: str) -> str:
-    if not _DEVICE_RE.match(text):
-        raise argparse.ArgumentTypeError(f"choose cpu, cuda or cuda:N, got {text[:40]!r}")
-    return text
-
-
-def add_model_flags(p) -> None:
-    """--model and where it runs: --device, --dtype (Hugging Face models), --download (an hf: model missing
-    from the local cache is fetched only when asked)."""
-    p.add_argument("--model", required=True, type=_MODEL, help="shipped model name, checkpoint folder or "
-                   "hf:NAME_OR_FOLDER (a Hugging Face model)")
-    p.add_argument("--device", type=_device_arg, default="cpu",
-                   help="cpu (default), cuda or cuda:N when CUDA is available")
-    p.add_argument("--dtype", choices=DTYPES, help="weights' precision of an hf: model (default float32); "
-                   "seqscope models run in float32")
-    p.add_argument("--download", action="store_true",
-                   help="fetch an hf: model that is not in the local Hugging Face cache (network)")
 
 
 def add_parsers(sub) -> None:

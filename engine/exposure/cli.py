@@ -1,4 +1,4 @@
-"""`python -m engine exposure --model M [--data FILE] [--n N] [--seed S] [--t0 T] [--bootstrap B]
+"""`python -m engine exposure --model M [--device D] [--dtype T] [--download] [--data FILE] [--n N] [--seed S] [--t0 T] [--bootstrap B]
 [--oracle-seeds K] [--json] [--out FILE [--if-stale]]`.
 
 --data FILE: the analysis on your own pairs instead of the model's task (a JSONL or CSV file of
@@ -6,6 +6,10 @@ source/reference or prompt/continuation pairs: engine/exposure/user_data.py), fo
 opens, `hf:FOLDER` included; --n then takes the first N pairs (default: all). The file is read and every
 row checked before the model loads; every row is tokenised and checked against the model before the
 analysis starts.
+
+--device, --dtype, --download: where the model runs and in what precision, as for `decode` (one definition:
+engine/cli_args.py add_model_flags). bfloat16 / float16 weights are for hf: models; the log-probabilities
+and every figure are computed in float32 whatever the weights' precision (engine/exposure/passes.py).
 
 Every flag is checked before the analysis starts (ranges from engine/limits.py); --t0 against the
 outputs of the examples, once the model and its n examples are loaded. `--model hmm-oracle` analyses the
@@ -18,7 +22,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..cli_args import file_arg, int_arg, text_arg
+from ..cli_args import add_model_flags, file_arg, int_arg, text_arg
 from ..limits import MAX_BOOTSTRAP, MAX_EXPERIMENT_SEEDS, MAX_EXPOSURE_EXAMPLES, MAX_SEED, MAX_THREADS
 from ..stats import N_BOOT
 
@@ -28,8 +32,7 @@ DEFAULT_N = 1000                     # --n without --data
 
 def add_parsers(subparsers) -> None:
     x = subparsers.add_parser("exposure", help="exposure bias on a dataset: TF vs FR, calibration, recovery, drift")
-    x.add_argument("--model", required=True, help="shipped model name, checkpoint folder or hf:NAME_OR_FOLDER",
-                   type=text_arg("a shipped model name (python -m engine models), a checkpoint folder or hf:FOLDER"))
+    add_model_flags(x)                           # --model, --device, --dtype, --download
     x.add_argument("--data", type=text_arg("a JSONL or CSV file of source/reference or prompt/continuation pairs"),
                    help="your own data: a JSONL or CSV file of source/reference (or prompt/continuation) pairs")
     x.add_argument("--n", type=int_arg(1, MAX_EXPOSURE_EXAMPLES, " (MAX_EXPOSURE_EXAMPLES in engine/limits.py)"),
@@ -57,6 +60,18 @@ def last_t0(inp) -> int:
     return int((inp.tout != PAD).sum(1).max()) - inp.prompt - 1
 
 
+def where(args) -> dict:
+    """engine.load's keywords from --device, --dtype, --download."""
+    return {"device": args.device, "dtype": args.dtype, "download": args.download}
+
+
+def precision(bundle) -> dict:
+    """Where the analysed model ran: its device and weights' dtype (seqscope models: float32)."""
+    from ..rollout import model_device
+    hf = bundle.config.get("hf") or {}
+    return {"device": str(hf.get("device") or model_device(bundle.model)), "dtype": hf.get("dtype", "float32")}
+
+
 def run(args) -> int:
     import torch
 
@@ -69,7 +84,10 @@ def run(args) -> int:
     if args.data:
         return run_data(args)
     args.n = args.n or DEFAULT_N
-    bundle = oracle_bundle() if args.model == ORACLE_MODEL else load(args.model)
+    if args.model == ORACLE_MODEL and (args.device != "cpu" or args.dtype not in (None, "float32")):
+        raise ValueError(f"argument --model: {ORACLE_MODEL} is computed on the cpu, in float64 "
+                         "(no --device / --dtype)")
+    bundle = oracle_bundle() if args.model == ORACLE_MODEL else load(args.model, **where(args))
     if bundle.config.get("task") == "hf":
         raise ValueError(f"{bundle.name} has no task of its own to take examples from: give --data FILE (a JSONL "
                          "or CSV file of source/reference or prompt/continuation pairs)")
@@ -86,6 +104,7 @@ def run(args) -> int:
     res = analyze(args.model, n=args.n, seed=args.seed, t0=args.t0, n_boot=args.bootstrap, bundle=bundle,
                   oracle_seeds=tuple(range(args.oracle_seeds)))
     res["examples_requested"] = args.n
+    res.update(precision(bundle))
     res["checkpoint_sha256"] = checkpoint_hash(bundle.path) if bundle.path else None
     text = json.dumps(res, indent=1)
     if args.out:
@@ -109,12 +128,13 @@ def run_data(args) -> int:
     data = read_data(args.data)                  # every row checked before the model loads
     if args.n and args.n > len(data.pairs):
         raise ValueError(f"argument --n: {args.n} is more than the {len(data.pairs)} pairs of {data.name}")
-    bundle = load(args.model)
+    bundle = load(args.model, **where(args))
     inputs = user_inputs(bundle, data, args.n)   # every row tokenised and checked against the model
     if args.threads:
         torch.set_num_threads(args.threads)
     res = analyze_data(bundle, data, args.n, seed=args.seed, t0=args.t0, n_boot=args.bootstrap, inputs=inputs)
     res["examples_requested"] = args.n or len(data.pairs)
+    res.update(precision(bundle))
     text = json.dumps(res, indent=1)
     if args.out:
         atomic_write_text(Path(args.out), text + "\n")

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ..batching import pad_batch, seq2seq_tensors
 from ..models import SeqModel
-from ..rollout import end_ids, never_emit_ids, rollout
+from ..rollout import end_ids, model_device, never_emit_ids, rollout
 from ..tokenizer import BOS, EOS, PAD, Tokenizer
 
 NAN = float("nan")
@@ -79,48 +79,53 @@ def tf_fr_pass(model: SeqModel, inp: Inputs, batch_size: int = 500, full: bool =
     gold, TF argmax and confidence, FR greedy token, FR log-prob of gold, FR confidence, and the
     hidden-state distance ||h_FR - h_TF||. Batched over examples. FR values after a row's <eos> are NaN
     (the masks leave them out). full: also the whole distributions, "tf_logp" and "fr_logp" [N, G, V]
-    (log-probabilities over the tokens a free run may emit; the oracle measures of the `hmm` task)."""
+    (log-probabilities over the tokens a free run may emit; the oracle measures of the `hmm` task).
+    The inputs go to the model's device; every result comes back as float32 (bfloat16 / float16 weights:
+    the log-softmax is taken in float32, as `generate` does) on the CPU."""
     model.eval()
+    dev = model_device(model)
     n, t = inp.tin.shape
     p = inp.prompt
     g = t - p + 1
     keys = ("tf_lp", "tf_arg", "tf_conf", "fr_tok", "fr_lp", "fr_conf", "drift")
     keys += ("tf_logp", "fr_logp") if full else ()
-    never = torch.tensor(never_emit_ids(inp.tok))
+    never = torch.tensor(never_emit_ids(inp.tok), dtype=torch.long, device=dev)
     out = {k: [] for k in keys}
     for lo in range(0, n, batch_size):
         sl = slice(lo, lo + batch_size)
-        tin, tout = inp.tin[sl], inp.tout[sl]
+        tin, tout = inp.tin[sl].to(dev), inp.tout[sl]
         b = tin.shape[0]
-        src, smask = rows(inp, sl)
-        gold = tout[:, p - 1:]
+        src, smask = (x.to(dev) if x is not None else None for x in rows(inp, sl))
+        gold = tout[:, p - 1:].to(dev)
         # teacher forcing: one parallel call
-        tmask = inp.tmask[sl] if inp.tmask is not None else None
+        tmask = inp.tmask[sl].to(dev) if inp.tmask is not None else None
         o = model.decode(tin, start(model, src, smask, b), tmask)
-        lp = o.logits[:, p - 1:].log_softmax(-1)
-        h_tf = o.hidden[:, p - 1:]
-        out["tf_lp"].append(lp.gather(-1, gold.clamp(min=0)[..., None]).squeeze(-1))
+        logits = o.logits[:, p - 1:].float()
+        lp = logits.log_softmax(-1)
+        h_tf = o.hidden[:, p - 1:].float()
+        out["tf_lp"].append(lp.gather(-1, gold.clamp(min=0)[..., None]).squeeze(-1).cpu())
         conf, arg = lp.exp().max(-1)
-        out["tf_arg"].append(arg)
-        out["tf_conf"].append(conf)
+        out["tf_arg"].append(arg.cpu())
+        out["tf_conf"].append(conf.cpu())
         if full:
-            out["tf_logp"].append(o.logits[:, p - 1:].index_fill(-1, never, float("-inf")).log_softmax(-1))
+            out["tf_logp"].append(logits.index_fill(-1, never, float("-inf")).log_softmax(-1).cpu())
         # free running: greedy after the given prompt; at each step the log-prob of gold, the confidence
         # and the distance of the hidden state from the teacher-forced one
         lps, confs, drifts, dists = [], [], [], []
 
         def on_step(j, step_out, raw_logp, chosen, live):
             if full:
-                dists.append(raw_logp)
-            lps.append(raw_logp.gather(1, gold[:, j].clamp(min=0)[:, None]).squeeze(1))
-            confs.append(raw_logp.max(-1).values.exp())
-            drifts.append((step_out.hidden[:, -1] - h_tf[:, j]).norm(dim=-1))
+                dists.append(raw_logp.cpu())
+            lps.append(raw_logp.gather(1, gold[:, j].clamp(min=0)[:, None]).squeeze(1).cpu())
+            confs.append(raw_logp.max(-1).values.exp().cpu())
+            drifts.append((step_out.hidden[:, -1].float() - h_tf[:, j]).norm(dim=-1).cpu())
 
         fr = rollout(model, inp.tok, src=src, src_mask=smask, prompt=tin[:, :p], max_new=g, on_step=on_step,
                      prompt_mask=tmask[:, :p] if tmask is not None else None)
-        steps = fr.tokens.shape[1]
-        ended = torch.arange(steps)[None, :] >= fr.lengths[:, None]            # after the row's <eos>
-        out["fr_tok"].append(F.pad(fr.tokens.masked_fill(ended, inp.no_gold), (0, g - steps), value=inp.no_gold))
+        tokens, lengths = fr.tokens.cpu(), fr.lengths.cpu()
+        steps = tokens.shape[1]
+        ended = torch.arange(steps)[None, :] >= lengths[:, None]               # after the row's <eos>
+        out["fr_tok"].append(F.pad(tokens.masked_fill(ended, inp.no_gold), (0, g - steps), value=inp.no_gold))
         for key, xs in (("fr_lp", lps), ("fr_conf", confs), ("drift", drifts)):
             out[key].append(F.pad(torch.stack(xs, 1).masked_fill(ended, NAN), (0, g - steps), value=NAN))
         if full:
