@@ -5,26 +5,9 @@ import json
 
 import streamlit as st
 
-from dashboard import charts, display, presenter, runs, sidebar, url_state
+from dashboard import display, presenter, runs, sidebar, url_state, warmup
 
-
-def _runner_up(cmp: dict, t: int) -> tuple[str, str]:
-    """The model's most probable token at reference position t (teacher-forced) other than the
-    reference token and other than the token free running produced at t (injecting the model's own
-    token would change nothing): the most plausible wrong note. Returns (token id as str, token)."""
-    steps = (cmp.get("tf") or {}).get("steps") or []
-    own = {cmp["rows"][t]["ref_id"], cmp["rows"][t].get("fr_id")}
-    if t < len(steps) and steps[t].get("hypotheses"):
-        for d in steps[t]["hypotheses"][0].get("top_before") or []:
-            if d["id"] not in own and d["token"] not in ("<eos>", "<pad>", "<bos>", "<unk>"):
-                return str(d["id"]), d["token"]
-    raise ValueError(f"no alternative token recorded at step {t}; type the wrong token yourself")
-
-
-def _output(cmp: dict) -> str:
-    fr = cmp.get("fr") or {}
-    hyps = fr.get("hypotheses") or []
-    return hyps[0]["text"] if hyps else "".join(r.get("fr_token") or "" for r in cmp["rows"])
+PRESENT_LINES_PX = 120      # presentation mode: the sentence and the outputs' line(s) above the recovery chart
 
 
 def main() -> None:
@@ -58,12 +41,12 @@ def main() -> None:
                               disabled=inject == "none")
     presenter.stepper("inject", ["none"] + [str(i) for i in range(n)], controls=box, what="position")  # ← → PgUp PgDn
     box.markdown(f"**Input:** {display.code(text)} · **reference:** {display.code(ref)} · free running produced "
-                 f"**{display.code(_output(base))}**")
+                 f"**{display.code(warmup.fr_output(base))}**")
     div = base.get("first_divergence")
     st.markdown("Free running reproduces the reference." if div is None
                 else f"Free running first leaves the reference at **t = {div}**.")
     if inject == "none":
-        display.plot(charts.tffr_figure(base, title="per reference position: TF vs FR"), "tffr")
+        display.plot(*warmup.tffr_figures(base)[0][::-1])     # the charts: built once per server (warmup.py)
         if not url_state.presenting():
             st.caption("Top: log-prob of the reference token when the decoder is fed the reference (teacher forcing) "
                        "and when it is fed its own outputs (free running; × = already off the reference). Middle: KL "
@@ -74,33 +57,36 @@ def main() -> None:
         token = wrong if runs.model_info(model)["kind"] == "lm" else wrong.strip()
         label = token
     else:
-        tid, label = _runner_up(base, t)
-        token = int(tid)
+        token, label = warmup.runner_up(base, t)
     forced = json.dumps({str(t): token})
     with st.spinner(f"Free running with {display.md(repr(label))} injected at step {t}…"):
         hit = runs.run_tffr(model, text, ref, runs.cfg_json(cfg), forced)
-    if _output(hit) == _output(base):        # e.g. a typed token that free running produced at t anyway
+    if warmup.fr_output(hit) == warmup.fr_output(base):        # e.g. a typed token that free running produced at t anyway
         st.info(f"No disturbance: {display.md(repr(label))} is the model's own token at step {t} (free running "
                 "produced it there), so both runs are the same. Type another token, or leave it blank for the runner-up.")
-        display.plot(charts.tffr_figure(base, title="per reference position: TF vs FR"), "tffr")
+        display.plot(*warmup.tffr_figures(base)[0][::-1])
         return
     recovered = all(r.get("fr_token") == r.get("ref_token") for r in hit["rows"][t + 1:])
     base_off = not all(r.get("fr_token") == r.get("ref_token") for r in base["rows"][t + 1:])
+    verdict = ("**recovers**: every later token matches the reference" if recovered else
+               "**derails**: later tokens differ from the reference" + (" (the undisturbed run's do too)" if base_off else ""))
+    if url_state.presenting():      # one line, so that the recovery chart below ends on the first screen
+        st.markdown(f"undisturbed {display.code(warmup.fr_output(base))} · with {display.md(repr(label))} at step {t}: "
+                    f"{display.code(warmup.fr_output(hit))} — {verdict}")
+        presenter.fit_charts(PRESENT_LINES_PX)
+    else:
+        cols = st.columns(2)
+        with cols[0]:
+            st.markdown(f"##### undisturbed\n{display.code(warmup.fr_output(base))}")
+        with cols[1]:
+            st.markdown(f"##### with {display.md(repr(label))} at step {t}\n{display.code(warmup.fr_output(hit))} — {verdict}")
+    figures = dict(warmup.tffr_figures(base, hit, t, label))
+    display.plot(figures["recovery"], "recovery")
     cols = st.columns(2)
     with cols[0]:
-        st.markdown(f"##### undisturbed\n{display.code(_output(base))}")
+        display.plot(figures["tffr-base"], "tffr-base")
     with cols[1]:
-        st.markdown(f"##### with {display.md(repr(label))} at step {t}\n{display.code(_output(hit))} — "
-                    + ("**recovers**: every later token matches the reference" if recovered else
-                       "**derails**: later tokens differ from the reference"
-                       + (" (the undisturbed run's do too)" if base_off else "")))
-    display.plot(charts.recovery_figure(base, hit, t, title="one wrong note: recovering or derailing?"), "recovery")
-    cols = st.columns(2)
-    with cols[0]:
-        display.plot(charts.tffr_figure(base, title="undisturbed"), "tffr-base")
-    with cols[1]:
-        display.plot(charts.tffr_figure(hit, title=f"{display.label(repr(label))} injected at step {t}"),
-                     "tffr-injected")
+        display.plot(figures["tffr-injected"], "tffr-injected")
 
 
 display.guarded(main)
