@@ -45,8 +45,9 @@ def contrast(a: str, b: str) -> float:
     return (lum[0] + 0.05) / (lum[1] + 0.05)
 
 
-@pytest.mark.parametrize("theme", ["light", "dark"])
+@pytest.mark.parametrize("theme", ["light", "dark", "high-contrast"])
 def test_injected_stands_apart_from_free_and_teacher_forced_running(theme):
+    """(high-contrast's pink #FF8CCB was 10 from teacher forcing's sky blue with protanopia: now violet)"""
     assert style.INJECTED in style.OKABE_ITO.values()
     inj, fr, tf = (style.colour(c, theme) for c in (style.INJECTED, style.FR, style.TF))
     for kind in CVD:

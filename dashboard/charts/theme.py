@@ -40,7 +40,7 @@ THEMES = {
                   palette=("#56B4E9", "#E69F00", "#009E73", "#CC79A7", "#F0E442", "#D55E00", "#9BD0F0", "#c8c8c8"),
                   heat="viridis", legend_bg="rgba(20,23,28,0.9)"),
     "high-contrast": Theme("high-contrast", bg="#000000", ink="#ffffff", grid="#5a5a5a", muted="#8c8c8c",
-                           palette=("#56B4E9", "#F0E442", "#00C896", "#FF8CCB", "#E69F00", "#ffffff", "#FF6A3D",
+                           palette=("#56B4E9", "#F0E442", "#00C896", "#7755FF", "#E69F00", "#ffffff", "#FF6A3D",
                                     "#B0B0B0"),
                            heat="viridis", legend_bg="rgba(0,0,0,0.9)", line_scale=1.5),
 }
