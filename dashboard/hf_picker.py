@@ -1,7 +1,13 @@
 """The model picker's Hugging Face part: models in the local Hugging Face cache are listed with the
 shipped ones (engine.list_hf_models: configs only, no torch), and a box in the sidebar opens a model
 folder (or a cached name) — loaded once, then listed for every session of this server. Nothing is
-downloaded unless the user ticks the download box."""
+downloaded unless the user ticks the download box.
+
+The box also sets where the model runs: a Precision (float32 default, bfloat16, float16: engine.DTYPES)
+and a Device (cpu; cuda only when torch sees a GPU). A model opened with other than float32 on cpu is
+listed under a name that says so, "hf:gpt2 [bfloat16]" (with_options / load_options): the options are part
+of the name, so the loaded model, its runs and figures are cached apart from the float32 ones, and a link
+keeps them. Models of the local cache listed without a suffix load in float32 on the cpu."""
 from __future__ import annotations
 
 import threading
@@ -71,12 +77,24 @@ def spec_name(raw: str) -> str:
     return raw if raw.startswith("hf:") else "hf:" + raw
 
 
-def open_model(raw: str, download: bool, load) -> str:
+@st.cache_resource(show_spinner=False)
+def devices() -> list[str]:
+    """The devices the box offers: cpu, then cuda when torch sees a GPU (asked once per server)."""
+    return engine.available_devices()
+
+
+def open_model(raw: str, download: bool, load, device: str = "cpu", dtype: str = "float32") -> str:
     """Load the model `raw` names (through `load`, the page's cached loader, after a download when asked)
-    and list it; returns its engine name. A model that cannot be opened raises a one-line ValueError."""
+    on `device` in `dtype`, and list it; returns its picker name (with_options). A model that cannot be
+    opened raises a one-line ValueError."""
+    if dtype not in engine.DTYPES:
+        raise ValueError(f"precision {dtype!r}: choose one of {', '.join(engine.DTYPES)}")
+    if device not in devices():
+        raise ValueError(f"device {device!r} is not available here (choose {', '.join(devices())})")
     name = spec_name(raw)
     if download:
         engine.load(name, download=True)                 # fetches what is missing into the cache, then loads
+    name = with_options(name, device, dtype)
     load(name)
     lock, opened = _opened()
     with lock:
@@ -88,7 +106,8 @@ def open_model(raw: str, download: bool, load) -> str:
 
 def _on_open(load) -> None:
     try:
-        name = open_model(st.session_state.get("_hf_spec", ""), bool(st.session_state.get("_hf_download")), load)
+        name = open_model(st.session_state.get("_hf_spec", ""), bool(st.session_state.get("_hf_download")), load,
+                          st.session_state.get("_hf_device") or "cpu", st.session_state.get("_hf_dtype") or "float32")
     except Exception as e:  # noqa: BLE001 - CheckpointError, a missing folder, a bad config: one line
         st.session_state["_hf_error"] = one_line(e)
         return
@@ -98,11 +117,20 @@ def _on_open(load) -> None:
 
 
 def open_box(load) -> None:
-    """The sidebar's box: a folder or cached name, a download tick box, Open, and the one-line error."""
+    """The sidebar's box: a folder or cached name, precision and device, a download tick box, Open, and the
+    one-line error."""
     with st.expander("Open a Hugging Face model", expanded=bool(st.session_state.get("_hf_error"))):
         st.text_input("Model folder or cached name", key="_hf_spec", placeholder="/path/to/model or gpt2",
                       help="A folder saved by save_pretrained (config.json, *.safetensors, the tokenizer), or a "
                            "model in the local Hugging Face cache. Weights are read from safetensors only.")
+        st.selectbox("Precision", engine.DTYPES, key="_hf_dtype",
+                     help="The weights' dtype. bfloat16 and float16 take half the memory of float32; the scores "
+                          "are computed in float32 either way. Opened with other than float32, the model is "
+                          "listed as 'hf:NAME [bfloat16]', apart from its float32 self.")
+        devs = devices()
+        st.selectbox("Device", devs, key="_hf_device", disabled=len(devs) == 1,
+                     help="cpu, or cuda when torch sees a GPU" + ("." if len(devs) > 1 else
+                                                                    " (none here: torch sees no CUDA GPU)."))
         st.checkbox("Download it if it is not in the local cache (network)", key="_hf_download")
         st.button("Open", key="_hf_open", on_click=_on_open, args=(load,), icon=":material/folder_open:")
         if st.session_state.get("_hf_error"):
