@@ -92,10 +92,11 @@ def test_main_chart_fills_the_first_screen(app, shots, name, path):
             if not 0 <= box["top"] < h:
                 problems.append(f"{w}x{h}: the main chart starts at y = {box['top']:.0f}, below the first screen")
             # a deck: its presenter bar above the chart; TF vs FR with a wrong note: the verdict line above it
-            least = 0.62 if name == "deck" else 0.55 if name == "tffr" else 0.7
+            # Compare: the outputs and the colour key above it
+            least = 0.62 if name == "deck" else 0.55 if name == "tffr" else 0.45 if name == "compare" else 0.7
             if box["height"] < least * h:
                 problems.append(f"{w}x{h}: the main chart is {box['height']:.0f} px high, under {least:.0%} of {h}")
-            if name.startswith(("lab", "deck", "tffr")) and box["top"] + box["height"] > h + 2:
+            if name.startswith(("lab", "deck", "tffr", "compare")) and box["top"] + box["height"] > h + 2:
                 problems.append(f"{w}x{h}: the main chart ends at y = {box['top'] + box['height']:.0f}, below the "
                                 "first screen")
         assert page.locator('[data-testid="stSidebar"]').is_visible() is False

@@ -276,6 +276,22 @@ def test_tiny_log_prob_differences_stay_tiny_on_the_tffr_axes():
     assert charts.recovery_figure(wide, wide, 1).layout.yaxis.range is None
 
 
+def test_compare_entropy_axis_is_at_least_half_a_nat_high():
+    """Beam search's entropies of 1e-4 nats (dates-gru-attn) filled the axis as 0..400µ, like a real
+    uncertainty; the axis is now at least 0.5 nat high. Wider entropies keep Plotly's range."""
+    a, b = make_greedy_trace(), make_beam_trace()
+    for tr, e in ((a, 0.0), (b, 4e-4)):
+        for st in tr["steps"]:
+            for h in st.get("hypotheses") or []:
+                h["entropy"] = e
+    lo, hi = charts.compare_figure({"greedy": a, "beam": b}).layout.yaxis2.range
+    assert lo <= 0 and hi - lo >= 0.5
+    for st in b["steps"]:
+        for h in st.get("hypotheses") or []:
+            h["entropy"] = 2.0
+    assert charts.compare_figure({"greedy": a, "beam": b}).layout.yaxis2.range is None
+
+
 def test_mbr_figure():
     tr = make_greedy_trace("mbr")
     assert charts.mbr_figure(tr) is None

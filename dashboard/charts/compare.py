@@ -7,8 +7,10 @@ from typing import Optional
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.charts.style import INK, PALETTE, finish
+from dashboard.charts.style import INK, PALETTE, finish, span_at_least
 from engine import trace_view as view
+
+ENTROPY_SPAN = 0.5      # nats: the least height of the entropy axis
 
 
 def compare_figure(runs: dict[str, dict], *, title: Optional[str] = None) -> go.Figure:
@@ -16,10 +18,12 @@ def compare_figure(runs: dict[str, dict], *, title: Optional[str] = None) -> go.
     first step where the runs' best outputs differ dashed."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
                         subplot_titles=("probability of the chosen token", "entropy after the decoding rules (nats)"))
+    entropies = []
     for i, (label, tr) in enumerate(runs.items()):
         colour = PALETTE[i % len(PALETTE)]
         shown = html.escape(label)             # Plotly reads <b>, <br>, … in legends and hovers as markup
         rows = view.hypothesis_steps(tr, 0)
+        entropies += [r["entropy"] for r in rows]
         xs = [r["step"] for r in rows]
         text = [html.escape(r["token"]) for r in rows]          # shown in the hover
         fig.add_trace(go.Scatter(
@@ -39,4 +43,7 @@ def compare_figure(runs: dict[str, dict], *, title: Optional[str] = None) -> go.
         title = f"{title or ''}{' · ' if title else ''}first divergence at step {div} (dashed)"
     fig.update_yaxes(range=[0, 1.05], row=1, col=1)
     fig.update_xaxes(title_text="step", row=2, col=1)
+    # at least ENTROPY_SPAN high: beam search's 4e-4 nats must not fill the axis like a real uncertainty
+    fig.update_yaxes(range=span_at_least(entropies, ENTROPY_SPAN, "bottom"),
+                     row=2, col=1)
     return finish(fig, title=title, height=480)

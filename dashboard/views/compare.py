@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, deck, display, runs, sidebar, strategy_editor, url_state, warmup
+from dashboard import charts, deck, display, presenter, runs, sidebar, strategy_editor, url_state, warmup
+
+PRESENT_ABOVE_PX = 205      # presentation mode: the outputs, the colour key and the agreement above the chart
 
 
 def _start_tour(params: dict) -> None:
@@ -34,17 +36,24 @@ def render_outputs(traces: dict[str, dict], big: bool) -> None:
     cols = st.columns(len(traces))
     for col, (name, tr) in zip(cols, traces.items()):
         with col:
-            st.markdown(f"#### {display.md(name)}")
             hyps = tr.get("hypotheses") or []
+            if big and hyps:        # presentation mode: name and score on one line, so the chart ends on the screen
+                h = hyps[0]
+                st.markdown(f"**{display.md(name)}** :small[score {display.fmt_score(h.get('score'))}"
+                            + ("" if h.get("finished") else " · not finished") + "]")
+            else:
+                st.markdown(f"#### {display.md(name)}")
             if not hyps:
                 st.warning("no hypothesis")
                 continue
             h = hyps[0]
             st.html(charts.tokens_html(charts.token_probs(tr), font_size=24 if big else 18))
-            st.caption(f"score (sum log p) **{display.fmt_score(h.get('score'))}** · normalised "
-                       f"**{display.fmt_score(h.get('normalized_score'))}** · {len(h.get('token_ids') or [])} tokens"
-                       + (" · finished" if h.get("finished") else " · not finished (length cap)")
-                       + f" · {tr.get('timing', {}).get('total_s', 0) * 1000:.0f} ms")
+            n_tok = len(h.get("token_ids") or [])
+            if not big:
+                st.caption(f"score (sum log p) **{display.fmt_score(h.get('score'))}** · normalised "
+                           f"**{display.fmt_score(h.get('normalized_score'))}** · {n_tok} tokens"
+                           + (" · finished" if h.get("finished") else " · not finished (length cap)")
+                           + f" · {tr.get('timing', {}).get('total_s', 0) * 1000:.0f} ms")
             if len(hyps) > 1:
                 with st.expander(f"all {len(hyps)} returned hypotheses"):
                     st.dataframe([{"text": x["text"], "score": x.get("score"),
@@ -94,6 +103,8 @@ def main() -> None:
     if len(traces) > 1:
         st.markdown("**The strategies agree on every token.**" if div is None else
                     f"**The strategies first part ways at step {div}.**")
+    if big:
+        presenter.fit_charts(PRESENT_ABOVE_PX)
     figures = warmup.compare_figures(traces)        # built once per server (the warm-up builds them first)
     display.plot(figures[0][1], "compare")
     if not big:
