@@ -113,7 +113,7 @@ def _run_strategy(bundle, preps, config: GenerationConfig, record: RecordOptions
         for prep, seed, res in zip(preps, seeds, results):
             d = fill(start_trace(bundle, prep, config, record, strategy, seed), res, total)
             d["hypotheses"] = sampling.ranked_hypotheses(bundle, res["rows"], config)
-            out.append(schema.finish(d))
+            out.append(schema.finish(d, numbers_checked=recorder.numbers_ok))
         return out
     out = []
     for prep, seed in zip(preps, seeds):
@@ -125,7 +125,7 @@ def _run_strategy(bundle, preps, config: GenerationConfig, record: RecordOptions
         else:
             from .mbr import run_mbr
             res = run_mbr(bundle, prep, config, recorder, d)
-        out.append(schema.finish(fill(d, res, time.perf_counter() - t0)))
+        out.append(schema.finish(fill(d, res, time.perf_counter() - t0), numbers_checked=recorder.numbers_ok))
     return out
 
 

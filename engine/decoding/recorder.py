@@ -89,6 +89,11 @@ class Recorder:
                            + ["hidden.final"] * self.hidden)
         self.key_labels = bool(self.self_hooks)      # the runs label the self-attention keys
         self._names = token_names(self.tok)
+        # every attention block recorded so far was checked on its tensor (weights in [0, 1]); the
+        # strategies pass it to schema.finish(numbers_checked=...), which then does not read those weights
+        # one by one again. A block that fails turns it off: the trace is validated in full, and the
+        # validator names the bad weight as it would without this.
+        self.numbers_ok = True
 
     def name(self, i: int) -> str:
         return self._names[int(i)]
@@ -125,10 +130,20 @@ class Recorder:
                 view[name] = t[:, q:q + 1]
         return SimpleNamespace(hooks=view)
 
+    def _checked(self, w: Tensor) -> Tensor:
+        """w, attention weights about to become lists; numbers_ok stays on only if all are in [0, 1]: one
+        pass over the tensor (a NaN makes its min and max NaN, which fails both comparisons)."""
+        if self.numbers_ok and w.numel():
+            lo, hi = torch.aminmax(w)
+            if not (0.0 <= float(lo) and float(hi) <= 1.0):
+                self.numbers_ok = False
+        return w
+
     def _attention(self, hooks: dict, pick, rows: int, src_lens):
         selfs = crosses = None
         if self.self_hooks:
-            sa = round_tensor(pick(torch.stack([hooks[n][:, :, -1, :] for n in self.self_hooks], 1)), ATTN_DECIMALS)
+            sa = self._checked(round_tensor(pick(torch.stack([hooks[n][:, :, -1, :] for n in self.self_hooks], 1)),
+                                            ATTN_DECIMALS))
             km = hooks.get("key_mask") if self.key_mask else None       # absent: every key is a real token
             km = pick(km) if km is not None else None
             if km is None or bool(km.all()):
@@ -136,7 +151,8 @@ class Recorder:
             else:                                 # drop left padding / masked keys row by row
                 selfs = [sa[j][:, :, km[j]].tolist() for j in range(rows)]
         if self.cross_hooks:
-            ca = round_tensor(pick(torch.stack([hooks[n][:, :, -1, :] for n in self.cross_hooks], 1)), ATTN_DECIMALS)
+            ca = self._checked(round_tensor(pick(torch.stack([hooks[n][:, :, -1, :] for n in self.cross_hooks], 1)),
+                                            ATTN_DECIMALS))
             if src_lens and any(n != ca.shape[-1] for n in src_lens):
                 crosses = [ca[j][:, :, :src_lens[j]].tolist() for j in range(rows)]
             else:                                 # every row's source fills the keys: one conversion
@@ -171,8 +187,12 @@ class Recorder:
         nums = torch.stack(cols).tolist()            # one conversion: [entropy_raw, entropy, (logprob, raw_logprob)]
         ent_raw, ent = nums[0], nums[1]
         c_proc, c_raw = (nums[2], nums[3]) if chosen is not None else (None, None)
-        tops_b = self.top_list(raw)
-        tops_a = [list(x) for x in tops_b] if same else self.top_list(proc)
+        if same:
+            tops_b = self.top_list(raw)
+            tops_a = [list(x) for x in tops_b]
+        else:                                        # both lists in one topk: rows before, then rows after
+            tops = self.top_list(torch.cat([raw, proc]))
+            tops_b, tops_a = tops[:len(rows)], tops[len(rows):]
         selfs, crosses = self._attention(out.hooks, pick, len(rows), src_lens)
         hidden = round_tensor(pick(out.hooks["hidden.final"][:, -1])).tolist() if self.hidden else None
         names, recs = self._names, []

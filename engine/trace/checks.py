@@ -10,7 +10,8 @@ not numbers, numbers must be finite, and a NaN / Infinity literal read from JSON
 from __future__ import annotations
 
 import math
-from itertools import chain
+from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any
 
 EPS = 1e-6                # slack on the range of rounded probabilities, log-probs and entropies
@@ -159,12 +160,17 @@ def values_ok(values: list, types: set, lo=None, hi=None) -> bool:
     return (lo is None or min(values) >= lo - EPS) and (hi is None or max(values) <= hi + EPS)
 
 
-def nested_ok(values: list, depth: int, lo=None, hi=None) -> bool:
-    """Every value is `depth - 1` levels of nested lists with finite numbers in [lo, hi] at the leaves."""
+def nested_ok(values: list, depth: int, lo=None, hi=None, leaves: bool = True) -> bool:
+    """Every value is `depth - 1` levels of nested lists with finite numbers in [lo, hi] at the leaves.
+    leaves=False: the nesting down to the innermost lists, and the first item of each a number; the
+    other numbers were checked by whoever made them (`schema.finish(d, numbers_checked=True)`: the
+    recorder, on its tensors)."""
     items = values
-    for _ in range(depth - 1):
+    for level in range(depth - 1):
         if not set(map(type, items)) <= LIST:
             return False
+        if not leaves and level == depth - 2:
+            return set(map(type, map(itemgetter(0), filter(None, items)))) <= NUM
         items = list(chain.from_iterable(items))
     return values_ok(items, NUM, lo, hi)
 
@@ -172,9 +178,20 @@ def nested_ok(values: list, depth: int, lo=None, hi=None) -> bool:
 def rectangular(block: list) -> bool:
     """An attention block [layers][heads][weights]: at least one head per layer, and every head of a
     layer with the same number (>= 1) of weights (callers check the nesting and the numbers first)."""
-    return all(layer and len(layer[0]) > 0 and len({len(h) for h in layer}) == 1 for layer in block)
+    return all_rectangular([block])
 
 
-def flat(lists: list) -> list:
-    """The items of a list of lists, one list (callers check the lists first)."""
+def all_rectangular(blocks: list) -> bool:
+    """Every block of a column `rectangular`, in a few passes in C: each layer's head count and first
+    head's length, then every head's length against its layer's first."""
+    layers = flat(blocks)
+    n_heads = list(map(len, layers))
+    if 0 in n_heads:
+        return False
+    firsts = list(map(len, map(itemgetter(0), layers)))
+    return 0 not in firsts and list(map(len, flat(layers))) == flat(map(repeat, firsts, n_heads))
+
+
+def flat(lists) -> list:
+    """The items of a list (or iterable) of lists, one list (callers check the lists first)."""
     return list(chain.from_iterable(lists))

@@ -6,11 +6,12 @@ fails are they walked one by one, so that the error names the bad field.
 """
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Optional
 
-from .checks import (DICT, INT, INT_OR_NULL, LIST, NUM, NUM_OR_NULL, STR, STR_OR_NULL, Said, TraceError, bad, rectangular,
-                     check_bool, check_int, check_list, check_num, check_numbers, check_obj, check_str, check_strs,
-                     check_ints, flat, nested_ok, values_ok)
+from .checks import (DICT, INT, INT_OR_NULL, LIST, NUM, NUM_OR_NULL, STR, STR_OR_NULL, Said, TraceError, bad,
+                     all_rectangular, rectangular, check_bool, check_int, check_list, check_num, check_numbers,
+                     check_obj, check_str, check_strs, check_ints, flat, nested_ok, values_ok)
 
 NODE_STATUS = ("kept", "finished", "pruned")
 MBR_SOURCES = ("samples", "nbest")
@@ -31,10 +32,13 @@ _STEP_SET, _STEP_HYP_SET, _NODE_SET = set(STEP_KEYS), set(STEP_HYP_KEYS), set(NO
 
 # -- steps -----------------------------------------------------------------------------------------
 
-def check_steps(steps, top_k: int, nodes: dict) -> None:
-    """`steps`: steps[t].step == t; each entry of steps[t].hypotheses a step record of step t."""
+def check_steps(steps, top_k: int, nodes: dict, numbers_checked: bool = False) -> None:
+    """`steps`: steps[t].step == t; each entry of steps[t].hypotheses a step record of step t.
+    numbers_checked: the weights of the attention blocks were checked where they were made (the
+    recorder, on its tensors): their nesting and shapes are checked here, not each weight again. Every
+    other field is checked as always, and any failure is walked value by value to name it."""
     check_list(steps, "steps")
-    if not _steps_ok(steps, top_k, nodes):
+    if not _steps_ok(steps, top_k, nodes, not numbers_checked):
         _check_each_step(steps, top_k, nodes)
     _check_attention_shapes(steps)
 
@@ -43,6 +47,8 @@ def _check_attention_shapes(steps) -> None:
     """Every recorded attention block of a kind has the same layers and heads at every step (a chart
     asks layer l / head h of every step once it has seen them at one)."""
     for k in ("self_attn", "cross_attn"):
+        if len({tuple(map(len, e[k])) for s in steps for e in s["hypotheses"] if e[k] is not None}) <= 1:
+            continue                              # one shape (or none): nothing to name
         shapes = {}
         for t, s in enumerate(steps):
             for j, e in enumerate(s["hypotheses"]):
@@ -65,7 +71,7 @@ def _check_each_step(steps, top_k: int, nodes: dict) -> None:
             _step_hyp(e, f"{p}.hypotheses[{j}]", t, top_k, nodes)
 
 
-def _steps_ok(steps, top_k, nodes) -> bool:
+def _steps_ok(steps, top_k, nodes, leaves=True) -> bool:
     try:
         if not (set(map(type, steps)) <= DICT and all(s.keys() == _STEP_SET for s in steps)
                 and values_ok([s["step"] for s in steps], INT) and [s["step"] for s in steps] == list(range(len(steps)))
@@ -91,14 +97,15 @@ def _steps_ok(steps, top_k, nodes) -> bool:
             return False
         items = flat(tops)
         if not (set(map(type, items)) <= DICT and set(map(len, items)) <= {3}
-                and values_ok([i["id"] for i in items], INT, 0) and values_ok([i["token"] for i in items], STR)
-                and values_ok([i["prob"] for i in items], NUM, 0, 1)):
+                and values_ok(list(map(itemgetter("id"), items)), INT, 0)
+                and values_ok(list(map(itemgetter("token"), items)), STR)
+                and values_ok(list(map(itemgetter("prob"), items)), NUM, 0, 1)):
             return False
         keys = col["self_attn_keys"]
         return (set(map(type, keys)) <= LIST and values_ok(flat(keys), STR)
-                and nested_ok([x for x in col["self_attn"] if x is not None], 4, 0, 1)
-                and nested_ok([x for x in col["cross_attn"] if x is not None], 4, 0, 1)
-                and all(rectangular(x) for k in ("self_attn", "cross_attn") for x in col[k] if x is not None)
+                and nested_ok([x for x in col["self_attn"] if x is not None], 4, 0, 1, leaves)
+                and nested_ok([x for x in col["cross_attn"] if x is not None], 4, 0, 1, leaves)
+                and all(all_rectangular([x for x in col[k] if x is not None]) for k in ("self_attn", "cross_attn"))
                 and nested_ok([x for x in col["hidden"] if x is not None], 2))
     except (KeyError, TypeError, OverflowError):
         return False
