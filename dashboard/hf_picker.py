@@ -42,28 +42,17 @@ def names() -> list[str]:
 
 
 def with_options(name: str, device: str = "cpu", dtype: str = "float32") -> str:
-    """The picker's name of an hf: model opened with a device or precision other than the defaults:
-    "hf:gpt2 [bfloat16]", "hf:gpt2 [cuda, float16]" (the defaults add nothing). The options are part of the
-    name, so every cache keyed by the model (the loaded bundle, runs, figures) and a link keep them apart."""
-    parts = [p for p, default in ((device, "cpu"), (dtype, "float32")) if p and p != default]
-    return f"{name} [{', '.join(parts)}]" if parts else name
+    """The picker's name of an hf: model opened with a device or precision other than cpu / float32: "hf:gpt2
+    [bfloat16]", "hf:gpt2 [cuda, float16]" (engine.hf_name: the Bundle's own name, so traces say it too).
+    The options are part of the name, so every cache keyed by the model (the loaded bundle, runs, figures)
+    and a link keep them apart."""
+    return engine.hf_name(name, device, dtype)
 
 
 def load_options(name: str) -> tuple[str, dict]:
     """(the engine name, engine.load's device/dtype keywords) of a picker name: "hf:gpt2 [bfloat16]" ->
     ("hf:gpt2", {"device": "cpu", "dtype": "bfloat16"}); any other name -> (name, {})."""
-    if not (name.startswith("hf:") and name.endswith("]") and " [" in name):
-        return name, {}
-    base, _, inside = name[:-1].rpartition(" [")
-    options = {"device": "cpu", "dtype": "float32"}
-    for part in inside.split(", "):
-        if part in engine.DTYPES:
-            options["dtype"] = part
-        elif part == "cuda" or (part.startswith("cuda:") and part[5:].isdigit()):
-            options["device"] = part
-        else:
-            return name, {}                   # not options: a folder whose name ends in brackets
-    return base, options
+    return engine.split_hf_name(name)
 
 
 def spec_name(raw: str) -> str:

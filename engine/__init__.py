@@ -16,6 +16,7 @@ _FACE = {
     "load": "engine.loader",
     "list_hf_models": "engine.loader",
     "DTYPES": "engine.loader", "available_devices": "engine.loader",   # an hf: model's precision, devices
+    "hf_name": "engine.loader", "split_hf_name": "engine.loader",     # "hf:gpt2 [bfloat16]"
     "list_models": "engine.checkpoint",
     "Bundle": "engine.checkpoint",
     "CheckpointError": "engine.checkpoint",

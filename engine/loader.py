@@ -4,6 +4,8 @@
     load("hf:/path/to/folder")           a Hugging Face model folder (config.json, *.safetensors, tokenizer)
     load("hf:gpt2")                      a model in the local Hugging Face cache (HF_HUB_CACHE / HF_HOME)
     load("hf:gpt2", download=True)       ... fetched from the Hub first when it is not there
+    load("hf:gpt2", dtype="bfloat16")    ... in bfloat16; its name (traces, analyses) is "hf:gpt2 [bfloat16]",
+                                         which load("hf:gpt2 [bfloat16]") opens the same way (hf_name)
 
 Offline by default: a name that is not in the local cache is refused with one line that says how to
 fetch it on a machine with network. Weights are read from safetensors only (a folder with only
@@ -38,11 +40,45 @@ def load(name: str | os.PathLike, *, device: str = "cpu", dtype: Optional[str] =
     engine.checkpoint.load (unchanged). device: "cpu" (default) or "cuda"; dtype (HF models): "float32"
     (default), "bfloat16" or "float16"; download: fetch an HF model missing from the local cache."""
     if isinstance(name, str) and name.startswith(PREFIX):
+        name, options = split_hf_name(name)
+        if options:
+            asked = {"device": (device or "cpu").strip(), "dtype": dtype or options["dtype"]}
+            if asked["device"] != "cpu" and asked["device"] != options["device"] or asked["dtype"] != options["dtype"]:
+                raise ValueError(f"{hf_name(name, **options)}: the name says {options['device']}, {options['dtype']}; "
+                                 f"the call asks {asked['device']}, {asked['dtype']}")
+            device, dtype = options["device"], options["dtype"]
         return load_hf(name[len(PREFIX):], device=device, dtype=dtype, download=download)
     from .checkpoint import load as load_checkpoint
     if dtype not in (None, "float32"):
         raise ValueError(f"dtype {dtype!r}: seqscope models run in float32 (the dtype option is for hf: models)")
     return load_checkpoint(name, device=_device(device))
+
+
+def hf_name(name: str, device: Optional[str] = "cpu", dtype: Optional[str] = None) -> str:
+    """The name of an hf: model opened on a device or in a precision other than cpu / float32: "hf:gpt2
+    [bfloat16]", "hf:gpt2 [cuda, float16]" (the defaults add nothing). A Bundle, so its traces and analyses,
+    carries it; load() and the dashboard's picker read it back (split_hf_name)."""
+    parts = [p for p, default in (((device or "cpu").strip(), "cpu"), (dtype or "float32", "float32")) if p != default]
+    return f"{name} [{', '.join(parts)}]" if parts else name
+
+
+def split_hf_name(name: str) -> tuple[str, dict]:
+    """(name without the options, {"device", "dtype"}) of a name made by hf_name; (name, {}) for any other
+    name, and for a folder whose own name ends in brackets."""
+    if not (name.startswith(PREFIX) and name.endswith("]") and " [" in name):
+        return name, {}
+    if Path(name[len(PREFIX):]).expanduser().is_dir():
+        return name, {}
+    base, _, inside = name[:-1].rpartition(" [")
+    options = {"device": "cpu", "dtype": "float32"}
+    for part in inside.split(", "):
+        if part in DTYPES:
+            options["dtype"] = part
+        elif part == "cuda" or (part.startswith("cuda:") and part[5:].isdigit()):
+            options["device"] = part
+        else:
+            return name, {}
+    return base, options
 
 
 # -- where the files are ---------------------------------------------------------------------------
@@ -140,8 +176,8 @@ def _dtype(dtype: Optional[str]):
 
 def load_hf(spec: str, *, device: str = "cpu", dtype: Optional[str] = None, download: bool = False):
     """The Bundle of an HF model (see the module docstring)."""
-    label = f"{PREFIX}{spec}"
     device, torch_dtype = _device(device), _dtype(dtype)
+    label = hf_name(f"{PREFIX}{spec}", device, str(torch_dtype).replace("torch.", ""))
     folder = resolve_hf(spec, download)
     raw = check_folder(folder, label)
     import transformers
@@ -276,4 +312,4 @@ def model_kind(config: dict) -> Optional[str]:
 
 
 __all__ = ["load", "load_hf", "list_hf_models", "resolve_hf", "hub_cache", "HFLoadError", "model_kind", "DTYPES",
-           "available_devices"]
+           "available_devices", "hf_name", "split_hf_name"]

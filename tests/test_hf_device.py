@@ -126,3 +126,30 @@ def test_cli_precision_for_a_seqscope_model_or_the_oracle_is_refused(capsys, tmp
         assert code == 2 and "Traceback" not in err
         lines = err.strip().splitlines()
         assert len(lines) == 1 and says in lines[0], err
+
+
+def test_the_bundle_name_says_the_precision_and_loads_back(models):
+    """A model opened in bfloat16 is named "hf:FOLDER [bfloat16]" (its traces and analyses say so); that name
+    opens it the same way; a call asking otherwise than the name is one line."""
+    folder = models["gpt2"]
+    assert engine.load(f"hf:{folder}").name == f"hf:{folder}"
+    assert engine.load(f"hf:{folder}", dtype="float32", device="cpu").name == f"hf:{folder}"
+    b = engine.load(f"hf:{folder}", dtype="bfloat16")
+    assert b.name == f"hf:{folder} [bfloat16]" and b.card["command"] == f"engine.load('hf:{folder} [bfloat16]')"
+    again = engine.load(b.name)
+    assert again.name == b.name and str(next(again.model.parameters()).dtype) == "torch.bfloat16"
+    assert str(next(engine.load(b.name, dtype="bfloat16").model.parameters()).dtype) == "torch.bfloat16"
+    with pytest.raises(ValueError, match=r"the name says cpu, bfloat16; the call asks cpu, float16"):
+        engine.load(b.name, dtype="float16")
+    tr = engine.generate(b, "the cat", {"max_new_tokens": 3})
+    assert tr.to_dict()["model"]["name"] == f"hf:{folder} [bfloat16]"
+    assert engine.split_hf_name(f"hf:{folder} [cuda:1, float16]") == (f"hf:{folder}", {"device": "cuda:1", "dtype": "float16"})
+
+
+def test_a_folder_whose_name_ends_in_brackets_is_a_folder(models, tmp_path):
+    import shutil
+    odd = tmp_path / "m [bfloat16]"
+    shutil.copytree(models["gpt2"], odd)
+    assert engine.split_hf_name(f"hf:{odd}") == (f"hf:{odd}", {})
+    b = engine.load(f"hf:{odd}")
+    assert b.name == f"hf:{odd}" and str(next(b.model.parameters()).dtype) == "torch.float32"
