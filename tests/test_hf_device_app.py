@@ -69,3 +69,25 @@ def test_a_link_to_a_precision_not_opened_here_is_refused(root, tmp_path):
     at = open_app(root, timeout=240, model=f"hf:{tmp_path}/never-opened [float16]")
     assert not at.exception
     assert at.session_state["model"] != f"hf:{tmp_path}/never-opened [float16]"
+
+
+def test_the_lab_analyses_your_data_on_a_bfloat16_model(root, folder):
+    """The lab's analysis of uploaded pairs runs on the bfloat16-opened model (figures in float32) and its
+    chart titles name the model with its precision."""
+    from apptest_kit import plotly_specs
+    at = open_app(root, timeout=240)
+    _open(at, folder, "bfloat16")
+    name = f"hf:{folder} [bfloat16]"
+    at.switch_page("views/lab.py")
+    at.run()
+    at.multiselect(key="lab_models").set_value([name])
+    at.button(key="FormSubmitter:lab_form-Analyse").click().run()
+    assert_clean(at)
+    rows = [("the cat sat on", " the mat and the dog"), ("a quick brown fox", " jumps over the lazy dog"),
+            ("hello world, hello", " there. the world is small")] * 3
+    at.session_state["lab_upload"] = {"name": "lm.csv", "data": ("prompt,continuation\n" + "".join(
+        f'"{p}","{c}"\n' for p, c in rows)).encode()}
+    at.run()
+    assert_clean(at)
+    titles = [(s.get("layout", {}).get("title") or {}).get("text") or "" for s in plotly_specs(at)]
+    assert len(titles) == 5 and all("[bfloat16]:" in t for t in titles), titles
