@@ -55,8 +55,8 @@ def altair(chart, **kw):
     re-validating the inline data record by record (the builders are validated in the unit tests),
     which keeps a page with a large heatmap fast. In presentation mode a single chart (a heatmap)
     fills the height presentation mode gives charts."""
-    chart = charts.alt_finish(chart, presenting=presenting(), theme_name=shared("theme"))   # charts/style.py
-    spec = chart.to_dict(validate=False)
+    spec = chart if isinstance(chart, dict) else charts.alt_finish(   # a dict: finished already (runs.vega)
+        chart, presenting=presenting(), theme_name=shared("theme")).to_dict(validate=False)   # charts/style.py
     if presenting() and "mark" in spec and "height" not in kw:
         spec.update(width="container", height="container")
         kw["height"] = "stretch"

@@ -215,15 +215,14 @@ def _figure_dict(key: str, _build: Callable[..., Any], _args: tuple, _kw: dict) 
     return None if fig is None else fig.to_dict()
 
 
-def figure(name: str, build: Callable[..., Any], *args: Any, **kw: Any):
-    """`build(*args, **kw)` (a chart builder: data in, finished Plotly figure out), cached across sessions by
-    its content: the builder (where it is defined, its defaults and closure), the arguments as JSON, and the
-    chart theme and presentation mode it is styled for. A new session opening a view finds the figures built
-    (building and styling them was most of a page's script time: bench/dashboard.py). Returns a new
-    go.Figure each call, which the caller may change (None when the builder has nothing to draw)."""
-    import plotly.graph_objects as go
+def _style():
+    return importlib.import_module("dashboard.charts.style")   # (the package's name `style` is a function)
 
-    style = importlib.import_module("dashboard.charts.style")   # (the package's name `style` is a function)
+
+def _content_key(name: str, build: Callable[..., Any], args: tuple, kw: dict) -> str:
+    """A chart's identity: the builder (where it is defined, its defaults and closure), the arguments as
+    JSON, and the chart theme and presentation mode it is styled for."""
+    style = _style()
     code = getattr(build, "__code__", None)
     ident = [name, getattr(build, "__module__", ""), getattr(build, "__qualname__", ""),
              [code.co_filename, code.co_firstlineno] if code else repr(build), getattr(build, "__defaults__", None),
@@ -231,9 +230,36 @@ def figure(name: str, build: Callable[..., Any], *args: Any, **kw: Any):
              args, kw, style.current_theme(), style.presenting()]
     # JSON, not pickle: equal data gives equal bytes (pickle's memo differs between a fresh trace and a
     # cached copy); what JSON cannot say is written by repr, which for a function holds its address (no reuse)
-    key = hashlib.blake2b(json.dumps(ident, sort_keys=True, default=repr).encode(), digest_size=20).hexdigest()
-    d = _figure_dict(key, build, args, kw)
-    return None if d is None else go.Figure(d)
+    return hashlib.blake2b(json.dumps(ident, sort_keys=True, default=repr).encode(), digest_size=20).hexdigest()
+
+
+def figure(name: str, build: Callable[..., Any], *args: Any, **kw: Any):
+    """`build(*args, **kw)` (a chart builder: data in, finished Plotly figure out), cached across sessions by
+    its content (_content_key). A new session opening a view finds the figures built (building and styling
+    them was most of a page's script time: bench/dashboard.py). Returns a new go.Figure each call, which the
+    caller may change (None when the builder has nothing to draw); it is rebuilt from the cached dict without
+    Plotly's validation (the dict came from a validated figure; validating it again took 7-9 ms a chart)."""
+    import plotly.graph_objects as go
+
+    d = _figure_dict(_content_key(name, build, args, kw), build, args, kw)
+    return None if d is None else go.Figure(d, _validate=False)
+
+
+@st.cache_data(show_spinner=False, max_entries=256, max_size="256MB")
+def _vega_spec(key: str, _build: Callable[..., Any], _args: tuple, _kw: dict) -> Optional[dict]:
+    chart = _build(*_args, **_kw)
+    if chart is None:
+        return None
+    style = _style()
+    return style.alt_finish(chart, presenting=style.presenting(), theme_name=style.current_theme()).to_dict(
+        validate=False)
+
+
+def vega(name: str, build: Callable[..., Any], *args: Any, **kw: Any) -> Optional[dict]:
+    """An Altair chart builder's chart as the finished Vega-Lite spec display.altair draws (the theme and
+    presentation mode applied, as display.altair does), cached across sessions like `figure` (building an
+    attention heatmap and writing its spec took 0.3-0.5 s). A new dict each call; None when nothing to draw."""
+    return _vega_spec(_content_key(name, build, args, kw), build, args, kw)
 
 
 # -- the exposure-bias lab ---------------------------------------------------------------------

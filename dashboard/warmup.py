@@ -19,8 +19,9 @@ import logging
 import os
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 # Only the standard library at import: `python -m dashboard.warmup PORT` (run.sh) stays light. Streamlit,
 # the engine and the cached calls are imported where they are used (already loaded in a server).
@@ -96,15 +97,17 @@ def strategies(params: dict) -> list[str]:
     return s or list(url_state.DEFAULT_STRATEGIES)
 
 
-def _runner_up(cmp: dict, t: int) -> int:
-    """views/tffr.py's runner-up: the most probable teacher-forced token at t other than the reference's."""
+def runner_up(cmp: dict, t: int) -> tuple[int, str]:
+    """The most plausible wrong note at reference position t (views/tffr.py): the model's most probable
+    teacher-forced token other than the reference token and other than the token free running produced at t
+    (injecting the model's own token would change nothing). Returns (token id, token)."""
     steps = (cmp.get("tf") or {}).get("steps") or []
-    ref_id = cmp["rows"][t]["ref_id"]
+    own = {cmp["rows"][t]["ref_id"], cmp["rows"][t].get("fr_id")}
     if t < len(steps) and steps[t].get("hypotheses"):
         for d in steps[t]["hypotheses"][0].get("top_before") or []:
-            if d["id"] != ref_id and d["token"] not in ("<eos>", "<pad>", "<bos>", "<unk>"):
-                return int(d["id"])
-    raise ValueError(f"no alternative token recorded at step {t}")
+            if d["id"] not in own and d["token"] not in ("<eos>", "<pad>", "<bos>", "<unk>"):
+                return int(d["id"]), d["token"]
+    raise ValueError(f"no alternative token recorded at step {t}; type the wrong token yourself")
 
 
 def _tffr(r: Resolved, params: dict) -> None:
@@ -123,9 +126,7 @@ def _tffr(r: Resolved, params: dict) -> None:
         token: Any = wrong if runs.model_info(r.model)["kind"] == "lm" else wrong.strip()
         r.wrong_label = token
     else:
-        token = _runner_up(r.tffr, t)
-        r.wrong_label = next((d["token"] for d in r.tffr["tf"]["steps"][t]["hypotheses"][0]["top_before"]
-                              if d["id"] == token), str(token))
+        token, r.wrong_label = runner_up(r.tffr, t)
     r.inject_step = t
     r.injected = runs.run_tffr(r.model, r.text, r.reference, cfg, json.dumps({str(t): token}))
 
@@ -141,11 +142,101 @@ def compare_figures(traces: dict) -> list:
     from dashboard import charts, runs
     out = [("compare", runs.figure("compare", charts.compare_figure, traces, title=COMPARE_TITLE))]
     for name, tr in traces.items():
+        if not tr.get("mbr"):                # no MBR section: nothing to draw (and no key to compute, 5-25 ms)
+            continue
         fig = runs.figure("mbr", charts.mbr_figure, tr,
                           title=f"{html.escape(str(name))}: MBR utility matrix (chosen candidate outlined)")
         if fig is not None:
             out.append((f"mbr-{name}", fig))
     return out
+
+
+TFFR_TITLE = "per reference position: TF vs FR"
+
+
+def fr_output(cmp: dict) -> str:
+    """What free running produced in a TF-vs-FR comparison."""
+    fr = cmp.get("fr") or {}
+    hyps = fr.get("hypotheses") or []
+    return hyps[0]["text"] if hyps else "".join(r.get("fr_token") or "" for r in cmp["rows"])
+
+
+def tffr_figures(base: dict, hit: Optional[dict] = None, t: int = 0, label: Any = "") -> list:
+    """The TF-vs-FR page's charts through the figure cache, as (name, figure): the comparison alone when
+    nothing was injected or the injected run is the undisturbed one; else the recovery chart and the two runs."""
+    import html
+
+    from dashboard import charts, runs
+    if hit is None or fr_output(hit) == fr_output(base):
+        return [("tffr", runs.figure("tffr", charts.tffr_figure, base, title=TFFR_TITLE))]
+    return [("recovery", runs.figure("recovery", charts.recovery_figure, base, hit, t,
+                                     title="one wrong note: recovering or derailing?")),
+            ("tffr-base", runs.figure("tffr", charts.tffr_figure, base, title="undisturbed")),
+            ("tffr-injected", runs.figure("tffr", charts.tffr_figure, hit,
+                                          title=f"{html.escape(repr(label))} injected at step {t}"))]
+
+
+ENTROPY_TITLE = "attention entropy per step (low = focused, high = spread out)"
+
+
+def attention_figures(tr: dict, run: str, kind: str, layer: int, head: str, hyp: int) -> tuple:
+    """The Attention page's heatmap (a Vega-Lite spec) and entropy chart through the figure cache."""
+    from dashboard import charts, runs
+    from dashboard.charts.theme import presenting
+    from dashboard.url_checks import ATTENTION_KINDS
+    title = (f"{ATTENTION_KINDS[kind]}, layer {layer}, " + ("head average" if head == "avg" else f"head {head}")
+             + f" · {tr['model'].get('name')} · {run}")        # Vega draws titles as text, not markup
+    heat = runs.vega("attention", charts.attention_heatmap, tr, kind, layer or 0, head if head == "avg" else int(head),
+                     hyp, title=title, cell=34 if presenting() else 24)
+    return heat, runs.figure("attention-entropy", charts.attention_entropy_figure, tr, kind, hyp, title=ENTROPY_TITLE)
+
+
+def beam_figure(tr: dict, upto: int, hyp: int, show_pruned: bool):
+    """The Beam tree page's chart through the figure cache."""
+    import html
+
+    from dashboard import charts, runs
+    return runs.figure("beam-tree", charts.beam_tree_figure, tr, upto, hyp=hyp or 0, show_pruned=show_pruned,
+                       title=f"beam search ({tr['beam']['num_beams']} beams) · {html.escape(str(tr['model'].get('name')))}")
+
+
+def _attention(r: Resolved, run: str, params: dict) -> None:
+    """The Attention page's first drawing of the run, with its widgets' defaults (or the link's values)."""
+    from dashboard import charts
+    from dashboard.url_checks import ATTENTION_KINDS
+    tr = r.traces[run]
+    kinds = [k for k in ATTENTION_KINDS if charts.has_attention(tr, k)]
+    if not kinds:
+        return
+    kind = _one(params, "kind", kinds[0])
+    kind = kind if kind in kinds else kinds[0]
+    n_layers, n_heads = charts.attention_shape(tr, kind)
+    layer = int(_one(params, "layer", 0)) if n_layers > 1 else 0
+    head = str(_one(params, "head", "avg")) if n_heads > 1 else "0"
+    hyp = int(_one(params, "hyp", 0)) if len(tr.get("hypotheses") or []) > 1 else 0
+    attention_figures(tr, run, kind, layer, head, hyp)
+
+
+def _beam(tr: dict, params: dict) -> None:
+    nodes = (tr.get("beam") or {}).get("nodes") or []
+    last = max((n["step"] for n in nodes), default=0)
+    upto = min(int(_one(params, "reveal", last)), last) if last > 0 else 0
+    hyp = int(_one(params, "bhyp", 0)) if len(tr.get("hypotheses") or []) > 1 else 0
+    beam_figure(tr, upto, hyp, str(_one(params, "pruned", "true")).lower() in ("true", "1", "yes"))
+
+
+@contextmanager
+def styled(params: dict) -> Iterator[None]:
+    """Charts built inside are styled as the view's page styles them: its ?theme= and ?present= (the
+    figure cache's key holds both). The caller's own theme and mode are restored afterwards."""
+    from dashboard.charts import theme
+    t1 = theme._theme.set(_one(params, "theme", "light") if _one(params, "theme") in theme.THEMES else "light")
+    t2 = theme._presenting.set(str(_one(params, "present", "false")).lower() in ("true", "1", "yes"))
+    try:
+        yield
+    finally:
+        theme._presenting.reset(t2)
+        theme._theme.reset(t1)
 
 
 def lab_figures(params: dict) -> dict:
@@ -180,12 +271,16 @@ def resolve(page: str, params: dict) -> Resolved:
             except (ValueError, TypeError, KeyError) as e:
                 r.errors[s] = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
         if r.traces:
-            compare_figures(r.traces)
+            with styled(params):
+                compare_figures(r.traces)
     elif page in ("step", "attention"):
         run = _one(params, "run") or strategies(params)[0]
         if run == runs.UPLOADED:
             raise ValueError("an uploaded trace is not part of a deck")
         r.traces[run] = _generate(model, text, strategy_config(run, model, params), runs.DEFAULT_RECORD)
+        if page == "attention":
+            with styled(params):
+                _attention(r, run, params)
     elif page == "beam":
         beams = int(_one(params, "beams", 4))
         cfg = {"max_new_tokens": int(_one(params, "maxlen", min(runs.task_max_new(model), url_checks.BEAM_MAX_NEW[1]))),
@@ -196,12 +291,17 @@ def resolve(page: str, params: dict) -> Resolved:
         if groups > 1:
             cfg.update({"num_beam_groups": groups, "diversity_penalty": 1.0})
         r.traces[f"beam {beams}"] = _generate(model, text, cfg, BEAM_RECORD)
+        with styled(params):
+            _beam(r.traces[f"beam {beams}"], params)
     elif page == "tffr":
         _tffr(r, params)
+        with styled(params):
+            tffr_figures(r.tffr, r.injected, r.inject_step or 0, r.wrong_label)
     elif page == "lab":
         if _one(params, "lab_view", url_checks.LAB_VIEWS[0]) != url_checks.LAB_VIEWS[0]:
             raise ValueError("only the lab's dataset view is warmed here")
-        lab_figures(params)
+        with styled(params):
+            lab_figures(params)
     else:
         raise ValueError(f"page {page!r} has no runs to compute")
     return r
@@ -282,14 +382,37 @@ def wait(timeout: Optional[float] = None) -> Status:
 
 
 def startup_views() -> list[tuple[str, dict]]:
-    """What a server warms when it starts: the default deck (the tours), then the home page of every
+    """What a server warms when it starts: the default deck (the tours, as linked from the home page and as
+    presented from the Decks page: their charts in both styles), then the home page of every
     shipped model (its default strategies on its first example: a first model switch finds it done),
     then the exposure lab's shipped pairs (their precomputed analyses and charts)."""
     from dashboard import deck, lab_analysis, runs
-    views = [(v.page, v.params) for v in deck.load(deck.DEFAULT).views]
+    d = deck.load(deck.DEFAULT)
+    views = [(v.page, v.params) for v in d.views]            # the home page's tour links
+    views += [(v.page, deck.link_params(v, deck=d.name, at=i, present=True)) for i, v in enumerate(d.views)]
     shipped = runs.model_names(trained=False)
     lab = [("lab", {"lab_models": [a, b]}) for a, b in lab_analysis.PAIRS.items() if a in shipped and b in shipped]
     return views + [("compare", {"model": m}) for m in shipped] + lab
+
+
+def compile_pages() -> int:
+    """Streamlit compiles a page's script (after rewriting it for "magic") on the page's first visit in a
+    server process, 40-90 ms a page: done here for every page, into the server's script cache the page runs
+    read. Returns the pages compiled (0 without a server, e.g. under AppTest)."""
+    from pathlib import Path
+
+    from streamlit.runtime import Runtime
+    cache = getattr(Runtime.instance(), "_script_cache", None) if Runtime.exists() else None
+    if cache is None:
+        return 0
+    pages = sorted((Path(__file__).resolve().parent / "views").glob("*.py"))   # app.py's paths
+    for path in pages:
+        cache.get_bytecode(str(path))
+    return len(pages)
+
+
+def _startup(page: str, params: dict) -> Any:
+    return compile_pages() if page == "pages" else resolve(page, params)
 
 
 def start_once() -> bool:
@@ -307,7 +430,7 @@ def start_once() -> bool:
     except ValueError as e:
         _log.warning("no warm-up: %s", e)
         return False
-    return start(views, label="server start")
+    return start([("pages", {})] + views, label="server start", compute=_startup)
 
 
 def prewarm(base: str, timeout: float = 120.0) -> str:

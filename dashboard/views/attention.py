@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, display, presenter, sidebar, url_state
+from dashboard import charts, display, presenter, sidebar, url_state, warmup
 from dashboard.url_checks import ATTENTION_KINDS as KINDS
 
 
@@ -45,12 +45,9 @@ def main() -> None:
         sidebar.follow_labels("hyp", labels)     # another run: the box shows its labels, not the old ones
         hyp = box.selectbox("Hypothesis (beam search: whose attention)", list(range(len(hyps))), key="hyp",
                             bind="query-params", format_func=lambda i: labels[i])
-    head_arg = head if head == "avg" else int(head)
-    title = (f"{KINDS[kind]}, layer {layer}, " + ("head average" if head == "avg" else f"head {head}")
-             + f" · {tr['model'].get('name')} · {choice}")        # Vega draws titles as text, not markup
-    chart = charts.attention_heatmap(tr, kind, layer or 0, head_arg, hyp, title=title,
-                                     cell=34 if url_state.presenting() else 24)
-    event = display.altair(chart, on_select="rerun", key="att_heatmap", selection_mode="pick")
+    # the heatmap's spec and the entropy chart: built once per server (the warm-up builds a deck's first)
+    spec, entropy = warmup.attention_figures(tr, choice, kind, layer, head, hyp)
+    event = display.altair(spec, on_select="rerun", key="att_heatmap", selection_mode="pick")
     picked = None
     try:
         sel = (event or {}).get("selection", {}).get("pick") or []
@@ -71,8 +68,7 @@ def main() -> None:
     elif not url_state.presenting():
         st.caption("Click a cell to select its generated token (double-click clears): the step's distribution "
                    "appears here, with a link to the step inspector.")
-    display.plot(charts.attention_entropy_figure(tr, kind, hyp, title="attention entropy per step "
-                                               "(low = focused, high = spread out)"), "attention-entropy")
+    display.plot(entropy, "attention-entropy")
     if not url_state.presenting():
         if st.toggle("Show the grid of all layers × heads", key="grid", bind="query-params"):
             n_layers = charts.attention_shape(tr, kind)[0]

@@ -6,7 +6,7 @@ import json
 import streamlit as st
 
 import engine
-from dashboard import budget, charts, display, presenter, runs, sidebar, url_state
+from dashboard import budget, charts, display, presenter, runs, sidebar, url_state, warmup
 from dashboard.url_checks import BEAM_GROUPS, BEAM_MAX_NEW, BEAMS, LENGTH_PENALTY
 
 RECORD = {"top_k": 5, "layers": "all", "hidden_states": False, "attention": False}
@@ -80,10 +80,7 @@ def main() -> None:
     counts = charts.beam_counts(tr, upto)
     st.markdown(f"**{display.md(tr['input']['text'])}** → best: {display.code(hyps[0]['text'] if hyps else '')} · "
                 f"up to step {upto}: {counts['kept']} kept, {counts['finished']} finished, {counts['pruned']} pruned")
-    fig = charts.beam_tree_figure(tr, upto, hyp=hyp or 0, show_pruned=show_pruned,
-                                  title=f"beam search ({tr['beam']['num_beams']} beams) · "
-                                        f"{display.label(tr['model'].get('name'))}")
-    display.plot(fig, "beam-tree")
+    display.plot(warmup.beam_figure(tr, upto, hyp, show_pruned), "beam-tree")     # built once per server
     if not url_state.presenting():
         st.caption("Each column is a step; each dot a candidate token (hover: token, log-prob, cumulative and "
                    "normalised score). Blue = kept, green diamonds = finished with `<eos>`, grey rings = pruned; "
