@@ -249,3 +249,42 @@ def test_gc_paused_during_a_run_and_restored(folders):
         assert not gc.isenabled()          # a collector turned off by the caller stays off
     finally:
         gc.enable()
+
+
+def test_run_objects_go_to_the_oldest_generation(folders):
+    """After a run the trace is not in the young generation (no young collection walks it when the
+    collector comes back on); a process that froze objects of its own keeps them frozen."""
+    import gc
+    bundle = engine.load("hf:" + str(folders["gpt2"]))
+    t = engine.generate(bundle, "the cat", {"max_new_tokens": 3, "num_beams": 2})
+    block = t.steps[1]["hypotheses"][0]["self_attn"]
+    young = {id(o) for o in gc.get_objects(0)} | {id(o) for o in gc.get_objects(1)}
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert id(block) not in young and id(t.steps) not in young and gc.is_tracked(block)
+    mine = [[1.5]]
+    gc.freeze()
+    try:
+        t2 = engine.generate(bundle, "the cat", {"max_new_tokens": 3})
+        assert gc.isenabled() and gc.get_freeze_count() > 0 and t2.steps[0]["hypotheses"][0]["self_attn"]
+        assert all(id(mine) not in {id(o) for o in gc.get_objects(g)} for g in range(3))   # still frozen
+    finally:
+        gc.unfreeze()
+
+
+# -- the HF cache is not copied when a beam step keeps every row in place --------------------------------
+
+@pytest.mark.parametrize("index", [[0, 1, 2], [2, 0, 0], [0, 1]])
+def test_reorder_in_place_rows(folders, index):
+    """reorder_state with rows kept in place copies nothing; any other index copies; either way the states
+    from before are stale and the cache holds exactly index_select of the rows."""
+    model = engine.load("hf:" + str(folders["gpt2"])).model
+    state, _ = model.start(batch_size=3)
+    out = model.decode(torch.tensor([[5, 9, 12], [7, 3, 2], [4, 4, 8]]), state)
+    layer = out.state.cache.layers[0]
+    keys, want = layer.keys, layer.keys.index_select(0, torch.tensor(index))
+    new = model.reorder_state(out.state, torch.tensor(index))
+    assert torch.equal(layer.keys, want) and new.batch_size == len(index)
+    assert (layer.keys is keys) == (index == [0, 1, 2])
+    with pytest.raises(ValueError, match="stale"):
+        model.decode(torch.tensor([[1]] * 3), out.state)
+    model.decode(torch.tensor([[1]] * len(index)), new)

@@ -132,6 +132,8 @@ class HFSeqModel(SeqModel):
                        and not getattr(text, "sliding_window", None) and getattr(text, "is_causal", True)
                        and set(getattr(text, "layer_types", None) or ["full_attention"]) == {"full_attention"})
         self._step_cache: dict = {}          # (kind, device, dtype) -> a tensor sliced by _step_inputs
+        self._embeddings = [hf_model.get_input_embeddings()]  # its weight's dtype is the eager mask's (a list:
+                                                              # not registered as a second submodule)
         decoder = hf_model.get_decoder() if hasattr(hf_model, "get_decoder") else None
         if decoder is None or decoder is hf_model:
             raise ValueError(f"{type(hf_model).__name__}: no decoder stack found to read hidden states from")
@@ -182,7 +184,7 @@ class HFSeqModel(SeqModel):
         device = state.device
         kw["position_ids"] = self._made_once("pos", device, torch.long)[:, state.length:length]
         if weights:
-            dtype = self.hf.get_input_embeddings().weight.dtype
+            dtype = self._embeddings[0].weight.dtype   # looked up once: get_input_embeddings() costs 17 us a step
             kw["attention_mask"] = self._made_once("mask", device, dtype)[..., :length].expand(b, 1, 1, length)
 
     def _want(self, hooks, output_attentions: bool) -> frozenset:
@@ -291,11 +293,13 @@ class HFSeqModel(SeqModel):
     @staticmethod
     def reorder_state(state: HFState, index: Tensor) -> HFState:
         """Rows `index` of the state (repeats allowed): the cache is reordered in place (one index_select
-        per tensor); the states made before are stale from then on."""
+        per tensor; nothing to copy when `index` keeps every row in place, as a beam step often does);
+        the states made before are stale from then on."""
         index = index.to(state.device)
         rewind(state)
         epoch = state.epoch + 1
-        state.cache.reorder_cache(index)
+        if not (index.shape[0] == state.batch_size and index.tolist() == list(range(state.batch_size))):
+            state.cache.reorder_cache(index)
         state.cache._seqscope_epoch = epoch
 
         def pick(x: Optional[Tensor]) -> Optional[Tensor]:
