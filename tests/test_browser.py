@@ -74,6 +74,24 @@ def test_attention_click_links_to_step_inspector(app):
 
 
 
+def test_attention_grid_draws_every_cell_in_its_colour(app):
+    """The layers x heads grid travels as one string of weights per row (charts/attention.py) that the
+    browser's Vega splits, flattens and numbers: every cell is drawn, in many shades (a list of integers
+    reached Vega as 64-bit integers, and every cell came out the same colour with a legend of 0)."""
+    base, b = app
+    page = headless.new_page(b)
+    page.goto(f"{base}/attention?model=text-gpt&input=A+function+is&grid=true", wait_until="domcontentloaded")
+    st = headless.wait_ready(page, timeout=180)
+    assert st["vegaDrawn"] == 2
+    fills = page.evaluate("""() => {
+      const grid = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].pop();
+      return [...grid.querySelectorAll('g.mark-rect path, g.mark-rect rect')].map(e => e.getAttribute('fill'));
+    }""")
+    n_layers, n_heads = 4, 4                      # text-gpt
+    assert len(fills) >= n_layers * n_heads * 40, len(fills)       # at least a row of keys per step and head
+    assert len(set(fills)) >= 20, sorted(set(fills))[:5]
+
+
 def test_url_state_survives_page_switches_and_tours(app):
     """The model, input and strategies stay in the URL across pages; a tour link sets them."""
     base, b = app

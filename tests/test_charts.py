@@ -201,11 +201,27 @@ def test_attention_heatmap_cells_match_trace_and_have_selection():
     assert spec["config"]["background"] == charts.BG
 
 
+GRID_TRANSFORMS = [{"calculate": "split(datum.m, ',')", "as": "m"}, {"flatten": ["m"]},
+                   {"window": [{"op": "row_number", "field": "", "as": "k"}], "groupby": ["l", "h", "r"]},
+                   {"calculate": "datum.k - 1", "as": "k"}, {"calculate": "toNumber(datum.m) / 1000", "as": "w"},
+                   {"filter": "datum.w >= 0"}]
+
+
+def grid_cells(spec: dict) -> list[dict]:
+    """The attention grid's cells as Vega-Lite makes them from the compact records: split each row's
+    string of weights (thousandths), flatten, number the keys from 0 in the row's order, drop the -1
+    (not recorded) ones. (tests/test_browser.py checks that the browser draws the grid's colours.)"""
+    assert spec["spec"]["transform"] == GRID_TRANSFORMS
+    return [{"l": v["l"], "h": v["h"], "r": v["r"], "k": k, "w": int(m) / 1000}
+            for v in spec["data"]["values"] for k, m in enumerate(v["m"].split(",")) if int(m) >= 0]
+
+
 def test_attention_grid_and_entropy():
     tr = make_greedy_trace()
     spec = charts.attention_grid(tr, "cross").to_dict()
-    vals = spec["data"]["values"]
+    vals = grid_cells(spec)
     assert len(vals) == 2 * 4 * 5          # heads x steps x source tokens
+    assert len(spec["data"]["values"]) == 2 * 4          # one record per head and step
     cell = next(v for v in vals if v["h"] == 0 and v["r"] == 2 and v["k"] == 1)
     assert cell["w"] == pytest.approx(tr["steps"][2]["hypotheses"][0]["cross_attn"][0][0][1], abs=1e-3)
     ent = view.attention_entropy(tr, "cross")

@@ -60,7 +60,18 @@ def test_every_preset_renders_on_every_model(bundles, model):
     assert "<!DOCTYPE html>" in comparison_report(traces)
     kind = "cross" if b.kind == "seq2seq" else "self"
     if charts.has_attention(traces["greedy"], kind):
-        charts.attention_grid(traces["greedy"], kind).to_dict()  # validated once
+        spec = charts.attention_grid(traces["greedy"], kind).to_dict()  # validated once
+        # the grid's cells (compact rows that Vega-Lite flattens) are the weights attention_matrix gives
+        from test_charts import grid_cells
+        cells = {(c["l"], c["h"], c["r"], c["k"]): c["w"] for c in grid_cells(spec)}
+        n_layers, n_heads = charts.attention_shape(traces["greedy"], kind)
+        want = {}
+        for layer in range(n_layers):
+            for head in range(n_heads):
+                mat = view.attention_matrix(traces["greedy"], kind, layer, head)[2]
+                want.update({(layer, head, i, j): w for i, row in enumerate(mat) for j, w in enumerate(row)
+                             if w is not None})
+        assert cells.keys() == want.keys() and all(cells[k] == pytest.approx(want[k], abs=5e-4) for k in want)
 
 
 def test_tffr_figure_on_real_comparison(bundles):
