@@ -23,8 +23,10 @@ def _inject(gold: Tensor, ends=(EOS,)):
         if ctx.step:
             return scores
         out = torch.full_like(scores, float("-inf"))
-        out[0::2] = scores[0::2].index_fill(1, torch.tensor(ends, dtype=torch.long), float("-inf")).scatter(1, gold[:, None], float("-inf"))
-        out[1::2] = out[1::2].scatter(1, gold[:, None], 0.0)
+        g = gold.to(scores.device)[:, None]              # the model may run on a GPU (exposure --device)
+        ends_t = torch.tensor(ends, dtype=torch.long, device=scores.device)
+        out[0::2] = scores[0::2].index_fill(1, ends_t, float("-inf")).scatter(1, g, float("-inf"))
+        out[1::2] = out[1::2].scatter(1, g, 0.0)
         return out
     return processor
 
@@ -54,8 +56,9 @@ def injected_rollouts(model: SeqModel, inp: Inputs, t0: int, horizon: int, batch
         fr = rollout(model, inp.tok, src=src, src_mask=smask, prompt=tin[:, :pos + 1], max_new=horizon + 1,
                      rows_per_input=2, processor=_inject(tout[:, pos], end_ids(inp.tok)),
                      prompt_mask=inp.tmask[r][:, :pos + 1] if inp.tmask is not None else None)
-        toks = fr.tokens.masked_fill(torch.arange(fr.tokens.shape[1]) >= fr.lengths[:, None], inp.no_gold)
-        gen = F.pad(toks[:, 1:], (0, horizon + 1 - fr.tokens.shape[1]), value=inp.no_gold)[:, :horizon]
+        tokens, lengths = fr.tokens.cpu(), fr.lengths.cpu()          # results on the CPU, wherever the model ran
+        toks = tokens.masked_fill(torch.arange(tokens.shape[1]) >= lengths[:, None], inp.no_gold)
+        gen = F.pad(toks[:, 1:], (0, horizon + 1 - tokens.shape[1]), value=inp.no_gold)[:, :horizon]
         inj_all.append(gen[0::2])
         base_all.append(gen[1::2])
         g = tout[:, pos + 1: pos + 1 + horizon]
