@@ -167,32 +167,33 @@ class Recorder:
         src_lens: per row, the source length.
 
         Per step the tensors are turned into Python lists in as few conversions as possible: every row of
-        the batch in order (greedy, beam search) is read without a copy, the four per-row numbers
-        (entropies, the chosen token's log-probs) come out in one list."""
+        the batch in order (greedy, beam search) is read without a copy; the distributions before and
+        after the rules are stacked once ([raw rows; processed rows]), for one entropy pass, one gather of
+        the chosen tokens' log-probs, one topk; the per-row numbers come out in one list."""
         rows = list(rows)
+        n = len(rows)
         if rows == list(range(raw_logp.shape[0])):
             pick = _same                             # every row, in order: nothing to select
         else:
             idx = torch.as_tensor(rows, dtype=torch.long, device=raw_logp.device)
             pick = functools.partial(_select, idx=idx)
         same = proc_logp is raw_logp                 # no rule changed anything: compute once
-        raw = pick(raw_logp)
-        proc = raw if same else pick(proc_logp)
-        ent_raw_t = torch.special.entr(raw.exp()).sum(-1)
-        cols = [ent_raw_t, ent_raw_t if same else torch.special.entr(proc.exp()).sum(-1)]
+        both = pick(raw_logp) if same else torch.cat([pick(raw_logp), pick(proc_logp)])
+        cols = [torch.special.entr(both.exp()).sum(-1)]
         if chosen is not None:
             cidx = torch.as_tensor([c if c is not None else 0 for c in chosen], dtype=torch.long,
-                                   device=raw.device)[:, None]
-            cols += [proc.gather(1, cidx)[:, 0], raw.gather(1, cidx)[:, 0]]
-        nums = torch.stack(cols).tolist()            # one conversion: [entropy_raw, entropy, (logprob, raw_logprob)]
-        ent_raw, ent = nums[0], nums[1]
-        c_proc, c_raw = (nums[2], nums[3]) if chosen is not None else (None, None)
-        if same:
-            tops_b = self.top_list(raw)
-            tops_a = [list(x) for x in tops_b]
-        else:                                        # both lists in one topk: rows before, then rows after
-            tops = self.top_list(torch.cat([raw, proc]))
-            tops_b, tops_a = tops[:len(rows)], tops[len(rows):]
+                                   device=both.device)[:, None]
+            cols.append(both.gather(1, cidx if same else cidx.repeat(2, 1))[:, 0])
+        nums = torch.cat(cols).tolist()              # one conversion: entropies, then chosen log-probs
+        ent_raw = nums[:n]
+        ent = ent_raw if same else nums[n:2 * n]
+        c_raw = c_proc = None
+        if chosen is not None:
+            c_raw = nums[-2 * n:-n] if not same else nums[n:2 * n]
+            c_proc = c_raw if same else nums[-n:]
+        tops = self.top_list(both)                   # rows before the rules, then (if any rule acted) after
+        tops_b = tops[:n]
+        tops_a = [list(x) for x in tops_b] if same else tops[n:]
         selfs, crosses = self._attention(out.hooks, pick, len(rows), src_lens)
         hidden = round_tensor(pick(out.hooks["hidden.final"][:, -1])).tolist() if self.hidden else None
         names, recs = self._names, []
