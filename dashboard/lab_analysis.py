@@ -70,8 +70,9 @@ def _one(params: dict, key: str, default):
 
 def view_figures(params: dict) -> tuple[str, list]:
     """A lab view (its URL parameters, as a deck stores them) as (summary, [(name, Plotly figure)]):
-    the dataset analysis' charts of its models, or the chosen experiment's charts (its shipped result,
-    else the newest saved run)."""
+    the dataset analysis' charts of its models (through the figure cache, as the page draws them: the server's
+    warm-up builds the shipped pairs' here), or the chosen experiment's charts (its shipped result, else the
+    newest saved run)."""
     from dashboard import lab_experiments
     from dashboard.url_checks import LAB_VIEWS
     if _one(params, "lab_view", LAB_VIEWS[0]) == LAB_VIEWS[1]:
@@ -89,5 +90,6 @@ def view_figures(params: dict) -> tuple[str, list]:
     n, t0 = int(_one(params, "lab_n", SHIPPED["n"])), int(_one(params, "lab_t0", DEFAULT_T0))
     seed = int(_one(params, "lab_seed", DEFAULT_SEED))
     results = {m: analysis(m, n, seed, t0) for m in models}
-    figs = [(f"{name}-{m}", figure(m, r)) for name, _, figure, _ in sections_for(results) for m, r in results.items()]
+    figs = [(f"{name}-{m}", runs.figure(name, figure, m, r))     # the page's charts (views/lab.py): built once
+            for name, _, figure, _ in sections_for(results) for m, r in results.items()]
     return f"exposure lab: {' vs '.join(models)} · n = {n}, seed {seed}, t0 = {t0}", figs

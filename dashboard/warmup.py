@@ -14,6 +14,7 @@ pages read (tests/test_warmup.py checks it).
 """
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -137,8 +138,6 @@ COMPARE_TITLE = "Per step: chosen token's probability and entropy after the deco
 def compare_figures(traces: dict) -> list:
     """The Compare page's charts of these runs, built through the figure cache (runs.figure): the per-step
     chart, then (name, MBR matrix) of each run that has one. The page draws these; the warm-up builds them."""
-    import html
-
     from dashboard import charts, runs
     out = [("compare", runs.figure("compare", charts.compare_figure, traces, title=COMPARE_TITLE))]
     for name, tr in traces.items():
@@ -164,8 +163,6 @@ def fr_output(cmp: dict) -> str:
 def tffr_figures(base: dict, hit: Optional[dict] = None, t: int = 0, label: Any = "") -> list:
     """The TF-vs-FR page's charts through the figure cache, as (name, figure): the comparison alone when
     nothing was injected or the injected run is the undisturbed one; else the recovery chart and the two runs."""
-    import html
-
     from dashboard import charts, runs
     if hit is None or fr_output(hit) == fr_output(base):
         return [("tffr", runs.figure("tffr", charts.tffr_figure, base, title=TFFR_TITLE))]
@@ -193,8 +190,6 @@ def attention_figures(tr: dict, run: str, kind: str, layer: int, head: str, hyp:
 
 def beam_figure(tr: dict, upto: int, hyp: int, show_pruned: bool):
     """The Beam tree page's chart through the figure cache."""
-    import html
-
     from dashboard import charts, runs
     return runs.figure("beam-tree", charts.beam_tree_figure, tr, upto, hyp=hyp or 0, show_pruned=show_pruned,
                        title=f"beam search ({tr['beam']['num_beams']} beams) · {html.escape(str(tr['model'].get('name')))}")
@@ -217,12 +212,16 @@ def _attention(r: Resolved, run: str, params: dict) -> None:
     attention_figures(tr, run, kind, layer, head, hyp)
 
 
+def _yes(v: Any) -> bool:
+    return str(v).lower() in ("true", "1", "yes")
+
+
 def _beam(tr: dict, params: dict) -> None:
     nodes = (tr.get("beam") or {}).get("nodes") or []
     last = max((n["step"] for n in nodes), default=0)
     upto = min(int(_one(params, "reveal", last)), last) if last > 0 else 0
     hyp = int(_one(params, "bhyp", 0)) if len(tr.get("hypotheses") or []) > 1 else 0
-    beam_figure(tr, upto, hyp, str(_one(params, "pruned", "true")).lower() in ("true", "1", "yes"))
+    beam_figure(tr, upto, hyp, _yes(_one(params, "pruned", "true")))
 
 
 @contextmanager
@@ -231,29 +230,12 @@ def styled(params: dict) -> Iterator[None]:
     figure cache's key holds both). The caller's own theme and mode are restored afterwards."""
     from dashboard.charts import theme
     t1 = theme._theme.set(_one(params, "theme", "light") if _one(params, "theme") in theme.THEMES else "light")
-    t2 = theme._presenting.set(str(_one(params, "present", "false")).lower() in ("true", "1", "yes"))
+    t2 = theme._presenting.set(_yes(_one(params, "present", "false")))
     try:
         yield
     finally:
         theme._presenting.reset(t2)
         theme._theme.reset(t1)
-
-
-def lab_figures(params: dict) -> dict:
-    """The exposure lab's dataset view (lab_models, lab_n, lab_seed, lab_t0 as its page reads them): the
-    analyses (precomputed for the shipped models) and their charts through the figure cache, as the page's
-    sections call it (runs.figure(section, builder, model, result)). Returns the results by model."""
-    from dashboard import lab_analysis, runs
-    names = runs.model_names()
-    models = params.get("lab_models") or [m for m in lab_analysis.DEFAULT_MODELS if m in names] or names[:1]
-    models = [models] if isinstance(models, str) else list(models)
-    n = int(_one(params, "lab_n", lab_analysis.SHIPPED["n"]))
-    seed, t0 = int(_one(params, "lab_seed", lab_analysis.DEFAULT_SEED)), int(_one(params, "lab_t0", lab_analysis.DEFAULT_T0))
-    results = {m: lab_analysis.analysis(m, n, seed, t0) for m in models}
-    for name, _, build, _ in lab_analysis.sections_for(results):
-        for m, r in results.items():
-            runs.figure(name, build, m, r)
-    return results
 
 
 def resolve(page: str, params: dict) -> Resolved:
@@ -285,7 +267,7 @@ def resolve(page: str, params: dict) -> Resolved:
         beams = int(_one(params, "beams", 4))
         cfg = {"max_new_tokens": int(_one(params, "maxlen", min(runs.task_max_new(model), url_checks.BEAM_MAX_NEW[1]))),
                "num_beams": beams, "length_penalty": float(_one(params, "lp", 1.0)),
-               "early_stopping": str(_one(params, "early", "false")).lower() in ("true", "1", "yes"),
+               "early_stopping": _yes(_one(params, "early", "false")),
                "num_return_sequences": beams}
         groups = int(_one(params, "groups", 1))
         if groups > 1:
@@ -300,8 +282,9 @@ def resolve(page: str, params: dict) -> Resolved:
     elif page == "lab":
         if _one(params, "lab_view", url_checks.LAB_VIEWS[0]) != url_checks.LAB_VIEWS[0]:
             raise ValueError("only the lab's dataset view is warmed here")
+        from dashboard import lab_analysis
         with styled(params):
-            lab_figures(params)
+            lab_analysis.view_figures(params)          # the analyses (precomputed when shipped) and their charts
     else:
         raise ValueError(f"page {page!r} has no runs to compute")
     return r
