@@ -108,7 +108,7 @@ def teacher_forced(model, source: str, reference, *, record=None) -> Trace:
     total = time.perf_counter() - t0
     res = {"steps": steps, "warnings": [], "steps_s": [total / len(target)] * len(target),
            "encoder_attention": recorder.encoder_attention(start_hooks, 0, len(prep.ids))}
-    return schema.finish(fill(d, res, total))
+    return schema.finish(fill(d, res, total), numbers_checked=recorder.numbers_ok)
 
 
 ROW_KEYS = ("t", "ref_token", "ref_id", "tf_logprob", "fr_logprob", "kl", "hidden_dist", "fr_token", "fr_id",
