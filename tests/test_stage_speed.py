@@ -118,3 +118,23 @@ def test_warm_up_compiles_every_page_into_the_servers_script_cache(monkeypatch):
     assert sorted(cache._cache) == [str(p) for p in views]
     first = cache.get_bytecode(str(views[0]))
     assert cache.get_bytecode(str(views[0])) is first   # a page's first visit finds it compiled
+
+
+def test_decks_warm_up_button_builds_the_presented_charts_too(root, monkeypatch):
+    runs._figure_dict.clear()
+    runs._vega_spec.clear()
+    at = AppTest.from_file(str(root / APP), default_timeout=180)
+    at.run()
+    at.switch_page("views/deck.py")
+    at.run()
+    at.button[[b.label for b in at.button].index("Warm up this deck")].click().run()
+    assert not at.exception
+    s = warmup.wait(900)
+    assert s.done == s.total == 4 and not s.errors, s.errors
+    for name in ("generate", "compare_tf_fr", "load"):
+        monkeypatch.setattr(engine, name, _boom)
+    builds = _Builds(monkeypatch)
+    d = deck.load(deck.DEFAULT)
+    for page, params in _presented() + [(v.page, v.params) for v in d.views]:   # as presented, and as linked
+        _open(root, f"views/{page}.py", **params)
+        assert (builds.plotly, builds.vega) == (0, 0), f"{page} {params.get('present')}: a chart was built"

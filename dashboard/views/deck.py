@@ -77,13 +77,24 @@ def _export(d: deck.Deck) -> None:
                "SVG files per chart: `python -m dashboard.deck export NAME --images png`.")
 
 
+def _warm(page: str, params: dict):
+    """A deck view warmed for both ways it opens: its runs and its charts as linked, then its charts as
+    presented (the figure cache's key holds the mode; the deck is presented with present=true)."""
+    with warmup.styled(params):
+        out = deck_export.warm(page, params)
+    presented = {**params, "present": "true"}
+    with warmup.styled(presented):
+        deck_export.warm(page, presented)
+    return out
+
+
 def _warmup(d: deck.Deck) -> None:
     s = warmup.status()
     c = st.columns([2, 5], vertical_alignment="center")
     if c[0].button("Warm up this deck", icon=":material/local_fire_department:", disabled=s.running,
                    help="Load the models and compute every view's runs in the background: each view then opens "
                         "without waiting."):
-        warmup.start([(v.page, v.params) for v in d.views], label=d.name, compute=deck_export.warm)
+        warmup.start([(v.page, v.params) for v in d.views], label=d.name, compute=_warm)
         s = warmup.status()
     if s.total:
         c[1].caption(display.md(f"warm-up ({s.label}): {s.done} of {s.total} views"
