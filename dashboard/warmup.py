@@ -14,7 +14,6 @@ pages read (tests/test_warmup.py checks it).
 """
 from __future__ import annotations
 
-import html
 import json
 import logging
 import os
@@ -24,10 +23,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Optional
 
+from dashboard.view_figures import (BEAM_RECORD, attention_figures, beam_figure, compare_figures,  # stdlib-only
+                                     runner_up, tffr_figures)
+
 # Only the standard library at import: `python -m dashboard.warmup PORT` (run.sh) stays light. Streamlit,
 # the engine and the cached calls are imported where they are used (already loaded in a server).
 _log = logging.getLogger("seqscope.warmup")
-BEAM_RECORD = {"top_k": 5, "layers": "all", "hidden_states": False, "attention": False}   # views/beam.py
 
 
 @dataclass
@@ -98,19 +99,6 @@ def strategies(params: dict) -> list[str]:
     return s or list(url_state.DEFAULT_STRATEGIES)
 
 
-def runner_up(cmp: dict, t: int) -> tuple[int, str]:
-    """The most plausible wrong note at reference position t (views/tffr.py): the model's most probable
-    teacher-forced token other than the reference token and other than the token free running produced at t
-    (injecting the model's own token would change nothing). Returns (token id, token)."""
-    steps = (cmp.get("tf") or {}).get("steps") or []
-    own = {cmp["rows"][t]["ref_id"], cmp["rows"][t].get("fr_id")}
-    if t < len(steps) and steps[t].get("hypotheses"):
-        for d in steps[t]["hypotheses"][0].get("top_before") or []:
-            if d["id"] not in own and d["token"] not in ("<eos>", "<pad>", "<bos>", "<unk>"):
-                return int(d["id"]), d["token"]
-    raise ValueError(f"no alternative token recorded at step {t}; type the wrong token yourself")
-
-
 def _tffr(r: Resolved, params: dict) -> None:
     engine, budget, runs, url_checks, url_state = _deps()
     r.reference = _one(params, "ref") or runs.default_reference(r.model, r.text)
@@ -130,69 +118,6 @@ def _tffr(r: Resolved, params: dict) -> None:
         token, r.wrong_label = runner_up(r.tffr, t)
     r.inject_step = t
     r.injected = runs.run_tffr(r.model, r.text, r.reference, cfg, json.dumps({str(t): token}))
-
-
-COMPARE_TITLE = "Per step: chosen token's probability and entropy after the decoding rules"
-
-
-def compare_figures(traces: dict) -> list:
-    """The Compare page's charts of these runs, built through the figure cache (runs.figure): the per-step
-    chart, then (name, MBR matrix) of each run that has one. The page draws these; the warm-up builds them."""
-    from dashboard import charts, runs
-    out = [("compare", runs.figure("compare", charts.compare_figure, traces, title=COMPARE_TITLE))]
-    for name, tr in traces.items():
-        if not tr.get("mbr"):                # no MBR section: nothing to draw (and no key to compute, 5-25 ms)
-            continue
-        fig = runs.figure("mbr", charts.mbr_figure, tr,
-                          title=f"{html.escape(str(name))}: MBR utility matrix (chosen candidate outlined)")
-        if fig is not None:
-            out.append((f"mbr-{name}", fig))
-    return out
-
-
-TFFR_TITLE = "per reference position: TF vs FR"
-
-
-def fr_output(cmp: dict) -> str:
-    """What free running produced in a TF-vs-FR comparison."""
-    fr = cmp.get("fr") or {}
-    hyps = fr.get("hypotheses") or []
-    return hyps[0]["text"] if hyps else "".join(r.get("fr_token") or "" for r in cmp["rows"])
-
-
-def tffr_figures(base: dict, hit: Optional[dict] = None, t: int = 0, label: Any = "") -> list:
-    """The TF-vs-FR page's charts through the figure cache, as (name, figure): the comparison alone when
-    nothing was injected or the injected run is the undisturbed one; else the recovery chart and the two runs."""
-    from dashboard import charts, runs
-    if hit is None or fr_output(hit) == fr_output(base):
-        return [("tffr", runs.figure("tffr", charts.tffr_figure, base, title=TFFR_TITLE))]
-    return [("recovery", runs.figure("recovery", charts.recovery_figure, base, hit, t,
-                                     title="one wrong note: recovering or derailing?")),
-            ("tffr-base", runs.figure("tffr", charts.tffr_figure, base, title="undisturbed")),
-            ("tffr-injected", runs.figure("tffr", charts.tffr_figure, hit,
-                                          title=f"{html.escape(repr(label))} injected at step {t}"))]
-
-
-ENTROPY_TITLE = "attention entropy per step (low = focused, high = spread out)"
-
-
-def attention_figures(tr: dict, run: str, kind: str, layer: int, head: str, hyp: int) -> tuple:
-    """The Attention page's heatmap (a Vega-Lite spec) and entropy chart through the figure cache."""
-    from dashboard import charts, runs
-    from dashboard.charts.theme import presenting
-    from dashboard.url_checks import ATTENTION_KINDS
-    title = (f"{ATTENTION_KINDS[kind]}, layer {layer}, " + ("head average" if head == "avg" else f"head {head}")
-             + f" · {tr['model'].get('name')} · {run}")        # Vega draws titles as text, not markup
-    heat = runs.vega("attention", charts.attention_heatmap, tr, kind, layer or 0, head if head == "avg" else int(head),
-                     hyp, title=title, cell=34 if presenting() else 24)
-    return heat, runs.figure("attention-entropy", charts.attention_entropy_figure, tr, kind, hyp, title=ENTROPY_TITLE)
-
-
-def beam_figure(tr: dict, upto: int, hyp: int, show_pruned: bool):
-    """The Beam tree page's chart through the figure cache."""
-    from dashboard import charts, runs
-    return runs.figure("beam-tree", charts.beam_tree_figure, tr, upto, hyp=hyp or 0, show_pruned=show_pruned,
-                       title=f"beam search ({tr['beam']['num_beams']} beams) · {html.escape(str(tr['model'].get('name')))}")
 
 
 def _attention(r: Resolved, run: str, params: dict) -> None:

@@ -12,7 +12,7 @@ import plotly.graph_objects as go  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import engine  # noqa: E402
-from dashboard import deck, runs, warm_imports, warmup  # noqa: E402,F401
+from dashboard import deck, runs, view_figures, warm_imports, warmup  # noqa: E402,F401
 
 APP = "dashboard/app.py"
 
@@ -99,7 +99,7 @@ def test_tffr_warm_up_injects_the_pages_runner_up(root, monkeypatch):
         m.setattr(engine, "load", _boom)
         at = _open(root, "views/tffr.py", **params)
     assert len(at.get("plotly_chart")) in (1, 3)
-    assert warmup.runner_up(r.tffr, 2)[0] != own
+    assert view_figures.runner_up(r.tffr, 2)[0] != own
 
 
 def test_warm_up_compiles_every_page_into_the_servers_script_cache(monkeypatch):

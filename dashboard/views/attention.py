@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, display, presenter, sidebar, url_state, warmup
+from dashboard import charts, display, presenter, sidebar, url_state, view_figures
 from dashboard.url_checks import ATTENTION_KINDS as KINDS
 
 
@@ -46,7 +46,7 @@ def main() -> None:
         hyp = box.selectbox("Hypothesis (beam search: whose attention)", list(range(len(hyps))), key="hyp",
                             bind="query-params", format_func=lambda i: labels[i])
     # the heatmap's spec and the entropy chart: built once per server (the warm-up builds a deck's first)
-    spec, entropy = warmup.attention_figures(tr, choice, kind, layer, head, hyp)
+    spec, entropy = view_figures.attention_figures(tr, choice, kind, layer, head, hyp)
     event = display.altair(spec, on_select="rerun", key="att_heatmap", selection_mode="pick")
     picked = None
     try:

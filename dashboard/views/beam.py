@@ -6,10 +6,10 @@ import json
 import streamlit as st
 
 import engine
-from dashboard import budget, charts, display, presenter, runs, sidebar, url_state, warmup
+from dashboard import budget, charts, display, presenter, runs, sidebar, url_state, view_figures
 from dashboard.url_checks import BEAM_GROUPS, BEAM_MAX_NEW, BEAMS, LENGTH_PENALTY
 
-RECORD = {"top_k": 5, "layers": "all", "hidden_states": False, "attention": False}
+RECORD = view_figures.BEAM_RECORD        # the same runs as the warm-up's (their cache keys match)
 
 
 def main() -> None:
@@ -80,7 +80,7 @@ def main() -> None:
     counts = charts.beam_counts(tr, upto)
     st.markdown(f"**{display.md(tr['input']['text'])}** → best: {display.code(hyps[0]['text'] if hyps else '')} · "
                 f"up to step {upto}: {counts['kept']} kept, {counts['finished']} finished, {counts['pruned']} pruned")
-    display.plot(warmup.beam_figure(tr, upto, hyp, show_pruned), "beam-tree")     # built once per server
+    display.plot(view_figures.beam_figure(tr, upto, hyp, show_pruned), "beam-tree")     # built once per server
     if not url_state.presenting():
         st.caption("Each column is a step; each dot a candidate token (hover: token, log-prob, cumulative and "
                    "normalised score). Blue = kept, green diamonds = finished with `<eos>`, grey rings = pruned; "

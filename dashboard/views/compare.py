@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, deck, display, presenter, runs, sidebar, strategy_editor, url_state, warmup
+from dashboard import charts, deck, display, presenter, runs, sidebar, strategy_editor, url_state, view_figures
 
 PRESENT_ABOVE_PX = 205      # presentation mode: the outputs, the colour key and the agreement above the chart
 
@@ -105,7 +105,7 @@ def main() -> None:
                     f"**The strategies first part ways at step {div}.**")
     if big:
         presenter.fit_charts(PRESENT_ABOVE_PX)
-    figures = warmup.compare_figures(traces)        # built once per server (the warm-up builds them first)
+    figures = view_figures.compare_figures(traces)        # built once per server (the warm-up builds them first)
     display.plot(figures[0][1], "compare")
     if not big:
         st.caption("Both are of the distribution each token was picked from, after the decoding rules: greedy picks "

@@ -5,7 +5,7 @@ import json
 
 import streamlit as st
 
-from dashboard import display, presenter, runs, sidebar, url_state, warmup
+from dashboard import display, presenter, runs, sidebar, url_state, view_figures
 
 PRESENT_LINES_PX = 120      # presentation mode: the sentence and the outputs' line(s) above the recovery chart
 
@@ -41,12 +41,12 @@ def main() -> None:
                               disabled=inject == "none")
     presenter.stepper("inject", ["none"] + [str(i) for i in range(n)], controls=box, what="position")  # ← → PgUp PgDn
     box.markdown(f"**Input:** {display.code(text)} · **reference:** {display.code(ref)} · free running produced "
-                 f"**{display.code(warmup.fr_output(base))}**")
+                 f"**{display.code(view_figures.fr_output(base))}**")
     div = base.get("first_divergence")
     st.markdown("Free running reproduces the reference." if div is None
                 else f"Free running first leaves the reference at **t = {div}**.")
     if inject == "none":
-        display.plot(*warmup.tffr_figures(base)[0][::-1])     # the charts: built once per server (warmup.py)
+        display.plot(*view_figures.tffr_figures(base)[0][::-1])     # the charts: built once per server (view_figures.py)
         if not url_state.presenting():
             st.caption("Top: log-prob of the reference token when the decoder is fed the reference (teacher forcing) "
                        "and when it is fed its own outputs (free running; × = already off the reference). Middle: KL "
@@ -57,30 +57,30 @@ def main() -> None:
         token = wrong if runs.model_info(model)["kind"] == "lm" else wrong.strip()
         label = token
     else:
-        token, label = warmup.runner_up(base, t)
+        token, label = view_figures.runner_up(base, t)
     forced = json.dumps({str(t): token})
     with st.spinner(f"Free running with {display.md(repr(label))} injected at step {t}…"):
         hit = runs.run_tffr(model, text, ref, runs.cfg_json(cfg), forced)
-    if warmup.fr_output(hit) == warmup.fr_output(base):        # e.g. a typed token that free running produced at t anyway
+    if view_figures.fr_output(hit) == view_figures.fr_output(base):        # e.g. a typed token that free running produced at t anyway
         st.info(f"No disturbance: {display.md(repr(label))} is the model's own token at step {t} (free running "
                 "produced it there), so both runs are the same. Type another token, or leave it blank for the runner-up.")
-        display.plot(*warmup.tffr_figures(base)[0][::-1])
+        display.plot(*view_figures.tffr_figures(base)[0][::-1])
         return
     recovered = all(r.get("fr_token") == r.get("ref_token") for r in hit["rows"][t + 1:])
     base_off = not all(r.get("fr_token") == r.get("ref_token") for r in base["rows"][t + 1:])
     verdict = ("**recovers**: every later token matches the reference" if recovered else
                "**derails**: later tokens differ from the reference" + (" (the undisturbed run's do too)" if base_off else ""))
     if url_state.presenting():      # one line, so that the recovery chart below ends on the first screen
-        st.markdown(f"undisturbed {display.code(warmup.fr_output(base))} · with {display.md(repr(label))} at step {t}: "
-                    f"{display.code(warmup.fr_output(hit))} — {verdict}")
+        st.markdown(f"undisturbed {display.code(view_figures.fr_output(base))} · with {display.md(repr(label))} at step {t}: "
+                    f"{display.code(view_figures.fr_output(hit))} — {verdict}")
         presenter.fit_charts(PRESENT_LINES_PX)
     else:
         cols = st.columns(2)
         with cols[0]:
-            st.markdown(f"##### undisturbed\n{display.code(warmup.fr_output(base))}")
+            st.markdown(f"##### undisturbed\n{display.code(view_figures.fr_output(base))}")
         with cols[1]:
-            st.markdown(f"##### with {display.md(repr(label))} at step {t}\n{display.code(warmup.fr_output(hit))} — {verdict}")
-    figures = dict(warmup.tffr_figures(base, hit, t, label))
+            st.markdown(f"##### with {display.md(repr(label))} at step {t}\n{display.code(view_figures.fr_output(hit))} — {verdict}")
+    figures = dict(view_figures.tffr_figures(base, hit, t, label))
     display.plot(figures["recovery"], "recovery")
     cols = st.columns(2)
     with cols[0]:
