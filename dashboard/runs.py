@@ -200,11 +200,12 @@ def run_generate(model: str, text: str, config_json: str, record_json: str = "",
 
 def run_tffr(model: str, source: str, reference: str, config_json: str, forced_json: str = "",
              progress: Optional[Progress] = None) -> dict:
-    """engine.compare_tf_fr as a dict; cached like run_generate."""
+    """engine.compare_tf_fr as a dict; cached like run_generate, and refused like it over the dashboard's
+    budget (DASHBOARD_MAX_WORK) before any model call."""
     def compute() -> dict:
         cfg = engine.GenerationConfig.from_dict(json.loads(config_json))
-        return engine.compare_tf_fr(load_model(model), source, reference, cfg,
-                                    forced_tokens=_forced(forced_json)).to_dict()
+        return engine.compare_tf_fr(load_model(model), source, reference, cfg, forced_tokens=_forced(forced_json),
+                                    budget=engine.DASHBOARD_MAX_WORK).to_dict()
     return _cached(json.dumps(["tffr", model, source, reference, config_json, forced_json]), compute, progress)
 
 

@@ -50,3 +50,16 @@ def test_the_budget_reaches_the_free_run(gru, monkeypatch):
         engine.compare_tf_fr(gru, SRC, REF)
     c = engine.compare_tf_fr(gru, SRC, REF, budget=math.inf)
     assert c.first_divergence is None and c.fr.hypotheses[0]["text"] == REF
+
+
+def test_the_dashboards_comparison_keeps_the_dashboards_budget(monkeypatch):
+    """dashboard/runs.py run_tffr passes DASHBOARD_MAX_WORK as run_generate does (it ran under the
+    engine's default budget): over it, one line before any model call, and nothing cached."""
+    from dashboard import runs
+    b = runs.load_model("dates-gru-attn")
+    monkeypatch.setattr(engine, "DASHBOARD_MAX_WORK", 10)
+    monkeypatch.setattr(b.model, "start", lambda *a, **k: (_ for _ in ()).throw(AssertionError("the model ran")))
+    cfg = runs.cfg_json({"max_new_tokens": 12})
+    with pytest.raises(engine.LimitError) as e:
+        runs.run_tffr("dates-gru-attn", "a source no other test uses", REF, cfg)
+    assert "\n" not in str(e.value) and "budget" in str(e.value)
