@@ -47,12 +47,14 @@ def _thousandths(w):
     return int(round(w * ATTN_SCALE)) if isinstance(w, float) and math.isfinite(w) else w
 
 
-def _weight(v):                # a saved weight: an integer is thousandths, a float the weight itself
-    return v / ATTN_SCALE if isinstance(v, int) else v
-
-
 def _quantized(w):             # a format-1 weight (4 decimals) as format 2 holds it (3 decimals)
     return round(w * ATTN_SCALE) / ATTN_SCALE if isinstance(w, float) and math.isfinite(w) else w
+
+
+def _weight(v):                # a saved weight: an integer is thousandths, a float the weight at 3 decimals
+    # (a float with more decimals in a format-2 file would be rounded by the next save: the trace read
+    # back would differ from the one loaded; tests/fuzz found it)
+    return v / ATTN_SCALE if isinstance(v, int) and not isinstance(v, bool) else _quantized(v)
 
 
 def file_form(d: dict) -> dict:
