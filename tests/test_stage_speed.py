@@ -130,7 +130,7 @@ def test_decks_warm_up_button_builds_the_presented_charts_too(root, monkeypatch)
     at.button[[b.label for b in at.button].index("Warm up this deck")].click().run()
     assert not at.exception
     s = warmup.wait(900)
-    assert s.done == s.total == 4 and not s.errors, s.errors
+    assert s.label == deck.DEFAULT and s.done == s.total == 4 and not s.errors, s.errors
     for name in ("generate", "compare_tf_fr", "load"):
         monkeypatch.setattr(engine, name, _boom)
     builds = _Builds(monkeypatch)

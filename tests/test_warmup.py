@@ -57,12 +57,5 @@ def test_no_warm_up_at_start_outside_a_server():
     assert warmup.start_once() is False          # AppTest / pytest: no `streamlit run` server
 
 
-def test_the_warm_up_button_on_the_decks_page(root):
-    at = AppTest.from_file(str(root / APP), default_timeout=120)
-    at.run()
-    at.switch_page("views/deck.py")
-    at.run()
-    at.button[[b.label for b in at.button].index("Warm up this deck")].click().run()
-    assert not at.exception
-    s = warmup.wait(600)
-    assert s.label == deck.DEFAULT and s.done == s.total == 4 and not s.errors, s.errors
+# The Decks page's "Warm up this deck" button: tests/test_stage_speed.py (it also checks that the presented
+# views then build no chart).
