@@ -11,7 +11,7 @@ from typing import Optional
 import streamlit as st
 
 import engine
-from dashboard import budget, deck, display, hf_picker, runs, url_checks, url_state
+from dashboard import budget, deck, display, hf_picker, preload, runs, url_checks, url_state
 from dashboard.display import one_line
 from dashboard.url_state import CUSTOM, CUSTOM_KEYS, changed, set_shared, shared
 
@@ -66,6 +66,8 @@ def run_app(pages: list) -> None:
     """The app around the pages: the shared controls, the page links (drawn by hand, st.navigation's
     own menu is hidden, so that every link carries the shared URL state: switching pages keeps the
     model, input and strategies), presentation mode, then the chosen page."""
+    with st.sidebar:
+        preload.emit()          # the chart libraries' code, loading while the page draws (dashboard/preload.py)
     nav_box = st.sidebar.container()
     try:
         bad = url_checks.checked(st.query_params)     # before anything reads the URL

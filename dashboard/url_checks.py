@@ -24,6 +24,11 @@ LAB_N = [50, 100, 200, 500, 1000]       # Exposure lab: held-out examples
 LAB_T0 = (0, 30)                        # Exposure lab: injection step
 SEEDS = (0, 10_000)                     # Exposure lab: seeds
 LAB_VIEWS = ["Dataset analysis", "Experiments"]
+# The dataset analysis' sections, one tab each (views/lab.py; ?lab_section= holds the open one)
+LAB_SECTIONS = {"per-position": "Per position", "reliability": "Calibration", "recovery": "Recovery",
+                "compounding": "Compounding", "drift": "Hidden-state drift", "oracle": "KL to the oracle",
+                "accerr": "AccErr", "oracle-reliability": "Calibration vs oracle"}
+LAB_GOLD_TAB = "Against a sampled gold token"       # models of the oracle language: the gold-token statistics
 TRAIN_SOURCES = ["recipe", "task + architecture"]
 ATTENTION_KINDS = {"cross": "cross-attention (source × generated)", "self": "decoder self-attention"}
 SPEEDS = ("0.5", "1", "2", "3")        # presenter: seconds per step while playing (Step inspector, Beam tree)
@@ -200,6 +205,7 @@ PARAMS: dict[str, tuple[Callable, bool]] = {
     "wrong": (text_param(MAX_TOKEN_CHARS, "one token"), False),
     # exposure lab
     "lab_view": (choice_param(lambda: LAB_VIEWS), False),
+    "lab_section": (choice_param(lambda: list(LAB_SECTIONS.values()) + [LAB_GOLD_TAB]), False),
     "lab_models": (_lab_models, True),
     "lab_n": (choice_param(lambda: LAB_N), False),
     "lab_t0": (int_param(*LAB_T0), False),

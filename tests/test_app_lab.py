@@ -63,16 +63,20 @@ def test_lab_dataset_two_models_then_oracle_model(root):
     assert "Exposure bias against the oracle" in [s.value for s in at.subheader]
     titles = _titles(at)
     assert any(t.startswith("hmm-gpt: KL to the oracle") for t in titles)
-    assert any(t.startswith("hmm-gpt: accumulated error") for t in titles)
     assert not any("per position" in t for t in titles)
     assert not any(t.startswith("addition-gru") for t in titles)
+    assert len(at.get("plotly_chart")) == 1          # the sections are tabs: only the open one is drawn
     verdict = shown(_md(at))
     assert "%ExAccErr(48) =" in verdict and "95% t interval over 5 sampling seeds" in verdict
-    assert "not exposure bias" in " ".join(c.value for c in at.caption)
     assert list(at.dataframe[0].value["model"]) == ["hmm-gpt"] and "%ExAccErr(48)" in at.dataframe[0].value
     assert "hmm-gpt-ss" in _md(at) + " ".join(c.value for c in at.caption)   # the pairing tip
-    at.toggle(key="lab_gold").set_value(True).run()
-    _ok(at)
+    at.query_params["lab_section"] = "AccErr"          # another tab (the URL holds the open one)
+    _ok(at.run())
+    assert [t.split(" (")[0] for t in _titles(at)] == ["hmm-gpt: accumulated error"] or \
+        all(t.startswith("hmm-gpt: accumulated error") for t in _titles(at)), _titles(at)
+    at.query_params["lab_section"] = "Against a sampled gold token"
+    _ok(at.run())
+    assert "not exposure bias" in " ".join(c.value for c in at.caption)
     assert any(t.startswith("hmm-gpt: per position") and "not exposure bias" in t for t in _titles(at))
 
 

@@ -55,9 +55,13 @@ VIEWS = [
     ("tour-beam-tree", "beam?model=dates-transformer&input=Wed+3+Mar+21&beams=8&reveal=3", None),
     ("tour-attention", f"attention?model=dates-gru-attn&input={LONG}", None),
     # the exposure lab
-    ("lab", "lab?lab_n=100", "lab"),
+    ("lab", "lab?lab_n=100", "lab"),                    # its first tab (one section per tab)
     ("lab-hmm", "lab?lab_models=hmm-gpt&lab_models=hmm-gpt-ss&lab_n=100", "lab-hmm"),
-] + [(f"lab-{e}", f"lab?lab_view=Experiments&lab_exp={e}", {"tf-vs-fr": "lab-experiments",
+] + [(f"lab-{t.split()[0].lower()}", f"lab?lab_n=100&lab_section={t.replace(' ', '+')}", None)   # the other tabs
+     for t in ("Calibration", "Recovery", "Compounding", "Hidden-state drift")] + \
+    [(f"lab-hmm-{t.split()[0].lower()}", f"lab?lab_models=hmm-gpt&lab_models=hmm-gpt-ss&lab_n=100"
+                                         f"&lab_section={t.replace(' ', '+')}", None)
+     for t in ("AccErr", "Calibration vs oracle", "Hidden-state drift", "Against a sampled gold token")] + [(f"lab-{e}", f"lab?lab_view=Experiments&lab_exp={e}", {"tf-vs-fr": "lab-experiments",
                                                            "beam-curse": "lab-beam-curse",
                                                            "decoding": "lab-decoding"}.get(e))
      for e in ("tf-vs-fr", "ss-schedules", "recovery", "beam-curse", "label-smoothing", "decoding", "tbptt",

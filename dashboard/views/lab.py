@@ -9,11 +9,12 @@ import streamlit as st
 
 from dashboard import charts, display, lab_analysis, lab_experiments, lab_upload, presenter, runs, url_state
 from dashboard.charts.exposure import oracle_rows
-from dashboard.url_checks import LAB_N as N_CHOICES, LAB_T0, LAB_VIEWS as VIEWS, SEEDS
+from dashboard.url_checks import LAB_GOLD_TAB, LAB_N as N_CHOICES, LAB_SECTIONS, LAB_T0, LAB_VIEWS as VIEWS, SEEDS
 
 SHIPPED, PAIRS = lab_analysis.SHIPPED, lab_analysis.PAIRS
 SECTIONS, DRIFT, ORACLE = lab_analysis.SECTIONS, lab_analysis.DRIFT, lab_analysis.ORACLE
 _analysis = lab_analysis.analysis
+TABS_PX = 40            # the section tabs' row (presentation mode: the charts get that much shorter)
 
 
 def _side_by_side(results: dict, figure, name: str) -> None:
@@ -22,14 +23,40 @@ def _side_by_side(results: dict, figure, name: str) -> None:
             display.plot(runs.figure(name, figure, m, r), f"{name}-{m}", key=f"{name}-{m}")
 
 
-def _sections(results: dict, sections: list, box: presenter.Controls | None = None) -> None:
-    """Each section's heading, charts side by side and caption; with `box`, the first heading goes
-    where box.heading puts it (presentation mode: the toolbar row, so the first chart fills the screen)."""
-    for i, (name, title, figure, caption) in enumerate(sections):
-        (box.heading if box is not None and i == 0 else st.subheader)(title)
+def _sections(results: dict, sections: list) -> None:
+    """Each section's heading, charts side by side and caption, one under the other (the gold-token
+    statistics of oracle models)."""
+    for name, title, figure, caption in sections:
+        st.subheader(title)
         _side_by_side(results, figure, name)
         if caption and not url_state.presenting():
             st.caption(caption)
+
+
+def _tabbed(results: dict, sections: list, gold: bool = False) -> None:
+    """The sections as tabs, only the open one drawn (a pair opens on two charts, not ten: 2.6-3.0 s
+    became ~1 s in bench/dashboard.py); the open tab is in the URL (?lab_section=, a deck view can
+    point at one). `gold`: a last tab with the statistics against a sampled gold token (oracle models)."""
+    labels = [LAB_SECTIONS[name] for name, *_ in sections] + ([LAB_GOLD_TAB] if gold else [])
+    if st.query_params.get("lab_section") not in (None, *labels):    # the other kind of model's tab: the first
+        del st.query_params["lab_section"]
+    tabs = st.tabs(labels, key="lab_section", on_change="rerun", bind="query-params")
+    presenter.fit_charts(TABS_PX)           # presentation mode: the tab row sits above the chart
+    for tab, (name, title, figure, caption) in zip(tabs, sections):
+        if tab.open:
+            with tab:
+                if not url_state.presenting():
+                    st.markdown(f"**{display.md(title)}**")
+                _side_by_side(results, figure, name)
+                if caption and not url_state.presenting():
+                    st.caption(caption)
+                if name == "drift":
+                    _drift_lines(results)
+    if gold and tabs[-1].open:
+        with tabs[-1]:
+            st.caption(next(iter(results.values()))["gold_token_note"])
+            st.dataframe(charts.sequence_rows(results), hide_index=True, width="stretch")
+            _sections(results, SECTIONS)
 
 
 def _drift_lines(results: dict) -> None:
@@ -48,23 +75,16 @@ def _oracle_summary(results: dict) -> None:
         st.markdown(f"**{display.md(m)}.** {display.md(r['oracle']['verdict']['text'])}")
 
 
-def _oracle_view(results: dict, box: presenter.Controls) -> None:
+def _oracle_view(results: dict) -> None:
     """Models of the oracle language: exposure bias measured against the oracle first; the statistics
-    against one sampled gold token below, labelled as what they are. In presentation mode the charts
-    come first (the first one fills the screen), the table and the verdict after them."""
+    against one sampled gold token in the last tab, labelled as what they are. In presentation mode the
+    charts come first (the first one fills the screen), the table and the verdict after them."""
     presenting = url_state.presenting()
     if not presenting:
         _oracle_summary(results)
-    _sections(results, ORACLE, box)
+    _tabbed(results, ORACLE + [DRIFT], gold=True)
     if presenting:
         _oracle_summary(results)
-    _sections(results, [DRIFT])
-    _drift_lines(results)
-    st.subheader("Against one sampled gold token")
-    st.caption(next(iter(results.values()))["gold_token_note"])
-    if st.toggle("Show the TF-vs-FR statistics against a sampled gold token (not exposure bias here)", key="lab_gold"):
-        st.dataframe(charts.sequence_rows(results), hide_index=True, width="stretch")
-        _sections(results, SECTIONS)
 
 
 def _settings(names: list[str], box: presenter.Controls) -> tuple:
@@ -118,12 +138,11 @@ def dataset_view(box: presenter.Controls) -> None:
     secs = ", ".join((f"{m} precomputed in {r['seconds']} s (results/analysis/)" if r.get("checkpoint_sha256")
                       else f"{m} {r['seconds']} s") for m, r in results.items())
     if all("oracle" in r for r in results.values()):
-        _oracle_view(results, box)
+        _oracle_view(results)
     else:
         if not url_state.presenting():        # presentation mode: the first chart first, the table after
             st.dataframe(charts.sequence_rows(results), hide_index=True, width="stretch")
-        _sections(results, SECTIONS + [DRIFT], box)
-        _drift_lines(results)
+        _tabbed(results, SECTIONS + [DRIFT])
         if url_state.presenting():
             st.dataframe(charts.sequence_rows(results), hide_index=True, width="stretch")
     st.caption(f"Analysis time: {secs} (cached afterwards). Exact match: greedy free running vs the reference, "
