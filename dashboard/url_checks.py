@@ -26,9 +26,9 @@ SEEDS = (0, 10_000)                     # Exposure lab: seeds
 LAB_VIEWS = ["Dataset analysis", "Experiments"]
 # The dataset analysis' sections, one tab each (views/lab.py; ?lab_section= holds the open one)
 LAB_SECTIONS = {"per-position": "Per position", "reliability": "Calibration", "recovery": "Recovery",
-                "compounding": "Compounding", "drift": "Hidden-state drift", "oracle": "KL to the oracle",
-                "accerr": "AccErr", "oracle-reliability": "Calibration vs oracle"}
-LAB_GOLD_TAB = "Against a sampled gold token"       # models of the oracle language: the gold-token statistics
+                "compounding": "Compounding", "drift": "Drift", "oracle": "KL to oracle", "accerr": "AccErr",
+                "oracle-reliability": "Oracle calibration"}       # short: one row at 1280x720 presenting
+LAB_GOLD_TAB = "Sampled gold token"       # models of the oracle language: the gold-token statistics
 TRAIN_SOURCES = ["recipe", "task + architecture"]
 ATTENTION_KINDS = {"cross": "cross-attention (source × generated)", "self": "decoder self-attention"}
 SPEEDS = ("0.5", "1", "2", "3")        # presenter: seconds per step while playing (Step inspector, Beam tree)

@@ -74,7 +74,7 @@ def test_lab_dataset_two_models_then_oracle_model(root):
     _ok(at.run())
     assert [t.split(" (")[0] for t in _titles(at)] == ["hmm-gpt: accumulated error"] or \
         all(t.startswith("hmm-gpt: accumulated error") for t in _titles(at)), _titles(at)
-    at.query_params["lab_section"] = "Against a sampled gold token"
+    at.query_params["lab_section"] = "Sampled gold token"
     _ok(at.run())
     assert "not exposure bias" in " ".join(c.value for c in at.caption)
     assert any(t.startswith("hmm-gpt: per position") and "not exposure bias" in t for t in _titles(at))

@@ -58,10 +58,10 @@ VIEWS = [
     ("lab", "lab?lab_n=100", "lab"),                    # its first tab (one section per tab)
     ("lab-hmm", "lab?lab_models=hmm-gpt&lab_models=hmm-gpt-ss&lab_n=100", "lab-hmm"),
 ] + [(f"lab-{t.split()[0].lower()}", f"lab?lab_n=100&lab_section={t.replace(' ', '+')}", None)   # the other tabs
-     for t in ("Calibration", "Recovery", "Compounding", "Hidden-state drift")] + \
+     for t in ("Calibration", "Recovery", "Compounding", "Drift")] + \
     [(f"lab-hmm-{t.split()[0].lower()}", f"lab?lab_models=hmm-gpt&lab_models=hmm-gpt-ss&lab_n=100"
                                          f"&lab_section={t.replace(' ', '+')}", None)
-     for t in ("AccErr", "Calibration vs oracle", "Hidden-state drift", "Against a sampled gold token")] + [(f"lab-{e}", f"lab?lab_view=Experiments&lab_exp={e}", {"tf-vs-fr": "lab-experiments",
+     for t in ("AccErr", "Oracle calibration", "Drift", "Sampled gold token")] + [(f"lab-{e}", f"lab?lab_view=Experiments&lab_exp={e}", {"tf-vs-fr": "lab-experiments",
                                                            "beam-curse": "lab-beam-curse",
                                                            "decoding": "lab-decoding"}.get(e))
      for e in ("tf-vs-fr", "ss-schedules", "recovery", "beam-curse", "label-smoothing", "decoding", "tbptt",
@@ -129,6 +129,10 @@ _TRUNCATED_JS = r"""
     + '[data-testid="stMain"] [data-testid="stMetricLabel"] p, [data-testid="stMain"] [data-testid="stMetricLabel"] div'))
   .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).textOverflow === 'ellipsis')
   .map(e => (e.innerText || '').trim().slice(0, 60))
+  // a row of tabs wider than the page: its last tabs scroll out of sight ("Against a sampled" + an arrow)
+  .concat(Array.from(document.querySelectorAll('[data-testid="stMain"] [data-testid="stTabs"] [role="tablist"]'))
+    .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+    .map(e => 'tabs: ' + (e.innerText || '').replace(/\s+/g, ' ').trim().slice(0, 60)))
 """
 
 
