@@ -105,10 +105,19 @@ def _on_open(load) -> None:
     set_shared("input", "")
 
 
+BOX = "_hf_box"          # the sidebar box's open state
+
+
 def open_box(load) -> None:
     """The sidebar's box: a folder or cached name, precision and device, a download tick box, Open, and the
-    one-line error."""
-    with st.expander("Open a Hugging Face model", expanded=bool(st.session_state.get("_hf_error"))):
+    one-line error. Its widgets run only while it is open (a first visit drew all five, folded, on every
+    page); an error opens it."""
+    if st.session_state.get("_hf_error"):
+        st.session_state[BOX] = True
+    box = st.expander("Open a Hugging Face model", key=BOX, on_change="rerun")
+    if not box.open:
+        return
+    with box:
         st.text_input("Model folder or cached name", key="_hf_spec", placeholder="/path/to/model or gpt2",
                       help="A folder saved by save_pretrained (config.json, *.safetensors, the tokenizer), or a "
                            "model in the local Hugging Face cache. Weights are read from safetensors only.")

@@ -31,6 +31,14 @@ def open_app(root, page=None, page_params=None, timeout=TIMEOUT, **params):
     return at
 
 
+def open_hf_box(at):
+    """The user opens the sidebar's "Open a Hugging Face model" box (its widgets run only while it is open)."""
+    assert "_hf_spec" not in [w.key for w in at.text_input], "the HF box's widgets ran while it was folded"
+    at.session_state["_hf_box"] = True
+    at.run()
+    return at
+
+
 def assert_ok(at):
     """The run raised no exception. Returns the AppTest."""
     assert not at.exception, [e.value for e in at.exception]

@@ -12,7 +12,7 @@ pytest.importorskip("transformers")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_tiny  # noqa: E402
-from apptest_kit import assert_clean, open_app  # noqa: E402
+from apptest_kit import assert_clean, open_app, open_hf_box  # noqa: E402
 
 PAGES = ["views/compare.py", "views/step.py", "views/attention.py", "views/beam.py", "views/tffr.py"]
 
@@ -25,7 +25,7 @@ def folders(tmp_path_factory, one_torch_thread):
 
 
 def _open(root, folder, page=None):
-    at = open_app(root, timeout=240)
+    at = open_hf_box(open_app(root, timeout=240))
     at.text_input(key="_hf_spec").set_value(str(folder)).run()
     at.button(key="_hf_open").click().run()
     assert_clean(at)
@@ -57,7 +57,7 @@ def test_open_a_folder_and_every_page_runs_on_it(root, folders, arch):
 
 
 def test_a_bad_folder_is_one_line_and_keeps_the_model(root, tmp_path):
-    at = open_app(root, timeout=240)
+    at = open_hf_box(open_app(root, timeout=240))
     before = at.session_state["model"]
     (tmp_path / "pickled").mkdir()
     (tmp_path / "pickled" / "config.json").write_text(json.dumps({"model_type": "gpt2"}))

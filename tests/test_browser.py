@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import headless
+from dashboard import headless, preload
 
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
@@ -143,3 +143,23 @@ def test_upload_a_trace_then_a_bad_one(app):
     upload.set_input_files(files=[{"name": "bad.json", "mimeType": "application/json", "buffer": b'{"format_version": 1}'}])
     page.locator('[data-testid="stAlertContentError"]', has_text="bad.json").wait_for(timeout=180_000)
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_a_page_without_charts_loads_plotly_and_vega_while_idle(app):
+    """dashboard/preload.py: the Decks page (no chart) loads the chart libraries while idle."""
+    base, b = app
+    page = headless.new_page(b)
+    page.goto(f"{base}/deck", wait_until="domcontentloaded")
+    st = headless.wait_ready(page, timeout=180)
+    assert st["plotly"] == 0 and st["vega"] == 0 and not st["exceptions"] and not st["errors"]
+    page.wait_for_function("() => window.__seqscopePreloaded === true", timeout=60_000)
+    page.wait_for_function("(names) => names.every(n => performance.getEntriesByType('resource')"
+                           ".some(e => e.name.endsWith('/static/js/' + n)))", arg=list(preload.chunk_files()),
+                           timeout=60_000)
+    # the modules are evaluated once: a chart drawn next finds them (no second request for Plotly)
+    page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]', has_text="Compare decoders").first.click()
+    st = headless.wait_ready(page, timeout=180)
+    assert st["plotly"] >= 1 and st["plotlyDrawn"] == st["plotly"]
+    n = page.evaluate("performance.getEntriesByType('resource').filter(e => e.name.includes('/PlotlyChart.')).length")
+    assert n == 1
+    page.close()

@@ -12,7 +12,7 @@ pytest.importorskip("transformers")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_tiny  # noqa: E402
-from apptest_kit import assert_clean, open_app, shown  # noqa: E402
+from apptest_kit import assert_clean, open_app, open_hf_box, shown  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def test_the_names_carry_the_options():
 
 
 def test_a_bfloat16_model_opens_decodes_and_says_so(root, folder):
-    at = open_app(root, timeout=240)
+    at = open_hf_box(open_app(root, timeout=240))
     assert list(at.selectbox(key="_hf_dtype").options) == ["float32", "bfloat16", "float16"]
     assert at.selectbox(key="_hf_dtype").value == "float32"
     device = at.selectbox(key="_hf_device")
@@ -75,7 +75,7 @@ def test_the_lab_analyses_your_data_on_a_bfloat16_model(root, folder):
     """The lab's analysis of uploaded pairs runs on the bfloat16-opened model (figures in float32) and its
     chart titles name the model with its precision."""
     from apptest_kit import plotly_specs
-    at = open_app(root, timeout=240)
+    at = open_hf_box(open_app(root, timeout=240))
     _open(at, folder, "bfloat16")
     name = f"hf:{folder} [bfloat16]"
     at.switch_page("views/lab.py")

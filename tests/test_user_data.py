@@ -312,10 +312,10 @@ def test_lab_page_on_a_hugging_face_model(tmp_path):
     """An hf: model opened from the sidebar's box, picked in the lab's form: without a file the page says to
     upload one (an HF model has no held-out task); with the pairs, the same charts."""
     pytest.importorskip("streamlit")
-    from apptest_kit import assert_clean, open_app, plotly_specs
+    from apptest_kit import assert_clean, open_app, open_hf_box, plotly_specs
     folder = hf_tiny.make_gpt2(tmp_path)
     name = f"hf:{folder}"
-    at = open_app(ROOT, timeout=240)
+    at = open_hf_box(open_app(ROOT, timeout=240))
     at.text_input(key="_hf_spec").set_value(str(folder)).run()
     at.button(key="_hf_open").click().run()
     at.switch_page("views/lab.py")
