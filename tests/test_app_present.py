@@ -59,7 +59,7 @@ def test_controls_fold_into_a_popover_in_presentation_mode(root, page, key, para
     (pop,) = _controls_popover(at)
     assert _inside(pop, key)                              # the page's control, folded away
     assert not _inside(pop, f"pk_next_{key}")             # the stepper's buttons stay in view
-    assert at.get("plotly_chart") or at.get("arrow_vega_lite_chart")
+    assert at.get("plotly_chart") or at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")   # its main chart
     if page == "views/lab.py":                            # the view switch too
         assert _inside(pop, "lab_view") and not at.title
     at = _app(root, page, **params)

@@ -284,7 +284,8 @@ def test_present_and_export_the_default_deck_in_chromium(need_browser, monkeypat
             page.wait_for_function("(i) => location.search.includes('deck=default') && location.search.includes("
                                    "'at=' + i) && document.body.innerText.includes((i + 1) + ' / 4')", arg=i)
             st = headless.wait_ready(page, timeout=180)
-            assert not headless.chart_problems(st, f"view {i + 1}", 1), st
+            # the Attention view presented: its heatmap (Vega) alone; the others one Plotly chart or more
+            assert not headless.chart_problems(st, f"view {i + 1}", 0 if i == 3 else 1, 1 if i == 3 else 0), st
             assert "present=true" in page.url
         assert page.locator(".st-key-deck_next button").first.is_disabled()
         page.locator(nav, has_text="exit deck").first.click()

@@ -24,6 +24,8 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from pagecheck import APP, TIMEOUT, check_page  # noqa: E402
+from dashboard.url_checks import LAB_GOLD_TAB, LAB_SECTIONS  # noqa: E402
+
 MODELS = [m["name"] for m in engine.list_models()]
 PRESETS = list(engine.PRESETS) + ["custom A", "custom B", "uploaded trace"]
 JUNK = ["", " ", "-1", "0", "1", "2", "3", "7", "8", "64", "99", "4096", "1e309", "nan", "inf", "-inf", "1.5",
@@ -88,7 +90,8 @@ def page_params(valid: bool) -> dict:
         "views/lab.py": {"lab_models": st.lists(v(["addition-gru", "addition-gru-ss", "hmm-gpt"]), max_size=2),
                          "lab_n": v(["50", "100"]), "lab_t0": v(INTS), "lab_seed": v(INTS),
                          "lab_exp": v(list(engine.EXPERIMENTS)), "lab_quick": v(["true", "false"]),
-                         "lab_view": v(["Dataset analysis", "Experiments"])},
+                         "lab_view": v(["Dataset analysis", "Experiments"]),
+                         "lab_section": v(list(LAB_SECTIONS.values()) + [LAB_GOLD_TAB])},   # any kind's tab
         "views/train.py": {"tr_recipe": v(list(engine.RECIPES)), "tr_task": v(list(engine.TASK_ARCHS)),
                            "tr_source": v(["recipe", "task + architecture"])},
     }
