@@ -5,8 +5,8 @@ chart of that kind is drawn. A talk starts on the Decks page, which draws no cha
 view paid the whole load (1.3 s where the others took 0.8 s in bench/dashboard.py), and the first
 Attention view paid Vega's. The first element of every run is a hidden script that imports those modules
 by the same URLs Streamlit's own lazy imports use (the browser evaluates each once; the chart then finds
-it loaded), one after the other when the page is idle (an evaluation is a long task: it must not delay
-what the page is drawing), and sets window.__seqscopePreloaded when done. On a page that draws a chart
+it loaded), one after the other when the page is idle and the app runs no script (an evaluation is a long
+task: it must not delay what the page is drawing, nor a click on Stop during a decode), and sets window.__seqscopePreloaded when done. On a page that draws a chart
 at once (the home page) Streamlit's own import comes first: measured, the preload neither helps nor
 delays it there.
 
@@ -51,7 +51,13 @@ _SCRIPT = """<script>
   const entry = document.querySelector('script[type="module"][src*="/static/js/"]');
   if (!entry) { window.__seqscopePreloaded = true; return; }
   const base = new URL('.', entry.src);
-  const idle = (f) => (window.requestIdleCallback ? requestIdleCallback(f, {timeout: 1500}) : setTimeout(f, 50));
+  // idle: the browser has nothing to do and the app runs no script (a decode's Stop button must answer at once)
+  const running = () => !!document.querySelector('[data-testid="stStatusWidgetRunningIcon"], ' +
+                                                 '[data-testid="stStatusWidgetRunningManIcon"]');
+  const idle = (f) => {
+    const go = () => (running() ? setTimeout(() => idle(f), 300) : f());
+    return window.requestIdleCallback ? requestIdleCallback(go, {timeout: 1500}) : setTimeout(go, 50);
+  };
   const next = (names) => {
     if (!names.length) { window.__seqscopePreloaded = true; return; }     // done (bench/dashboard.py waits for it)
     idle(() => import(new URL(names[0], base).href).catch(() => {}).then(() => next(names.slice(1))));

@@ -59,6 +59,8 @@ def test_eight_first_page_loads_at_once(fresh):
     assert main.locator("code", has_text="<img src=x>").count() >= 1
     warning = main.locator('[data-testid="stAlertContentWarning"]').first.inner_text()   # escaped Markdown
     assert "became <unk>: '" in warning and "\\" not in warning, warning
+    for page in pages:
+        page.close()
 
 
 def test_a_long_decode_shows_progress_and_stops(fresh):
