@@ -23,6 +23,7 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from dashboard import charts
+from dashboard import view_figures as pages     # the pages' own charts and titles (stdlib-only at import)
 from engine import trace_view as view
 
 _STYLE = ("<style>body{font-family:Arial,Helvetica,sans-serif;color:#1a1a1a;background:#fff;max-width:1200px;"
@@ -92,7 +93,7 @@ def comparison_report(runs: dict, *, title: str = "seqscope: decoder comparison"
                                   else f"The strategies first part ways at step {div}.") + "</b></p>")
     parts += [_run_html(name, tr) for name, tr in runs.items()]
     parts.append(charts.prob_key_html())                    # the key of the token colours, as on the Compare page
-    figs = [("compare", charts.compare_figure(runs, title="Per step: chosen token's probability and entropy"))]
+    figs = [("compare", charts.compare_figure(runs, title=pages.COMPARE_TITLE))]
     for name, tr in runs.items():
         shown = html.escape(name)           # Plotly reads <b>, <br>, … in titles and legends as markup
         if tr.get("beam"):
@@ -155,11 +156,7 @@ def view_figures(page: str, params: dict, resolved) -> list[tuple[str, Any]]:
     as (name, Plotly figure) pairs: what the deck export shows for that view."""
     r, figs = resolved, []
     if page == "compare" and r.traces:
-        figs.append(("compare", charts.compare_figure(r.traces, title="Per step: chosen token's probability and entropy")))
-        for name, tr in r.traces.items():
-            m = charts.mbr_figure(tr, title=f"{html.escape(name)}: MBR utility matrix (chosen candidate outlined)")
-            if m is not None:
-                figs.append((f"mbr-{name}", m))
+        figs += pages.compare_figures(r.traces)
     elif page in ("step", "attention"):
         run, tr = next(iter(r.traces.items()))
         hyp = _index(params, "hyp", len(tr.get("hypotheses") or [1]))
@@ -184,25 +181,15 @@ def view_figures(page: str, params: dict, resolved) -> list[tuple[str, Any]]:
                 what = "head average" if head == "avg" else f"head {head}"
                 figs.append(("attention", attention_figure(
                     tr, kind, layer, head, hyp, title=f"{kind} attention, layer {layer}, {what} · {html.escape(run)}")))
-                figs.append(("attention-entropy", charts.attention_entropy_figure(
-                    tr, kind, hyp, title="attention entropy per step (low = focused, high = spread out)")))
+                figs.append(("attention-entropy", charts.attention_entropy_figure(tr, kind, hyp, title=pages.ENTROPY_TITLE)))
     elif page == "beam":
         tr = next(iter(r.traces.values()))
         last = max((n["step"] for n in (tr.get("beam") or {}).get("nodes") or []), default=0)
-        upto = min(int(_one(params, "reveal", last)), last)
-        figs.append(("beam-tree", charts.beam_tree_figure(
-            tr, upto, hyp=_index(params, "bhyp", len(tr.get("hypotheses") or [1])),
-            show_pruned=_flag(params, "pruned", True),
-            title=f"beam search ({tr['beam']['num_beams']} beams) · {html.escape(str(tr['model'].get('name')))}")))
+        figs.append(("beam-tree", pages.beam_figure(tr, min(int(_one(params, "reveal", last)), last),
+                                                    _index(params, "bhyp", len(tr.get("hypotheses") or [1])),
+                                                    _flag(params, "pruned", True))))
     elif page == "tffr" and r.tffr is not None:
-        if r.injected is None:
-            figs.append(("tffr", charts.tffr_figure(r.tffr, title="per reference position: TF vs FR")))
-        else:
-            t, lab = r.inject_step, html.escape(repr(r.wrong_label))
-            figs += [("recovery", charts.recovery_figure(r.tffr, r.injected, t,
-                                                         title="one wrong note: recovering or derailing?")),
-                     ("tffr-base", charts.tffr_figure(r.tffr, title="undisturbed")),
-                     ("tffr-injected", charts.tffr_figure(r.injected, title=f"{lab} injected at step {t}"))]
+        figs += pages.tffr_figures(r.tffr, r.injected, r.inject_step or 0, r.wrong_label)
     return figs
 
 

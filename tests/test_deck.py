@@ -147,6 +147,18 @@ def test_export_has_every_views_charts_offline_and_escaped(decks):
     assert "<b>bold</b>" not in html
 
 
+def test_export_of_an_injection_that_changed_nothing_has_the_one_comparison_chart(decks):
+    """As the TF-vs-FR page (issue 13, bug 5): the model's own token typed as the wrong note disturbs
+    nothing, so the export draws the comparison alone, not 'recovering or derailing?' over two equal runs."""
+    from dashboard import view_figures, warmup
+    own = view_figures.fr_output(warmup.resolve("tffr", {"model": "hmm-gpt"}).tffr)[5]
+    d = deck.add(deck.new("z"), _view("tffr", model="hmm-gpt", inject="5", wrong=own))
+    d = deck.add(d, _view("tffr", model="hmm-gpt", inject="5"))          # the runner-up: a real disturbance
+    sections = deck_export.export_sections(d)
+    assert [[n for n, _ in s["figures"]] for s in sections] == [["tffr"], ["recovery", "tffr-base", "tffr-injected"]]
+    assert all(not s["errors"] for s in sections), [s["errors"] for s in sections]
+
+
 def test_export_of_a_view_that_fails_says_so_and_keeps_the_others(decks):
     d = deck.add(deck.new("y"), _view("compare", model="dates-gru-attn", s=["greedy"], ca='{"num_beams": 64}',))
     d = deck.add(d, _view("compare", model="dates-gru-attn", s=["custom A"], ca='{"temperature": -1}'))
