@@ -5,7 +5,7 @@ downloaded unless the user ticks the download box.
 
 The box also sets where the model runs: a Precision (float32 default, bfloat16, float16: engine.DTYPES)
 and a Device (cpu; cuda only when torch sees a GPU). A model opened with other than float32 on cpu is
-listed under a name that says so, "hf:gpt2 [bfloat16]" (with_options / load_options): the options are part
+listed under a name that says so, "hf:gpt2 [bfloat16]" (engine.hf_name; engine.split_hf_name reads it back): the options are part
 of the name, so the loaded model, its runs and figures are cached apart from the float32 ones, and a link
 keeps them. Models of the local cache listed without a suffix load in float32 on the cpu."""
 from __future__ import annotations
@@ -41,20 +41,6 @@ def names() -> list[str]:
     return cached + [n for n in extra if n not in cached]
 
 
-def with_options(name: str, device: str = "cpu", dtype: str = "float32") -> str:
-    """The picker's name of an hf: model opened with a device or precision other than cpu / float32: "hf:gpt2
-    [bfloat16]", "hf:gpt2 [cuda, float16]" (engine.hf_name: the Bundle's own name, so traces say it too).
-    The options are part of the name, so every cache keyed by the model (the loaded bundle, runs, figures)
-    and a link keep them apart."""
-    return engine.hf_name(name, device, dtype)
-
-
-def load_options(name: str) -> tuple[str, dict]:
-    """(the engine name, engine.load's device/dtype keywords) of a picker name: "hf:gpt2 [bfloat16]" ->
-    ("hf:gpt2", {"device": "cpu", "dtype": "bfloat16"}); any other name -> (name, {})."""
-    return engine.split_hf_name(name)
-
-
 def spec_name(raw: str) -> str:
     """The engine name of what the user typed: "hf:" + a folder or a cache name (one-line ValueError)."""
     raw = (raw or "").strip()
@@ -74,7 +60,7 @@ def devices() -> list[str]:
 
 def open_model(raw: str, download: bool, load, device: str = "cpu", dtype: str = "float32") -> str:
     """Load the model `raw` names (through `load`, the page's cached loader, after a download when asked)
-    on `device` in `dtype`, and list it; returns its picker name (with_options). A model that cannot be
+    on `device` in `dtype`, and list it; returns its picker name (engine.hf_name). A model that cannot be
     opened raises a one-line ValueError."""
     if dtype not in engine.DTYPES:
         raise ValueError(f"precision {dtype!r}: choose one of {', '.join(engine.DTYPES)}")
@@ -83,7 +69,7 @@ def open_model(raw: str, download: bool, load, device: str = "cpu", dtype: str =
     name = spec_name(raw)
     if download:
         engine.load(name, download=True)                 # fetches what is missing into the cache, then loads
-    name = with_options(name, device, dtype)
+    name = engine.hf_name(name, device, dtype)
     load(name)
     lock, opened = _opened()
     with lock:

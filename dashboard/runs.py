@@ -54,8 +54,7 @@ def load_model(name: str):
     """engine.Bundle, loaded once per process; never mutated by the dashboard. An hf: model opened with a
     device or precision has them in its name (dashboard/hf_picker.py: "hf:gpt2 [bfloat16]"), so each
     (model, device, dtype) is loaded, cached and run apart."""
-    from dashboard import hf_picker
-    spec, options = hf_picker.load_options(name)
+    spec, options = engine.split_hf_name(name)
     b = engine.load(model_path(spec), **options)
     b.model.eval()
     return b

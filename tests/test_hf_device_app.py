@@ -29,7 +29,7 @@ def _open(at, folder, dtype):
 
 
 def test_the_names_carry_the_options():
-    from dashboard.hf_picker import load_options, with_options
+    from engine import hf_name as with_options, split_hf_name as load_options     # the picker's names are the engine's
     assert with_options("hf:gpt2") == "hf:gpt2" and with_options("hf:gpt2", "cpu", "float32") == "hf:gpt2"
     assert with_options("hf:/m", "cpu", "bfloat16") == "hf:/m [bfloat16]"
     assert with_options("hf:/m", "cuda:1", "float16") == "hf:/m [cuda:1, float16]"
