@@ -41,6 +41,25 @@ def names() -> list[str]:
     return cached + [n for n in extra if n not in cached]
 
 
+LABEL_CHARS = 30        # what the sidebar's Model select shows of a name before it cuts the end
+
+
+def labels(names: list) -> dict:
+    """The Model select's label of each name: an hf: folder too long for the select is shown by its last
+    folder with its options, "hf:…/opus-mt-en-de [bfloat16]" (cut at the end, the precision was lost);
+    every other name as it is. Labels stay unique: names whose short labels collide are shown whole."""
+    short = {}
+    for n in names:
+        base, options = engine.split_hf_name(n)
+        folder = base[len("hf:"):].rstrip("/")
+        if n.startswith("hf:") and len(n) > LABEL_CHARS and "/" in folder:
+            short[n] = engine.hf_name("hf:…/" + folder.rsplit("/", 1)[-1], **options)
+    seen: dict = {}
+    for label in short.values():
+        seen[label] = seen.get(label, 0) + 1
+    return {n: (short[n] if n in short and seen[short[n]] == 1 and short[n] not in names else n) for n in names}
+
+
 def spec_name(raw: str) -> str:
     """The engine name of what the user typed: "hf:" + a folder or a cache name (one-line ValueError)."""
     raw = (raw or "").strip()

@@ -32,7 +32,9 @@ def shared_controls() -> None:
     names = runs.model_names()
     url_state.sync_from_url(names)
     with st.sidebar:
+        label = hf_picker.labels(names)
         st.selectbox("Model", names, key="model", persist_state="session", on_change=_on_model_change,
+                     format_func=lambda n: label.get(n, n),
                      help="A shipped model: seq2seq (dates-*, addition-gru) or language model (text-gpt, hmm-gpt); "
                           "models trained on the Train page follow as runs/dashboard/NAME, then Hugging Face "
                           "models (hf:...) from the local cache or opened in the box below.")

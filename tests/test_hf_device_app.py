@@ -39,6 +39,18 @@ def test_the_names_carry_the_options():
         assert load_options(name) == (name, {})
 
 
+def test_the_model_select_shows_a_long_folder_by_its_end_with_its_options():
+    from dashboard.hf_picker import LABEL_CHARS, labels
+    long = "hf:/home/someone/models/" + "x" * LABEL_CHARS + "/opus-mt-en-de"
+    got = labels(["dates-gru-attn", "hf:gpt2 [bfloat16]", long, long + " [bfloat16]", long + " [cuda, float16]",
+                  "hf:/a/very/long/path/to/one/model/called/m1", "hf:/another/very/long/path/to/model/called/m1"])
+    assert got["dates-gru-attn"] == "dates-gru-attn" and got["hf:gpt2 [bfloat16]"] == "hf:gpt2 [bfloat16]"
+    assert got[long] == "hf:…/opus-mt-en-de" and got[long + " [bfloat16]"] == "hf:…/opus-mt-en-de [bfloat16]"
+    assert got[long + " [cuda, float16]"] == "hf:…/opus-mt-en-de [cuda, float16]"
+    assert got["hf:/a/very/long/path/to/one/model/called/m1"] == "hf:/a/very/long/path/to/one/model/called/m1"  # collide:
+    assert len(set(got.values())) == len(got)                                                   # shown whole
+
+
 def test_a_bfloat16_model_opens_decodes_and_says_so(root, folder):
     at = open_hf_box(open_app(root, timeout=240))
     assert list(at.selectbox(key="_hf_dtype").options) == ["float32", "bfloat16", "float16"]
@@ -50,7 +62,8 @@ def test_a_bfloat16_model_opens_decodes_and_says_so(root, folder):
     _open(at, folder, "bfloat16")
     name = f"hf:{folder} [bfloat16]"
     assert at.session_state["model"] == name
-    assert name in at.selectbox(key="model").options
+    sel = at.selectbox(key="model")
+    assert sel.format_func(name) in sel.options and sel.format_func(name).endswith(" [bfloat16]")   # never cut off
     assert at.get("plotly_chart"), [m.value for m in at.markdown][:6]             # the Compare page decoded
     assert any(f"{name} (lm" in shown(c.value) for c in at.caption), [c.value for c in at.caption][:4]
     from dashboard import runs
@@ -59,8 +72,8 @@ def test_a_bfloat16_model_opens_decodes_and_says_so(root, folder):
     # the same folder in float32: listed apart, loaded apart, decoded apart
     _open(at, folder, "float32")
     assert at.session_state["model"] == f"hf:{folder}"
-    options = at.selectbox(key="model").options
-    assert name in options and f"hf:{folder}" in options
+    sel = at.selectbox(key="model")
+    assert sel.format_func(name) in sel.options and sel.format_func(f"hf:{folder}") in sel.options
     assert str(next(runs.load_model(f"hf:{folder}").model.parameters()).dtype) == "torch.float32"
     assert at.get("plotly_chart")
 
