@@ -25,6 +25,7 @@ from dashboard import url_checks
 from dashboard.url_state import presenting, set_shared
 
 EXIT_KEY = "present_exit"
+ONE_LINE = "one_line"          # presenting: Markdown in a container keyed one_line* stays on one line (cut with …)
 CHART_OFFSET = "170px"         # the height above a chart in presentation mode: toolbar, one line, gaps
 PREV_KEYS, NEXT_KEYS = ("Left", "PageUp"), ("Right", "PageDown")
 PLAY_KEY = "P"
@@ -38,6 +39,8 @@ h1 {font-size: 2.6rem !important;} h2, h3 {font-size: 2rem !important;}
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] * {font-size: 0.85rem !important;}
 [data-testid="stMain"] [data-testid="stPlotlyChart"], [data-testid="stMain"] [data-testid="stVegaLiteChart"]
   {height: calc(100vh - OFFSET) !important; min-height: 320px;}
+[class*="st-key-one_line"] [data-testid="stMarkdownContainer"] p
+  {white-space: nowrap; overflow: hidden; text-overflow: ellipsis;}
 .st-key-EXIT {position: fixed !important; top: 0.5rem; right: 1rem; z-index: 999991; width: auto !important;}
 .st-key-EXIT button {background: rgba(255, 255, 255, 0.92);}
 </style>"""

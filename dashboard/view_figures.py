@@ -33,7 +33,9 @@ def compare_figures(traces: dict) -> list:
     """The Compare page's charts of these runs, built through the figure cache (runs.figure): the per-step
     chart, then (name, MBR matrix) of each run that has one. The page draws these; the warm-up builds them."""
     from dashboard import charts, runs
-    out = [("compare", runs.figure("compare", charts.compare_figure, traces, title=COMPARE_TITLE))]
+    from dashboard.charts.theme import presenting
+    # presented: the panels' own titles say what is drawn; the chart's says where the runs part (one line)
+    out = [("compare", runs.figure("compare", charts.compare_figure, traces, title=None if presenting() else COMPARE_TITLE))]
     for name, tr in traces.items():
         if not tr.get("mbr"):                # no MBR section: nothing to draw (and no key to compute, 5-25 ms)
             continue

@@ -160,6 +160,22 @@ def test_tokens_html_escapes_and_colours():
     assert h.count("<span") == 2 and "p = 0.900" in h and "p = 0.100" in h
 
 
+def test_a_presented_output_box_holds_at_most_its_rows_and_scrolls():
+    h = charts.tokens_html([("ab", 0.5)] * 100, font_size=24, max_lines=2)
+    assert charts.line_px(24) == 50 and "max-height:100px" in h and "overflow-y:auto" in h and "line-height:50px" in h
+    assert "max-height" not in charts.tokens_html([("ab", 0.5)], font_size=24)      # not presenting: the whole output
+    # 24 px monospace: a 4-character token is 4 x 14.4 + 8 = 65.6 px; three fit in 200 px, a fourth starts a row
+    assert charts.rows_needed(["abcd"] * 3, 200, 24) == 1 and charts.rows_needed(["abcd"] * 4, 200, 24) == 2
+    assert charts.rows_needed(["abcd"] * 10, 200, 24) == 4 and charts.rows_needed([], 200, 24) == 1
+    assert charts.rows_needed(["x" * 40], 200, 24) == 1          # a token wider than the box still takes one row
+
+
+def test_compare_figure_of_runs_that_agree_says_so_in_its_title():
+    a = make_greedy_trace()
+    assert "agree on every token" in charts.compare_figure({"greedy": a, "beam": a}).layout.title.text
+    assert "agree" not in (charts.compare_figure({"greedy": a}).layout.title.text or "")
+
+
 def test_step_rows_mark_cut_and_chosen():
     tr = make_greedy_trace()
     e = tr["steps"][0]["hypotheses"][0]

@@ -18,7 +18,7 @@ from dashboard.charts.style import (BG, CHOSEN, CUT, FONT, GRID, INJECTED, INK, 
                                     THEME_NAMES, WINNER, alt_finish, alt_style, current_theme, finish, fmt, plotly_config,
                                     set_presenting, set_theme, style)
 from dashboard.charts.tffr import recovery_figure, tffr_figure
-from dashboard.charts.tokens import prob_key_html, tokens_html
+from dashboard.charts.tokens import line_px, prob_key_html, rows_needed, tokens_html
 from dashboard.charts.training import schedule_figure, training_figure
 # the trace queries the pages need next to the figures (defined in engine.trace.view)
 from engine import trace_view as _view
@@ -36,7 +36,7 @@ __all__ = [
     "alt_finish", "alt_style", "current_theme", "finish", "fmt", "plotly_config", "set_presenting", "set_theme",
     "style",
     # decoding views
-    "tokens_html", "prob_key_html", "compare_figure", "step_figure", "attention_heatmap", "attention_grid",
+    "tokens_html", "prob_key_html", "rows_needed", "line_px", "compare_figure", "step_figure", "attention_heatmap", "attention_grid",
     "attention_entropy_figure", "encoder_attention_heatmap", "beam_tree_figure", "tffr_figure", "recovery_figure",
     "mbr_figure",
     # the exposure lab and training

@@ -24,8 +24,21 @@ def prob_colour(p: float) -> str:
     return f"rgb({r},{g},{b})"
 
 
-def tokens_html(pairs: list[tuple[str, Optional[float]]], *, font_size: int = 18) -> str:
-    """Coloured token spans (background = probability), with the probability on hover."""
+CHAR_EM = 0.6           # a monospace character's width, in em (the spans' font)
+SPAN_PX = 8             # a span's padding and margins around its characters
+LINE_EM = 2.1           # a row of spans, in em
+
+
+def line_px(font_size: int) -> int:
+    """The height of one row of token spans drawn at `font_size` px with max_lines (tokens_html)."""
+    return round(font_size * LINE_EM)
+
+
+def tokens_html(pairs: list[tuple[str, Optional[float]]], *, font_size: int = 18,
+                max_lines: Optional[int] = None) -> str:
+    """Coloured token spans (background = probability), with the probability on hover. max_lines: rows of
+    exactly line_px(font_size) each, the box at most that many rows high, the rest scrolled to (presentation
+    mode keeps a long output from pushing the chart off the screen)."""
     spans = []
     for tok, p in pairs:
         shown = html.escape(tok).replace(" ", "&nbsp;") or "&nbsp;"
@@ -33,8 +46,25 @@ def tokens_html(pairs: list[tuple[str, Optional[float]]], *, font_size: int = 18
         spans.append(
             f'<span title="{tip}" style="background:{bg};color:#111;'
             f'padding:2px 3px;margin:1px;border-radius:3px;font-family:monospace;'
-            f'font-size:{font_size}px;display:inline-block">{shown}</span>')
-    return '<div style="line-height:2.1">' + "".join(spans) + "</div>"
+            f'font-size:{font_size}px;display:inline-block'
+            + (';line-height:1.2;vertical-align:middle' if max_lines else '') + f'">{shown}</span>')
+    if not max_lines:
+        return '<div style="line-height:2.1">' + "".join(spans) + "</div>"
+    row = line_px(font_size)
+    return (f'<div class="seqscope-tokens" style="line-height:{row}px;max-height:{row * max_lines}px;'
+            f'overflow-y:auto">' + "".join(spans) + "</div>")
+
+
+def rows_needed(tokens: list[str], width_px: float, font_size: int) -> int:
+    """How many rows tokens_html's spans take in a box `width_px` wide (a span never breaks: its spaces
+    are non-breaking), estimated from the monospace character width."""
+    rows, used = 1, 0.0
+    for tok in tokens:
+        w = max(len(tok), 1) * CHAR_EM * font_size + SPAN_PX
+        if used and used + w > width_px:
+            rows, used = rows + 1, 0.0
+        used += w
+    return rows
 
 
 def prob_key_html(*, font_size: int = 14) -> str:

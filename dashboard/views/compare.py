@@ -5,7 +5,23 @@ import streamlit as st
 
 from dashboard import charts, deck, display, presenter, runs, sidebar, strategy_editor, url_state, view_figures
 
-PRESENT_ABOVE_PX = 205      # presentation mode: the outputs, the colour key and the agreement above the chart
+# presentation mode: above the chart sit each run's name line, its output and the colour key. An output is a box
+# of at most PRESENT_ROWS rows of tokens (a longer one scrolls), so the chart still ends on the first screen
+PRESENT_ABOVE_PX = 80       # the name lines and the colour key; each row of tokens adds charts.line_px(PRESENT_FONT)
+PRESENT_FONT = 24
+PRESENT_ROWS = 2
+PRESENT_WIDTH_PX = 1070     # the main column's width at 1280 px (the narrowest screen fitted), presenting
+COLUMN_GAP_PX = 16
+
+
+def present_rows(traces: dict) -> int:
+    """The rows of tokens the tallest output box takes when presented (1..PRESENT_ROWS), estimated for the
+    narrowest screen (on a wider one a box may take fewer: the chart then ends a little above the bottom)."""
+    n = max(len(traces), 1)
+    width = (PRESENT_WIDTH_PX - COLUMN_GAP_PX * (n - 1)) / n
+    rows = [charts.rows_needed([t for t, _ in charts.token_probs(tr)], width, PRESENT_FONT) for tr in traces.values()
+            if tr.get("hypotheses")]
+    return min(max(rows, default=1), PRESENT_ROWS)
 
 
 def _start_tour(params: dict) -> None:
@@ -33,7 +49,8 @@ def tours() -> None:
 
 
 def render_outputs(traces: dict[str, dict], big: bool) -> None:
-    cols = st.columns(len(traces))
+    # presenting: each run's name line stays one line (cut with … in narrow columns), so the chart's room holds
+    cols = (st.container(key=presenter.ONE_LINE + "_outputs") if big else st).columns(len(traces))
     for col, (name, tr) in zip(cols, traces.items()):
         with col:
             hyps = tr.get("hypotheses") or []
@@ -47,7 +64,8 @@ def render_outputs(traces: dict[str, dict], big: bool) -> None:
                 st.warning("no hypothesis")
                 continue
             h = hyps[0]
-            st.html(charts.tokens_html(charts.token_probs(tr), font_size=24 if big else 18))
+            st.html(charts.tokens_html(charts.token_probs(tr), font_size=PRESENT_FONT, max_lines=PRESENT_ROWS) if big
+                    else charts.tokens_html(charts.token_probs(tr), font_size=18))
             n_tok = len(h.get("token_ids") or [])
             if not big:
                 st.caption(f"score (sum log p) **{display.fmt_score(h.get('score'))}** · normalised "
@@ -100,11 +118,11 @@ def main() -> None:
     render_outputs(traces, big)
     st.html(charts.prob_key_html(font_size=18 if big else 14))     # the key of the token colours (UI-STYLE)
     div = charts.first_divergence(traces)
-    if len(traces) > 1:
+    if len(traces) > 1 and not big:             # presenting: the chart's title says it (one line less above it)
         st.markdown("**The strategies agree on every token.**" if div is None else
                     f"**The strategies first part ways at step {div}.**")
     if big:
-        presenter.fit_charts(PRESENT_ABOVE_PX)
+        presenter.fit_charts(PRESENT_ABOVE_PX + present_rows(traces) * charts.line_px(PRESENT_FONT))
     figures = view_figures.compare_figures(traces)        # built once per server (the warm-up builds them first)
     display.plot(figures[0][1], "compare")
     if not big:
