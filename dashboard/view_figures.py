@@ -26,6 +26,7 @@ def runner_up(cmp: dict, t: int) -> tuple[int, str]:
     raise ValueError(f"no alternative token recorded at step {t}; type the wrong token yourself")
 
 
+AGREE = "the runs agree on every token"
 COMPARE_TITLE = "Per step: chosen token's probability and entropy after the decoding rules"
 
 
@@ -34,8 +35,12 @@ def compare_figures(traces: dict) -> list:
     chart, then (name, MBR matrix) of each run that has one. The page draws these; the warm-up builds them."""
     from dashboard import charts, runs
     from dashboard.charts.theme import presenting
-    # presented: the panels' own titles say what is drawn; the chart's says where the runs part (one line)
-    out = [("compare", runs.figure("compare", charts.compare_figure, traces, title=None if presenting() else COMPARE_TITLE))]
+    # presented: the panels' own titles say what is drawn; the chart's (one line) where the runs part, or that they
+    # agree (the page's sentence saying so is left out)
+    title = COMPARE_TITLE
+    if presenting():
+        title = AGREE if len(traces) > 1 and charts.first_divergence(traces) is None else None
+    out = [("compare", runs.figure("compare", charts.compare_figure, traces, title=title))]
     for name, tr in traces.items():
         if not tr.get("mbr"):                # no MBR section: nothing to draw (and no key to compute, 5-25 ms)
             continue

@@ -169,3 +169,21 @@ def test_theme_in_the_url_and_the_sidebar(root):
     at.query_params["theme"] = "neon"
     at.run()
     assert at.error and "theme" in at.error[0].value
+
+
+def test_presented_compare_says_where_the_runs_part_in_the_charts_one_line_title(root):
+    """Presenting, Compare keeps the room above its chart for the outputs: the sentence on where the runs part
+    is the chart's one-line title instead (normal mode: the sentence, and the long title)."""
+    import json
+
+    def title(at):
+        return json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
+
+    for params, said in [({"model": "dates-gru-attn"}, "agree on every token"),
+                         ({"model": "text-gpt", "s": ["greedy", "top-p 0.9"]}, "first divergence at step")]:
+        at = _app(root, present="true", **params)
+        assert said in title(at) and "Per step" not in title(at), title(at)
+        assert not any("strategies agree" in m.value or "part ways" in m.value for m in at.markdown)
+        at = _app(root, **params)
+        assert title(at).startswith("Per step") and "agree on every token" not in title(at)
+        assert any("strategies agree" in m.value or "part ways" in m.value for m in at.markdown)

@@ -170,12 +170,6 @@ def test_a_presented_output_box_holds_at_most_its_rows_and_scrolls():
     assert charts.rows_needed(["x" * 40], 200, 24) == 1          # a token wider than the box still takes one row
 
 
-def test_compare_figure_of_runs_that_agree_says_so_in_its_title():
-    a = make_greedy_trace()
-    assert "agree on every token" in charts.compare_figure({"greedy": a, "beam": a}).layout.title.text
-    assert "agree" not in (charts.compare_figure({"greedy": a}).layout.title.text or "")
-
-
 def test_step_rows_mark_cut_and_chosen():
     tr = make_greedy_trace()
     e = tr["steps"][0]["hypotheses"][0]

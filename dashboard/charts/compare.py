@@ -41,8 +41,6 @@ def compare_figure(runs: dict[str, dict], *, title: Optional[str] = None) -> go.
         for row in (1, 2):
             fig.add_vline(x=div, line=dict(color=INK, dash="dash", width=1.5), row=row, col=1)
         title = f"{title or ''}{' · ' if title else ''}first divergence at step {div} (dashed)"
-    elif len(runs) > 1:
-        title = f"{title or ''}{' · ' if title else ''}the runs agree on every token"
     fig.update_yaxes(range=[0, 1.05], row=1, col=1)
     fig.update_xaxes(title_text="step", row=2, col=1)
     # at least ENTROPY_SPAN high: beam search's 4e-4 nats must not fill the axis like a real uncertainty
