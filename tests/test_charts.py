@@ -164,6 +164,7 @@ def test_a_presented_output_box_holds_at_most_its_rows_and_scrolls():
     h = charts.tokens_html([("ab", 0.5)] * 100, font_size=24, max_lines=2)
     assert charts.line_px(24) == 50 and "max-height:100px" in h and "overflow-y:auto" in h and "line-height:50px" in h
     assert "max-height" not in charts.tokens_html([("ab", 0.5)], font_size=24)      # not presenting: the whole output
+    assert "mask-image" not in h and "mask-image" in charts.tokens_html([("ab", 0.5)], font_size=24, max_lines=2, more=True)
     # 24 px monospace: a 4-character token is 4 x 14.4 + 8 = 65.6 px; three fit in 200 px, a fourth starts a row
     assert charts.rows_needed(["abcd"] * 3, 200, 24) == 1 and charts.rows_needed(["abcd"] * 4, 200, 24) == 2
     assert charts.rows_needed(["abcd"] * 10, 200, 24) == 4 and charts.rows_needed([], 200, 24) == 1

@@ -35,10 +35,11 @@ def line_px(font_size: int) -> int:
 
 
 def tokens_html(pairs: list[tuple[str, Optional[float]]], *, font_size: int = 18,
-                max_lines: Optional[int] = None) -> str:
+                max_lines: Optional[int] = None, more: bool = False) -> str:
     """Coloured token spans (background = probability), with the probability on hover. max_lines: rows of
     exactly line_px(font_size) each, the box at most that many rows high, the rest scrolled to (presentation
-    mode keeps a long output from pushing the chart off the screen)."""
+    mode keeps a long output from pushing the chart off the screen); more: the output is longer than that,
+    and the box's lower edge fades out to say so (overlay scrollbars show nothing until scrolled)."""
     spans = []
     for tok, p in pairs:
         shown = html.escape(tok).replace(" ", "&nbsp;") or "&nbsp;"
@@ -51,8 +52,10 @@ def tokens_html(pairs: list[tuple[str, Optional[float]]], *, font_size: int = 18
     if not max_lines:
         return '<div style="line-height:2.1">' + "".join(spans) + "</div>"
     row = line_px(font_size)
+    fade = "linear-gradient(to bottom, #000 calc(100% - 22px), transparent)"
     return (f'<div class="seqscope-tokens" style="line-height:{row}px;max-height:{row * max_lines}px;'
-            f'overflow-y:auto">' + "".join(spans) + "</div>")
+            f'overflow-y:auto' + (f';-webkit-mask-image:{fade};mask-image:{fade}' if more else '') + '">'
+            + "".join(spans) + "</div>")
 
 
 def rows_needed(tokens: list[str], width_px: float, font_size: int) -> int:

@@ -14,13 +14,17 @@ PRESENT_WIDTH_PX = 1070     # the main column's width at 1280 px (the narrowest 
 COLUMN_GAP_PX = 16
 
 
+def output_rows(tr: dict, n_runs: int) -> int:
+    """The rows of tokens a run's output takes when presented beside n_runs - 1 others, estimated for the
+    narrowest screen fitted (on a wider one it may take fewer)."""
+    width = (PRESENT_WIDTH_PX - COLUMN_GAP_PX * (n_runs - 1)) / max(n_runs, 1)
+    return charts.rows_needed([t for t, _ in charts.token_probs(tr)], width, PRESENT_FONT)
+
+
 def present_rows(traces: dict) -> int:
-    """The rows of tokens the tallest output box takes when presented (1..PRESENT_ROWS), estimated for the
-    narrowest screen (on a wider one a box may take fewer: the chart then ends a little above the bottom)."""
-    n = max(len(traces), 1)
-    width = (PRESENT_WIDTH_PX - COLUMN_GAP_PX * (n - 1)) / n
-    rows = [charts.rows_needed([t for t, _ in charts.token_probs(tr)], width, PRESENT_FONT) for tr in traces.values()
-            if tr.get("hypotheses")]
+    """The rows of tokens the tallest output box takes when presented (1..PRESENT_ROWS): the chart is fitted
+    below them (on a wider screen a box may take fewer: the chart then ends a little above the bottom)."""
+    rows = [output_rows(tr, len(traces)) for tr in traces.values() if tr.get("hypotheses")]
     return min(max(rows, default=1), PRESENT_ROWS)
 
 
@@ -64,7 +68,8 @@ def render_outputs(traces: dict[str, dict], big: bool) -> None:
                 st.warning("no hypothesis")
                 continue
             h = hyps[0]
-            st.html(charts.tokens_html(charts.token_probs(tr), font_size=PRESENT_FONT, max_lines=PRESENT_ROWS) if big
+            st.html(charts.tokens_html(charts.token_probs(tr), font_size=PRESENT_FONT, max_lines=PRESENT_ROWS,
+                                       more=output_rows(tr, len(traces)) > PRESENT_ROWS) if big
                     else charts.tokens_html(charts.token_probs(tr), font_size=18))
             n_tok = len(h.get("token_ids") or [])
             if not big:
