@@ -5,9 +5,9 @@ downloaded unless the user ticks the download box.
 
 The box also sets where the model runs: a Precision (float32 default, bfloat16, float16: engine.DTYPES)
 and a Device (cpu; cuda only when torch sees a GPU). A model opened with other than float32 on cpu is
-listed under a name that says so, "hf:gpt2 [bfloat16]" (engine.hf_name; engine.split_hf_name reads it back): the options are part
-of the name, so the loaded model, its runs and figures are cached apart from the float32 ones, and a link
-keeps them. Models of the local cache listed without a suffix load in float32 on the cpu."""
+listed under a name that says so, "hf:gpt2 [bfloat16]" (engine.hf_name; engine.split_hf_name reads it
+back): the options are part of the name, so the loaded model, its runs and figures are cached apart from
+the float32 ones, and a link keeps them. Models of the local cache listed without a suffix load in float32 on the cpu."""
 from __future__ import annotations
 
 import threading

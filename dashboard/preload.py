@@ -6,9 +6,9 @@ view paid the whole load (1.3 s where the others took 0.8 s in bench/dashboard.p
 Attention view paid Vega's. The first element of every run is a hidden script that imports those modules
 by the same URLs Streamlit's own lazy imports use (the browser evaluates each once; the chart then finds
 it loaded), one after the other when the page is idle and the app runs no script (an evaluation is a long
-task: it must not delay what the page is drawing, nor a click on Stop during a decode), and sets window.__seqscopePreloaded when done. On a page that draws a chart
-at once (the home page) Streamlit's own import comes first: measured, the preload neither helps nor
-delays it there.
+task: it must not delay what the page is drawing, nor a click on Stop during a decode), and sets
+window.__seqscopePreloaded when done. On a page that draws a chart at once (the home page) Streamlit's own
+import comes first: measured, the preload neither helps nor delays it there.
 
 The module names are read from the installed Streamlit's static folder: a Streamlit without them (a
 renamed chunk) gets no preload, never an error (tests/test_preload.py fails then). The script is ours,

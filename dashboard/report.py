@@ -181,7 +181,8 @@ def view_figures(page: str, params: dict, resolved) -> list[tuple[str, Any]]:
                 what = "head average" if head == "avg" else f"head {head}"
                 figs.append(("attention", attention_figure(
                     tr, kind, layer, head, hyp, title=f"{kind} attention, layer {layer}, {what} · {html.escape(run)}")))
-                figs.append(("attention-entropy", charts.attention_entropy_figure(tr, kind, hyp, title=pages.ENTROPY_TITLE)))
+                figs.append(("attention-entropy",
+                             charts.attention_entropy_figure(tr, kind, hyp, title=pages.ENTROPY_TITLE)))
     elif page == "beam":
         tr = next(iter(r.traces.values()))
         last = max((n["step"] for n in (tr.get("beam") or {}).get("nodes") or []), default=0)

@@ -36,8 +36,8 @@ __all__ = [
     "alt_finish", "alt_style", "current_theme", "finish", "fmt", "plotly_config", "set_presenting", "set_theme",
     "style",
     # decoding views
-    "tokens_html", "prob_key_html", "rows_needed", "line_px", "compare_figure", "step_figure", "attention_heatmap", "attention_grid",
-    "attention_entropy_figure", "encoder_attention_heatmap", "beam_tree_figure", "tffr_figure", "recovery_figure",
+    "tokens_html", "prob_key_html", "rows_needed", "line_px", "compare_figure", "step_figure", "attention_heatmap",
+    "attention_grid", "attention_entropy_figure", "encoder_attention_heatmap", "beam_tree_figure", "tffr_figure", "recovery_figure",
     "mbr_figure",
     # the exposure lab and training
     "per_position_figure", "reliability_figure", "exposure_recovery_figure", "compounding_figure", "drift_figure",
