@@ -10,6 +10,7 @@ import math
 import re
 import time
 import traceback
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -171,3 +172,13 @@ def fmt_score(x: Optional[float]) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "—"
     return f"{x:.3f}"
+
+
+def folded(label: str, key: str, *, fold: bool = True):
+    """A box whose content runs only while it is open (an st.expander that reruns the script when it is
+    opened or closed): the container to draw into when open, else None. fold=False: no box, the content is
+    drawn in place. Used where a first visit paid for widgets or charts drawn folded or off the screen."""
+    if not fold:
+        return nullcontext()
+    box = st.expander(label, key=key, on_change="rerun")
+    return box if box.open else None

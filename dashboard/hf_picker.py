@@ -7,7 +7,8 @@ The box also sets where the model runs: a Precision (float32 default, bfloat16, 
 and a Device (cpu; cuda only when torch sees a GPU). A model opened with other than float32 on cpu is
 listed under a name that says so, "hf:gpt2 [bfloat16]" (engine.hf_name; engine.split_hf_name reads it
 back): the options are part of the name, so the loaded model, its runs and figures are cached apart from
-the float32 ones, and a link keeps them. Models of the local cache listed without a suffix load in float32 on the cpu."""
+the float32 ones, and a link keeps them. Models of the local cache listed without a suffix load in float32
+on the cpu."""
 from __future__ import annotations
 
 import threading
@@ -15,7 +16,7 @@ import threading
 import streamlit as st
 
 import engine
-from dashboard.display import md, one_line
+from dashboard.display import folded, md, one_line
 from dashboard.url_state import set_shared
 
 
@@ -119,8 +120,8 @@ def open_box(load) -> None:
     page); an error opens it."""
     if st.session_state.get("_hf_error"):
         st.session_state[BOX] = True
-    box = st.expander("Open a Hugging Face model", key=BOX, on_change="rerun")
-    if not box.open:
+    box = folded("Open a Hugging Face model", BOX)
+    if box is None:
         return
     with box:
         st.text_input("Model folder or cached name", key="_hf_spec", placeholder="/path/to/model or gpt2",

@@ -68,13 +68,11 @@ def main() -> None:
     elif not url_state.presenting():
         st.caption("Click a cell to select its generated token (double-click clears): the step's distribution "
                    "appears here, with a link to the step inspector.")
-    if url_state.presenting():      # below the heatmap, off the first screen: drawn when its box is opened
-        box = st.expander("attention entropy per step", key="_att_entropy", on_change="rerun")
-        if box.open:
-            with box:
-                display.plot(entropy, "attention-entropy")
-    else:
-        display.plot(entropy, "attention-entropy")
+    # presenting: below the heatmap, off the first screen, so drawn when its box is opened
+    box = display.folded("attention entropy per step", "_att_entropy", fold=url_state.presenting())
+    if box is not None:
+        with box:
+            display.plot(entropy, "attention-entropy")
     if not url_state.presenting():
         if st.toggle("Show the grid of all layers × heads", key="grid", bind="query-params"):
             n_layers = charts.attention_shape(tr, kind)[0]

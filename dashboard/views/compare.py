@@ -21,11 +21,11 @@ def output_rows(tr: dict, n_runs: int) -> int:
     return charts.rows_needed([t for t, _ in charts.token_probs(tr)], width, PRESENT_FONT)
 
 
-def present_rows(traces: dict) -> int:
-    """The rows of tokens the tallest output box takes when presented (1..PRESENT_ROWS): the chart is fitted
-    below them (on a wider screen a box may take fewer: the chart then ends a little above the bottom)."""
-    rows = [output_rows(tr, len(traces)) for tr in traces.values() if tr.get("hypotheses")]
-    return min(max(rows, default=1), PRESENT_ROWS)
+def present_rows(rows: dict) -> int:
+    """The rows of tokens the tallest output box takes when presented (1..PRESENT_ROWS), of each run's
+    output_rows: the chart is fitted below them (on a wider screen a box may take fewer: the chart then ends
+    a little above the bottom)."""
+    return min(max(rows.values(), default=1), PRESENT_ROWS)
 
 
 def _start_tour(params: dict) -> None:
@@ -52,7 +52,8 @@ def tours() -> None:
             st.caption(display.md(v.note))
 
 
-def render_outputs(traces: dict[str, dict], big: bool) -> None:
+def render_outputs(traces: dict[str, dict], big: bool, rows: dict) -> None:
+    """Each run's name, output and score side by side; `rows` (presenting): each output's output_rows."""
     # presenting: each run's name line stays one line (cut with … in narrow columns), so the chart's room holds
     cols = (st.container(key=presenter.ONE_LINE + "_outputs") if big else st).columns(len(traces))
     for col, (name, tr) in zip(cols, traces.items()):
@@ -68,9 +69,8 @@ def render_outputs(traces: dict[str, dict], big: bool) -> None:
                 st.warning("no hypothesis")
                 continue
             h = hyps[0]
-            st.html(charts.tokens_html(charts.token_probs(tr), font_size=PRESENT_FONT, max_lines=PRESENT_ROWS,
-                                       more=output_rows(tr, len(traces)) > PRESENT_ROWS) if big
-                    else charts.tokens_html(charts.token_probs(tr), font_size=18))
+            box = dict(font_size=PRESENT_FONT, max_lines=PRESENT_ROWS, more=rows[name] > PRESENT_ROWS) if big else {}
+            st.html(charts.tokens_html(charts.token_probs(tr), **box))
             n_tok = len(h.get("token_ids") or [])
             if not big:
                 st.caption(f"score (sum log p) **{display.fmt_score(h.get('score'))}** · normalised "
@@ -96,13 +96,13 @@ def main() -> None:
                    + display.md(info['card'].get('task_description') or ''))
         # The tours and the editor run only when their box is open (a rerun on opening; the editor then draws
         # only its chosen tab): a first visit drew both of its 24-widget forms, half the home page's elements.
-        tours_box = st.expander("Tours: curated views, one link each", key="_tours_open", on_change="rerun")
-        if tours_box.open:
+        tours_box = display.folded("Tours: curated views, one link each", "_tours_open")
+        if tours_box is not None:
             with tours_box:
                 tours()
-        editor_box = st.expander("Set strategies by hand (custom A / custom B: every GenerationConfig field)",
-                                 key="_editor_open", on_change="rerun")
-        if editor_box.open:         # its 24-widget form only when opened (the home page's first visit)
+        editor_box = display.folded("Set strategies by hand (custom A / custom B: every GenerationConfig field)",
+                                    "_editor_open")
+        if editor_box is not None:
             with editor_box:
                 strategy_editor.custom_editor(model)
     st.markdown(f"**Input:** {display.code(text)}")
@@ -120,14 +120,15 @@ def main() -> None:
             if w not in seen:
                 seen.append(w)
                 st.warning(display.md(w))
-    render_outputs(traces, big)
+    rows = {name: output_rows(tr, len(traces)) for name, tr in traces.items() if tr.get("hypotheses")} if big else {}
+    render_outputs(traces, big, rows)
     st.html(charts.prob_key_html(font_size=18 if big else 14))     # the key of the token colours (UI-STYLE)
     div = charts.first_divergence(traces)
     if len(traces) > 1 and not big:             # presenting: the chart's title says it (one line less above it)
         st.markdown("**The strategies agree on every token.**" if div is None else
                     f"**The strategies first part ways at step {div}.**")
     if big:
-        presenter.fit_charts(PRESENT_ABOVE_PX + present_rows(traces) * charts.line_px(PRESENT_FONT))
+        presenter.fit_charts(PRESENT_ABOVE_PX + present_rows(rows) * charts.line_px(PRESENT_FONT))
     figures = view_figures.compare_figures(traces)        # built once per server (the warm-up builds them first)
     display.plot(figures[0][1], "compare")
     if not big:

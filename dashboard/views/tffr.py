@@ -82,11 +82,10 @@ def main() -> None:
             st.markdown(f"##### with {display.md(repr(label))} at step {t}\n{display.code(view_figures.fr_output(hit))} — {verdict}")
     figures = dict(view_figures.tffr_figures(base, hit, t, label))
     display.plot(figures["recovery"], "recovery")
-    runs_box = st.container()
-    if url_state.presenting():      # below the first screen: drawn when opened (a step with ← / → draws one chart)
-        runs_box = st.expander("both runs, position by position", key="_tffr_runs", on_change="rerun")
-        if not runs_box.open:
-            return
+    # presenting: below the first screen, so drawn when opened (a step with ← / → draws one chart)
+    runs_box = display.folded("both runs, position by position", "_tffr_runs", fold=url_state.presenting())
+    if runs_box is None:
+        return
     with runs_box:
         cols = st.columns(2)
         with cols[0]:
