@@ -13,7 +13,9 @@ import streamlit as st  # noqa: E402
 
 from dashboard import warm_imports  # noqa: E402,F401  (first: what Plotly and Altair import lazily)
 
-st.set_page_config(page_title="seqscope", page_icon=":material/search_insights:", layout="wide")
+# An emoji icon: Streamlit draws it as an inline SVG. A ":material/...:" icon made every page load fetch
+# the favicon from fonts.gstatic.com (offline: nothing downloads at run time).
+st.set_page_config(page_title="seqscope", page_icon="🔎", layout="wide")
 
 from dashboard import sidebar  # noqa: E402
 

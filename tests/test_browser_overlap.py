@@ -12,7 +12,7 @@ In every Plotly SVG the bounding boxes of the text groups are compared:
 
 A failure is any overlap (more than 1 px both ways) between two different groups, data labels that
 run into each other, a legend or the figure title over a plot area, any chart text outside the
-figure's svg box (clipped), and any chart text (text or tspan, hover excepted) whose computed font
+figure's svg box (clipped), any request to another host than the server (offline), and any chart text (text or tspan, hover excepted) whose computed font
 size is under the minimum: 12 px normally, 14 px in presentation mode. Altair charts draw on a
 canvas; their font sizes are checked on the spec in tests/test_charts.py. Streamlit's own labels
 (buttons, widget labels, metrics) cut with an ellipsis fail too.
@@ -158,6 +158,9 @@ def test_no_chart_text_overlaps_clips_or_is_too_small(app):
     base, b = app
     shots = os.environ.get("SEQSCOPE_SCREENSHOTS") == "1"
     page = headless.new_page(b, *SIZES[0])
+    outside = []        # offline: every request of every page goes to our server (the favicon went to Google)
+    page.on("request", lambda r: outside.append(r.url) if r.url.startswith(("http:", "https:", "ws:", "wss:"))
+            and not r.url.startswith((base + "/", base.replace("http", "ws", 1) + "/")) else None)
     problems, drawn, t0 = [], 0, time.perf_counter()
     only = os.environ.get("SEQSCOPE_OVERLAP_VIEWS")          # e.g. "beam,tffr": the views whose name has one
     views = [v for v in VIEWS if not only or any(w in v[0] for w in only.split(","))]
@@ -184,4 +187,5 @@ def test_no_chart_text_overlaps_clips_or_is_too_small(app):
     print(f"\n{len(views)} views x 2 modes x {len(SIZES)} sizes: {drawn} Plotly charts checked in "
           f"{time.perf_counter() - t0:.0f} s; {len(problems)} problems")
     assert drawn > 3 * len(views), f"only {drawn} Plotly charts checked"
+    assert not outside, f"requests to other hosts: {sorted(set(outside))[:5]}"
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
