@@ -12,6 +12,11 @@
    page is done loading (the chart libraries it loads while idle, dashboard/preload.py; goal <= 1 s);
 5. the same with both cores busy (one CPU-bound process per core beside it; goal <= 2x idle).
 
+Beside them, a third page splits the ratio: the bare page plus the five kinds of input widget the home page's
+sidebar draws (select, text input, a second select, multiselect, toggle; no seqscope code). "widgets / bare"
+is what Streamlit's widgets cost a first visit (their code is fetched and run on the first one), "home /
+widgets" what seqscope adds on top (links, outputs, folds, a two-panel chart). Home vs bare is their product.
+
 Home vs bare is the median of the paired ratios: each home visit over the bare visit just before it. The
 machine's speed drifts within a run (the bare page alone took 3.0-3.9 s in one run of five visits) and
 pairing cancels the drift; the ratio of the two medians is printed beside it.
@@ -51,6 +56,15 @@ import streamlit as st
 st.title("bare")
 st.plotly_chart(go.Figure(go.Scatter(y=[1, 3, 2, 4])), theme=None)
 '''
+# The bare page plus the kinds of input widget on the home page's sidebar, as on it (the split of home / bare)
+WIDGETS_APP = BARE_APP.replace('st.title("bare")', '''with st.sidebar:
+    st.selectbox("Model", ["dates-transformer", "text-gpt", "hmm-gpt"], help="a model")
+    st.text_input("Input", placeholder="Wed 3 Mar 21")
+    st.selectbox("Examples for this model", ["Wed 3 Mar 21", "3/3/2021"], index=None, placeholder="pick…")
+    st.multiselect("Strategies (2-4)", ["greedy", "beam 4", "top-p 0.9", "MBR"], default=["greedy", "beam 4", "top-p 0.9"],
+                   max_selections=4, help="strategies")
+    st.toggle("Presentation mode", help="large fonts")
+st.title("bare + widgets")''')
 WARM_LINE = "warm-up (server start):"
 
 
@@ -141,19 +155,24 @@ def present_deck(page, base: str) -> list[dict]:
 
 
 def scenario(b, tmp: Path, name: str, repeat: int) -> dict:
-    bare_py = tmp / "bare_app.py"
+    bare_py, widgets_py = tmp / "bare_app.py", tmp / "widgets_app.py"
     bare_py.write_text(BARE_APP)
+    widgets_py.write_text(WIDGETS_APP)
     app_log, bare_log = tmp / f"app-{name}.log", tmp / f"bare-{name}.log"
     t_start = time.perf_counter()
     with headless.server(log=app_log, prewarm=True, timeout=180) as app, \
-            headless.server(script=bare_py, log=bare_log, prewarm=True, timeout=180) as bare:
+            headless.server(script=bare_py, log=bare_log, prewarm=True, timeout=180) as bare, \
+            headless.server(script=widgets_py, log=tmp / f"widgets-{name}.log", prewarm=True, timeout=180) as widgets:
         prewarmed_s = time.perf_counter() - t_start
         warm_s = wait_warm(app_log)
         ready_s = time.perf_counter() - t_start
-        homes, bares = [], []
+        homes, bares, widget_pages = [], [], []
         for i in range(repeat):                      # alternating, each in a new tab (new session), closed after
             x = first_visit(b, f"{bare}/")
             bares.append(x)
+            x.pop("page").close()
+            x = first_visit(b, f"{widgets}/")
+            widget_pages.append(x)
             x.pop("page").close()
             x = first_visit(b, f"{app}/")
             homes.append(x)
@@ -167,11 +186,11 @@ def scenario(b, tmp: Path, name: str, repeat: int) -> dict:
     med = lambda xs: statistics.median(x["s"] for x in xs) if all(x["s"] is not None for x in xs) else None  # noqa: E731
     return {"scenario": name, "server_ready_s": round(ready_s, 2), "prewarm_s": round(prewarmed_s, 2),
             "warmup_s": warm_s, "home_s": [x["s"] for x in homes], "bare_s": [x["s"] for x in bares],
-            "home_median_s": med(homes), "bare_median_s": med(bares),
+            "widgets_s": [x["s"] for x in widget_pages], "home_median_s": med(homes), "bare_median_s": med(bares),
             "switch_s": {m: x["s"] for m, x in switches.items()}, "lab_s": {m: x["s"] for m, x in labs.items()},
             "tour_s": [x["s"] for x in tours],
-            "ok": all(x["ok"] for x in homes + bares + list(switches.values()) + list(labs.values()) + tours),
-            "errors": [e for x in homes + bares + list(switches.values()) + list(labs.values()) + tours
+            "ok": all(x["ok"] for x in homes + bares + widget_pages + list(switches.values()) + list(labs.values()) + tours),
+            "errors": [e for x in homes + bares + widget_pages + list(switches.values()) + list(labs.values()) + tours
                        for e in x["errors"]]}
 
 
@@ -186,6 +205,12 @@ def busy_cores(n: int) -> Iterator[None]:
         for p in procs:
             p.kill()
             p.wait()
+
+
+def paired(a: list, b: list):
+    """The median of a[i] / b[i] (visits made one after the other), None when a visit failed."""
+    pairs = [x / y for x, y in zip(a, b) if x and y]
+    return statistics.median(pairs) if len(pairs) == len(a) else None
 
 
 def _f(x) -> str:
@@ -217,12 +242,17 @@ def main(argv=None) -> int:
     print("|---|---:|---|---|---:|---|---|---|")
     for r in results:
         r["home_vs_bare_medians"] = (r["home_median_s"] / r["bare_median_s"]) if r["home_median_s"] and r["bare_median_s"] else None
-        pairs = [h / b for b, h in zip(r["bare_s"], r["home_s"]) if b and h]
-        r["home_vs_bare"] = statistics.median(pairs) if len(pairs) == len(r["home_s"]) else None
+        r["home_vs_bare"] = paired(r["home_s"], r["bare_s"])
+        r["widgets_vs_bare"] = paired(r["widgets_s"], r["bare_s"])
+        r["home_vs_widgets"] = paired(r["home_s"], r["widgets_s"])
         print(f"| {r['scenario']} | {r['server_ready_s']:.1f} (warm-up {r['warmup_s']:.1f}) | "
               f"{', '.join(map(_f, r['home_s']))} | {', '.join(map(_f, r['bare_s']))} | {_f(r['home_vs_bare'])}× ({_f(r['home_vs_bare_medians'])}×) | "
               f"{' / '.join(_f(v) for v in r['switch_s'].values())} | {' / '.join(_f(v) for v in r['lab_s'].values())} | "
               f"{', '.join(map(_f, r['tour_s']))} |")
+    for r in results:
+        print(f"{r['scenario']}: home / bare {_f(r['home_vs_bare'])}× = widgets / bare {_f(r['widgets_vs_bare'])}× "
+              f"(a bare page plus the home page's five kinds of input widget: {', '.join(map(_f, r['widgets_s']))} s) "
+              f"x home / widgets {_f(r['home_vs_widgets'])}× (medians of paired ratios: the product is near, not equal)")
     idle = results[0]
     worst = lambda r, k: max((v for v in (r[k].values() if isinstance(r[k], dict) else r[k]) if v is not None), default=None)  # noqa: E731
     checks = {
