@@ -61,11 +61,17 @@ def fr_output(cmp: dict) -> str:
     return hyps[0]["text"] if hyps else "".join(r.get("fr_token") or "" for r in cmp["rows"])
 
 
+def undisturbed(base: dict, hit: Optional[dict]) -> bool:
+    """Nothing to compare: no injected run, or its free-running output is the undisturbed one's (the
+    injected token was the model's own there). The page and the deck export both decide by this."""
+    return hit is None or fr_output(hit) == fr_output(base)
+
+
 def tffr_figures(base: dict, hit: Optional[dict] = None, t: int = 0, label: Any = "") -> list:
     """The TF-vs-FR page's charts through the figure cache, as (name, figure): the comparison alone when
     nothing was injected or the injected run is the undisturbed one; else the recovery chart and the two runs."""
     from dashboard import charts, runs
-    if hit is None or fr_output(hit) == fr_output(base):
+    if undisturbed(base, hit):
         return [("tffr", runs.figure("tffr", charts.tffr_figure, base, title=TFFR_TITLE))]
     return [("recovery", runs.figure("recovery", charts.recovery_figure, base, hit, t,
                                      title="one wrong note: recovering or derailing?")),

@@ -61,7 +61,7 @@ def main() -> None:
     forced = json.dumps({str(t): token})
     with st.spinner(f"Free running with {display.md(repr(label))} injected at step {t}…"):
         hit = runs.run_tffr(model, text, ref, runs.cfg_json(cfg), forced)
-    if view_figures.fr_output(hit) == view_figures.fr_output(base):        # e.g. a typed token that free running produced at t anyway
+    if view_figures.undisturbed(base, hit):        # e.g. a typed token that free running produced at t anyway
         st.info(f"No disturbance: {display.md(repr(label))} is the model's own token at step {t} (free running "
                 "produced it there), so both runs are the same. Type another token, or leave it blank for the runner-up.")
         display.plot(*view_figures.tffr_figures(base)[0][::-1])
