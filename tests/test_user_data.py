@@ -53,6 +53,14 @@ def test_good_jsonl_and_csv_with_both_column_pairs():
     assert parse_data(b"source,reference\na,b\n", "upload").format == "csv"
 
 
+def test_column_names_match_in_any_case():
+    """A spreadsheet's export says "Source,Reference": read, with the file's spelling shown."""
+    d = parse_data(b"Source , REFERENCE\n1+2,3\n", "sheet.csv")
+    assert d.columns == ("Source", "REFERENCE") and [(p.source, p.reference) for p in d.pairs] == [("1+2", "3")]
+    d = parse_data(jsonl([{"Prompt": "a", "Continuation": "b"}, {"Prompt": "c", "Continuation": "d"}]), "x.jsonl")
+    assert d.columns == ("Prompt", "Continuation") and [p.reference for p in d.pairs] == ["b", "d"]
+
+
 BAD = [  # (file name, bytes, what the one line says)
     ("a.jsonl", b'{"source": "1", "reference": "2"}\n{"source": "3"}', "line 2: no 'reference' key"),
     ("a.jsonl", b'{"source": "1", "reference": "  "}', "line 1: 'reference' is empty"),
@@ -71,6 +79,8 @@ BAD = [  # (file name, bytes, what the one line says)
     ("a.csv", b"source,reference\n1,\"2\x00\"\n", "line 2"),
     ("a.jsonl", b'{"source": "\\ud800", "reference": "2"}', "line 1: 'source' is not valid Unicode"),
     ("a.csv", b"source,reference\n", "no rows"),
+    ("a.csv", b"source,Source,reference\n1,2,3\n", "line 1: 'source' and 'Source' are one column in two spellings"),
+    ("a.jsonl", b'{"Source": "1", "reference": "2"}\n{"source": "3", "reference": "4"}', "line 2: no 'Source' key"),
     ("a.jsonl", b"\n\n", "no rows"),
 ]
 

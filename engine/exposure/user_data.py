@@ -12,6 +12,7 @@ MAX_DATA_BYTES or MAX_DATA_ROWS; once the model is known, a row too long for it 
 - JSONL: one JSON object per line (blank lines skipped); the pair is taken from the first row and every
   row must have it; other keys are ignored.
 - CSV: a header row naming the columns (other columns ignored), then one pair per row.
+- Column names match in any case (`Source`, `REFERENCE`); the names are shown as the file spells them.
 - Either pair works for either kind of model: the first text is the input, the second the expected
   output. Encoder-decoder: source -> reference (the source encoded as the tokenizer encodes an input,
   with its own special tokens; the reference ends with the end token, as on the TF-vs-FR page). Causal
@@ -111,13 +112,22 @@ def _shown(value: str) -> str:
 
 
 def _pair_of(keys, where: str) -> tuple[str, str]:
-    found = [p for p in PAIRS if p[0] in keys and p[1] in keys]
+    """The pair's column names as the file spells them: matched in any case ("Source", "REFERENCE", as a
+    spreadsheet exports them); two names that differ only in case are refused, not guessed between."""
+    spelled: dict[str, list[str]] = {}
+    for k in keys:
+        spelled.setdefault(str(k).strip().lower(), []).append(str(k))
+    found = [p for p in PAIRS if p[0] in spelled and p[1] in spelled]
     if len(found) > 1:
         raise DataError(f"{where}: both source/reference and prompt/continuation columns; keep one pair")
     if not found:
         names = ", ".join(_shown(str(k)) for k in list(keys)[:8]) or "none"
         raise DataError(f"{where}: no source/reference or prompt/continuation columns (found: {names})")
-    return found[0]
+    for c in found[0]:
+        if len(spelled[c]) > 1:
+            raise DataError(f"{where}: {' and '.join(_shown(k) for k in spelled[c][:3])} are one column in two "
+                            "spellings; keep one")
+    return spelled[found[0][0]][0], spelled[found[0][1]][0]
 
 
 def _field(value, column: str, where: str) -> str:
