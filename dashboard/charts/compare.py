@@ -16,7 +16,9 @@ ENTROPY_SPAN = 0.5      # nats: the least height of the entropy axis
 def compare_figure(runs: dict[str, dict], *, title: Optional[str] = None) -> go.Figure:
     """Per step: the chosen token's probability (top) and the entropy (bottom) of every run; the
     first step where the runs' best outputs differ dashed."""
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+    # the gap holds the lower panel's title: at 0.08 the upper panel's x axis ran through it when presented
+    # at 1280x720 with two rows of outputs above (tests/test_browser_overlap.py checks axis lines too)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.14,
                         subplot_titles=("probability of the chosen token", "entropy after the decoding rules (nats)"))
     entropies = []
     for i, (label, tr) in enumerate(runs.items()):

@@ -54,7 +54,9 @@ def per_position_figure(res: dict, *, title: Optional[str] = None, label: str = 
     x = list(range(len(p["tf_error"])))
     small = p.get("small_n", SMALL_N)
     n_tf, n_fr = p.get("examples") or [None] * len(x), p.get("fr_examples") or p.get("examples") or [None] * len(x)
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07, row_heights=[0.42, 0.42, 0.16],
+    # the gaps hold the lower panels' titles: at 0.07 the x axis above ran through them in two columns
+    # presented at 1280x720 (tests/test_browser_overlap.py checks axis lines too)
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.12, row_heights=[0.42, 0.42, 0.16],
                         subplot_titles=("token error rate (Wilson 95%)", "NLL of the reference token (nats, "
                                         "bootstrap 95%)", "examples n per position"))
     for r, key in ((1, "error"), (2, "nll")):
