@@ -31,6 +31,9 @@ PAGES = [
     pytest.param("tffr", "tffr?present=true&input=the+third+of+march%2C+two+thousand+twenty-one&inject=3&wrong=9", id="tffr"),
     pytest.param("lab", "lab?present=true&lab_view=Experiments", id="lab"),
     pytest.param("lab-analysis", "lab?present=true&lab_models=hmm-gpt&lab_models=hmm-gpt-ss", id="lab-analysis"),
+    # the gold-token tab: its charts come before its caption and table (they were 530 px down at 1280x720)
+    pytest.param("lab-gold", "lab?present=true&lab_models=hmm-gpt&lab_models=hmm-gpt-ss&lab_section=Sampled+gold+token",
+                 id="lab-gold"),
     pytest.param("deck", "beam?model=dates-transformer&input=Wed+3+Mar+21&beams=8&reveal=3&deck=default&at=2&present=true",
                  id="deck"),
 ]

@@ -25,9 +25,10 @@ def _side_by_side(results: dict, figure, name: str) -> None:
 
 def _sections(results: dict, sections: list) -> None:
     """Each section's heading, charts side by side and caption, one under the other (the gold-token
-    statistics of oracle models)."""
+    statistics of oracle models). Presented: the charts alone (their titles name the section)."""
     for name, title, figure, caption in sections:
-        st.subheader(title)
+        if not url_state.presenting():
+            st.subheader(title)
         _side_by_side(results, figure, name)
         if caption and not url_state.presenting():
             st.caption(caption)
@@ -54,9 +55,15 @@ def _tabbed(results: dict, sections: list, gold: bool = False) -> None:
                     _drift_lines(results)
     if gold and tabs[-1].open:
         with tabs[-1]:
-            st.caption(next(iter(results.values()))["gold_token_note"])
-            st.dataframe(charts.sequence_rows(results), hide_index=True, width="stretch")
-            _sections(results, SECTIONS)
+            note = next(iter(results.values()))["gold_token_note"]
+            if url_state.presenting():      # the charts first, the first one filling the first screen
+                _sections(results, SECTIONS)
+                st.caption(note)
+                st.dataframe(charts.sequence_rows(results), hide_index=True, width="stretch")
+            else:
+                st.caption(note)
+                st.dataframe(charts.sequence_rows(results), hide_index=True, width="stretch")
+                _sections(results, SECTIONS)
 
 
 def _drift_lines(results: dict) -> None:
