@@ -61,8 +61,8 @@ WIDGETS_APP = BARE_APP.replace('st.title("bare")', '''with st.sidebar:
     st.selectbox("Model", ["dates-transformer", "text-gpt", "hmm-gpt"], help="a model")
     st.text_input("Input", placeholder="Wed 3 Mar 21")
     st.selectbox("Examples for this model", ["Wed 3 Mar 21", "3/3/2021"], index=None, placeholder="pick…")
-    st.multiselect("Strategies (2-4)", ["greedy", "beam 4", "top-p 0.9", "MBR"], default=["greedy", "beam 4", "top-p 0.9"],
-                   max_selections=4, help="strategies")
+    st.multiselect("Strategies (2-4)", ["greedy", "beam 4", "top-p 0.9", "MBR"],
+                   default=["greedy", "beam 4", "top-p 0.9"], max_selections=4, help="strategies")
     st.toggle("Presentation mode", help="large fonts")
 st.title("bare + widgets")''')
 WARM_LINE = "warm-up (server start):"
@@ -184,14 +184,13 @@ def scenario(b, tmp: Path, name: str, repeat: int) -> dict:
         tours = present_deck(home_page, app)
         home_page.close()
     med = lambda xs: statistics.median(x["s"] for x in xs) if all(x["s"] is not None for x in xs) else None  # noqa: E731
+    visits = homes + bares + widget_pages + list(switches.values()) + list(labs.values()) + tours
     return {"scenario": name, "server_ready_s": round(ready_s, 2), "prewarm_s": round(prewarmed_s, 2),
             "warmup_s": warm_s, "home_s": [x["s"] for x in homes], "bare_s": [x["s"] for x in bares],
             "widgets_s": [x["s"] for x in widget_pages], "home_median_s": med(homes), "bare_median_s": med(bares),
             "switch_s": {m: x["s"] for m, x in switches.items()}, "lab_s": {m: x["s"] for m, x in labs.items()},
             "tour_s": [x["s"] for x in tours],
-            "ok": all(x["ok"] for x in homes + bares + widget_pages + list(switches.values()) + list(labs.values()) + tours),
-            "errors": [e for x in homes + bares + widget_pages + list(switches.values()) + list(labs.values()) + tours
-                       for e in x["errors"]]}
+            "ok": all(x["ok"] for x in visits), "errors": [e for x in visits for e in x["errors"]]}
 
 
 @contextmanager
@@ -252,7 +251,8 @@ def main(argv=None) -> int:
     for r in results:
         print(f"{r['scenario']}: home / bare {_f(r['home_vs_bare'])}× = widgets / bare {_f(r['widgets_vs_bare'])}× "
               f"(a bare page plus the home page's five kinds of input widget: {', '.join(map(_f, r['widgets_s']))} s) "
-              f"x home / widgets {_f(r['home_vs_widgets'])}× (medians of paired ratios: the product is near, not equal)")
+              f"x home / widgets {_f(r['home_vs_widgets'])}× (medians of paired ratios: the product is near, "
+              "not equal)")
     idle = results[0]
     worst = lambda r, k: max((v for v in (r[k].values() if isinstance(r[k], dict) else r[k]) if v is not None), default=None)  # noqa: E731
     checks = {

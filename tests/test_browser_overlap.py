@@ -11,12 +11,12 @@ In every Plotly SVG the bounding boxes of the text groups are compared:
 - data      text drawn on the data (scatter text, bar text)
 
 A failure is any overlap (more than 1 px both ways) between two different groups, an axis line through a
-title or an annotation (a subplot's title on the x axis of the panel above), data labels that
-run into each other, a legend or the figure title over a plot area, any chart text outside the
-figure's svg box (clipped), any request to another host than the server (offline), and any chart text (text or tspan, hover excepted) whose computed font
-size is under the minimum: 12 px normally, 14 px in presentation mode. Altair charts draw on a
-canvas; their font sizes are checked on the spec in tests/test_charts.py. Streamlit's own labels
-(buttons, widget labels, metrics) cut with an ellipsis fail too.
+title or an annotation (a subplot's title on the x axis of the panel above), data labels that run into
+each other, a legend or the figure title over a plot area, any chart text outside the figure's svg box
+(clipped), any request to another host than the server (offline), and any chart text (text or tspan,
+hover excepted) whose computed font size is under the minimum: 12 px normally, 14 px in presentation
+mode. Altair charts draw on a canvas; their font sizes are checked on the spec in tests/test_charts.py.
+Streamlit's own labels (buttons, widget labels, metrics) cut with an ellipsis fail too.
 
 With SEQSCOPE_SCREENSHOTS=1 the test also saves docs/screenshots/ (1600x1000 normal under the
 README's names, 1280x720 presentation mode as present-<name>.png).
@@ -104,14 +104,18 @@ _CHECK_JS = r"""
       if (hit(R(d[a]), R(d[b]))) out.push(`${name}: data labels "${txt(d[a])}" and "${txt(d[b])}" run together`);
     }
     // an axis line through a title or an annotation (a subplot's title on the panel above's x axis)
-    const lines = Array.from(gd.querySelectorAll('path.xlines-above, path.xlines-below, path.ylines-above, path.ylines-below'))
-      .filter(e => !e.closest('.hoverlayer') && getComputedStyle(e).display !== 'none' && (e.getAttribute('d') || '').length > 0);
+    const lines = Array.from(gd.querySelectorAll('path.xlines-above, path.xlines-below, path.ylines-above, '
+                                                 + 'path.ylines-below'))
+      .filter(e => !e.closest('.hoverlayer') && getComputedStyle(e).display !== 'none'
+                   && (e.getAttribute('d') || '').length > 0);
     for (const l of lines) {
       const q = R(l);
       for (const x of groups.title.concat(groups.annot)) {
         const r = R(x);
-        const across = q.height < 2 ? (Math.min(q.right, r.right) - Math.max(q.left, r.left) > 1 && q.top > r.top + 2 && q.top < r.bottom - 2)
-                                    : q.width < 2 && (Math.min(q.bottom, r.bottom) - Math.max(q.top, r.top) > 1 && q.left > r.left + 2 && q.left < r.right - 2);
+        const across = q.height < 2
+          ? Math.min(q.right, r.right) - Math.max(q.left, r.left) > 1 && q.top > r.top + 2 && q.top < r.bottom - 2
+          : q.width < 2 && Math.min(q.bottom, r.bottom) - Math.max(q.top, r.top) > 1
+            && q.left > r.left + 2 && q.left < r.right - 2;
         if (across) out.push(`${name}: an axis line runs through "${txt(x)}"`);
       }
     }
