@@ -41,6 +41,7 @@ h1 {font-size: 2.6rem !important;} h2, h3 {font-size: 2rem !important;}
   {height: calc(100vh - OFFSET) !important; min-height: 320px;}
 [class*="st-key-one_line"] [data-testid="stMarkdownContainer"] p
   {white-space: nowrap; overflow: hidden; text-overflow: ellipsis;}
+[class*="st-key-one_line"] [data-testid="stMarkdownContainer"] p code {white-space: nowrap;}
 .st-key-EXIT {position: fixed !important; top: 0.5rem; right: 1rem; z-index: 999991; width: auto !important;}
 .st-key-EXIT button {background: rgba(255, 255, 255, 0.92);}
 </style>"""

@@ -134,6 +134,21 @@ def test_tffr_positions_step_with_the_keys(root):
     assert "recovers" in " ".join(m.value for m in at.markdown) or "derails" in " ".join(m.value for m in at.markdown)
 
 
+def test_presented_wrong_note_is_two_lines_the_verdict_first(root):
+    """Presented, hmm-gpt's 40-token outputs wrapped to four lines and pushed the recovery chart off a
+    1280x720 screen (the browser test measures it): the verdict, then the two outputs side by side, each
+    in the one-line container (cut with …). The undisturbed run here leaves the reference before the
+    injection: the verdict says where."""
+    at = _app(root, "views/tffr.py", model="hmm-gpt", inject="5", present="true")
+    lines = [m.value for m in at.markdown]
+    verdict = [v for v in lines if v.startswith("with ") and "at step 5:" in v]
+    assert len(verdict) == 1 and "**derails** — the undisturbed run leaves the reference too, at t = " in verdict[0], lines
+    assert any(v.startswith("undisturbed `") for v in lines) and any(v.startswith("disturbed `") for v in lines)
+    assert not any(v.startswith("Free running first leaves") for v in lines)      # said in the verdict
+    at = _app(root, "views/tffr.py", model="hmm-gpt", inject="5")                 # not presented: as before
+    assert any(v.startswith("Free running first leaves") for v in (m.value for m in at.markdown))
+
+
 def test_beam_search_settings_are_a_form(root):
     """The Beams slider and the other search settings decode once, on "Decode" (a form), not at every
     notch; the browser test presses the keys (tests/test_browser_present.py)."""

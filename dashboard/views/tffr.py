@@ -43,8 +43,11 @@ def main() -> None:
     box.markdown(f"**Input:** {display.code(text)} · **reference:** {display.code(ref)} · free running produced "
                  f"**{display.code(view_figures.fr_output(base))}**")
     div = base.get("first_divergence")
-    st.markdown("Free running reproduces the reference." if div is None
+    sentence = ("Free running reproduces the reference." if div is None
                 else f"Free running first leaves the reference at **t = {div}**.")
+    compact = url_state.presenting() and inject != "none"     # presenting a wrong note: two lines, below
+    if not compact:
+        st.markdown(sentence)
     if inject == "none":
         display.plot(*view_figures.tffr_figures(base)[0][::-1])     # the charts: built once per server (view_figures.py)
         if not url_state.presenting():
@@ -62,6 +65,8 @@ def main() -> None:
     with st.spinner(f"Free running with {display.md(repr(label))} injected at step {t}…"):
         hit = runs.run_tffr(model, text, ref, runs.cfg_json(cfg), forced)
     if view_figures.undisturbed(base, hit):        # e.g. a typed token that free running produced at t anyway
+        if compact:
+            st.markdown(sentence)
         st.info(f"No disturbance: {display.md(repr(label))} is the model's own token at step {t} (free running "
                 "produced it there), so both runs are the same. Type another token, or leave it blank for the runner-up.")
         display.plot(*view_figures.tffr_figures(base)[0][::-1])
@@ -70,9 +75,14 @@ def main() -> None:
     base_off = not all(r.get("fr_token") == r.get("ref_token") for r in base["rows"][t + 1:])
     verdict = ("**recovers**: every later token matches the reference" if recovered else
                "**derails**: later tokens differ from the reference" + (" (the undisturbed run's do too)" if base_off else ""))
-    if url_state.presenting():      # one line, so that the recovery chart below ends on the first screen
-        st.markdown(f"undisturbed {display.code(view_figures.fr_output(base))} · with {display.md(repr(label))} at step {t}: "
-                    f"{display.code(view_figures.fr_output(hit))} — {verdict}")
+    if compact:     # two lines, each cut with … (long outputs wrapped to four and pushed the chart off the screen)
+        with st.container(key=presenter.ONE_LINE + "_tffr"):
+            short = (f"**derails** — the undisturbed run leaves the reference too, at t = {div}"
+                     if base_off and not recovered and div is not None else verdict)
+            st.markdown(f"with {display.md(repr(label))} at step {t}: {short}")
+            left, right = st.columns(2)         # the two outputs side by side, each cut at its half
+            left.markdown(f"undisturbed {display.code(view_figures.fr_output(base))}")
+            right.markdown(f"disturbed {display.code(view_figures.fr_output(hit))}")
         presenter.fit_charts(PRESENT_LINES_PX)
     else:
         cols = st.columns(2)
