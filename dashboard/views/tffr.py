@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import display, presenter, runs, sidebar, url_state, view_figures
 
-PRESENT_LINES_PX = 120      # presentation mode: the sentence and the outputs' line(s) above the recovery chart
+PRESENT_LINES_PX = 120      # presentation mode: the verdict line and the outputs' line above the recovery chart
 
 
 def main() -> None:
