@@ -55,15 +55,17 @@ def _tabbed(results: dict, sections: list, gold: bool = False) -> None:
                     _drift_lines(results)
     if gold and tabs[-1].open:
         with tabs[-1]:
-            note = next(iter(results.values()))["gold_token_note"]
-            if url_state.presenting():      # the charts first, the first one filling the first screen
-                _sections(results, SECTIONS)
-                st.caption(note)
-                st.dataframe(charts.sequence_rows(results), hide_index=True, width="stretch")
-            else:
-                st.caption(note)
-                st.dataframe(charts.sequence_rows(results), hide_index=True, width="stretch")
-                _sections(results, SECTIONS)
+            presenting = url_state.presenting()     # the charts first, the first one filling the first screen
+            if not presenting:
+                _gold_table(results)
+            _sections(results, SECTIONS)
+            if presenting:
+                _gold_table(results)
+
+
+def _gold_table(results: dict) -> None:
+    st.caption(next(iter(results.values()))["gold_token_note"])
+    st.dataframe(charts.sequence_rows(results), hide_index=True, width="stretch")
 
 
 def _drift_lines(results: dict) -> None:
