@@ -150,6 +150,21 @@ def test_drift_figure_states_the_interval(add_res):
         assert d["predicted_steady_gap"] is None and not fig.layout.shapes
 
 
+@pytest.mark.parametrize("fit", [(1.2, 0.5, 1.1, 1.3), (0.7, 0.5, 0.6, 0.8), (0.98, 0.1, 0.9, 1.05)],
+                         ids=["explosive", "stable", "undetermined"])
+def test_drift_subtitle_states_the_interval_once(fit):
+    """The regime engine.exposure.drift.regime names (with alpha's interval) follows the interval in the
+    subtitle: the interval once (twice, presented, the subtitle took three lines above the chart)."""
+    from engine.exposure.drift import regime
+    alpha, eps, lo, hi = fit
+    reg = regime(alpha, eps, lo, hi, 0.5, 20)
+    fig = lc.drift_figure({"curve": [0.5, 0.8, 1.0], "counts": [50, 50, 50], "alpha": alpha, "eps": eps,
+                           "alpha_lo": lo, "alpha_hi": hi, "regime": reg, "examples": 50})
+    title = _title(fig)
+    assert title.count(f"{lo:.3f}") == 1 and title.count(f"{hi:.3f}") == 1, title
+    assert reg.split(" (")[0].split(" the 95%")[0] in title
+
+
 def test_drift_without_drift_is_an_annotation_not_an_empty_chart():
     fig = lc.drift_figure({"examples": 0, "curve": [], "counts": [], "alpha": None, "eps": None,
                            "regime": "no drift: free running never left the gold path"})

@@ -4,6 +4,7 @@ hidden-state drift and the oracle KL."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Optional
 
 import plotly.graph_objects as go
@@ -28,6 +29,16 @@ def line_n(fig: go.Figure, x, y, n, colour: str, name: str, *, dash=None, row=No
                              customdata=[[k] for k in n],
                              hovertemplate=f"x=%{{x}}: %{{y:.{digits}f}}{unit} (n = %{{customdata[0]}})"
                                            f"<extra>{name}</extra>"), **kw)
+
+
+# engine/exposure/drift.regime names the interval of alpha; the drift chart's subtitle states it just before
+_REGIME_INTERVAL = re.compile(r" \(alpha (?:above|below) 1: 95% interval \[[^\]]*\]\)|95% interval of alpha \[[^\]]*\] ")
+
+
+def regime_label(regime: str) -> str:
+    """The drift regime without its interval of alpha: "stable drift", "explosive", "undetermined: the
+    interval includes 1" (the subtitle puts the interval in front; stated twice it took a third line)."""
+    return _REGIME_INTERVAL.sub(lambda m: "" if m.group(0).startswith(" (") else "interval ", regime or "")
 
 
 def mark_small_n(fig: go.Figure, x, n, small: int, row=None, col=None) -> list:
@@ -177,7 +188,7 @@ def drift_figure(drift: dict, *, title: Optional[str] = None, label: str = "") -
     fig.update_xaxes(title_text="steps s since the decoder inputs first differed")
     fig.update_yaxes(title_text="hidden-state distance (L2)", rangemode="tozero")
     sub = (f"α = {fmt(drift.get('alpha'))} [{fmt(drift.get('alpha_lo'))}, {fmt(drift.get('alpha_hi'))}] (bootstrap 95%): "
-           f"{drift.get('regime', '')} ({drift.get('examples', 0)} examples drifted)")
+           f"{regime_label(drift.get('regime', ''))} ({drift.get('examples', 0)} examples drifted)")
     return style_legend_below(
         fig, title=title or f"{label + ': ' if label else ''}hidden-state drift<br><sup>{sub}</sup>", height=420)
 
