@@ -149,6 +149,21 @@ def test_presented_wrong_note_is_two_lines_the_verdict_first(root):
     assert any(v.startswith("Free running first leaves") for v in (m.value for m in at.markdown))
 
 
+def test_presented_step_line_is_one_line_the_prefix_cut_at_its_head(root):
+    """Presented, a 30-step prefix wrapped to four lines above the Step inspector's chart and pushed its axis off
+    a 1280x720 screen (the browser test measures it): the input's head, the prefix's last characters after …, the
+    chosen token and the step, in the one-line container. Not presented: the whole line, as before."""
+    from dashboard.views import step
+    at = _app(root, "views/step.py", model="text-gpt", input="A function is", run="greedy", step="30", present="true")
+    line = [m.value for m in at.markdown if "(step 30 of" in m.value]
+    assert len(line) == 1 and "`…" in line[0] and "chosen token" not in line[0], line
+    prefix = line[0].split("→ ")[1].split(" + ")[0].strip("`")
+    assert len(prefix) == step.PRESENT_PREFIX_CHARS, prefix
+    at = _app(root, "views/step.py", model="text-gpt", input="A function is", run="greedy", step="30")
+    line = [m.value for m in at.markdown if "(step 30 of" in m.value]
+    assert len(line) == 1 and "…" not in line[0] and "chosen token" in line[0], line
+
+
 def test_beam_search_settings_are_a_form(root):
     """The Beams slider and the other search settings decode once, on "Decode" (a form), not at every
     notch; the browser test presses the keys (tests/test_browser_present.py)."""

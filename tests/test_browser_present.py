@@ -26,6 +26,8 @@ PAGES = [
     pytest.param("compare-long", "?present=true&model=text-gpt&s=greedy&s=beam+4&s=top-k+40&s=min-p+0.1",
                  id="compare-long"),
     pytest.param("step", "step?present=true&model=text-gpt&input=A+function+is&run=top-p+0.9&step=3", id="step"),
+    # a 30-token prefix: the line above the chart stays one line (it wrapped to four, the axis off the screen)
+    pytest.param("step-long", "step?present=true&model=text-gpt&input=A+function+is&run=greedy&step=30", id="step-long"),
     pytest.param("attention", "attention?present=true&model=dates-transformer&input=the+third+of+march%2C+two+thousand+twenty-one", id="attention"),
     pytest.param("beam", "beam?present=true&model=dates-transformer&input=Wed+3+Mar+21&beams=8", id="beam"),
     pytest.param("tffr", "tffr?present=true&input=the+third+of+march%2C+two+thousand+twenty-one&inject=3&wrong=9", id="tffr"),
@@ -104,7 +106,7 @@ def test_main_chart_fills_the_first_screen(app, shots, name, path):
             least = 0.62 if name == "deck" else 0.55 if name.startswith("tffr") else 0.45 if name.startswith("compare") else 0.7
             if box["height"] < least * h:
                 problems.append(f"{w}x{h}: the main chart is {box['height']:.0f} px high, under {least:.0%} of {h}")
-            if name.startswith(("lab", "deck", "tffr", "compare")) and box["top"] + box["height"] > h + 2:
+            if name.startswith(("lab", "deck", "tffr", "compare", "step")) and box["top"] + box["height"] > h + 2:
                 problems.append(f"{w}x{h}: the main chart ends at y = {box['top'] + box['height']:.0f}, below the "
                                 "first screen")
         assert page.locator('[data-testid="stSidebar"]').is_visible() is False

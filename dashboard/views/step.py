@@ -1,9 +1,37 @@
 """Step inspector: one decode, step by step: the top-k before and after the decoding rules."""
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import streamlit as st
 
 from dashboard import charts, display, presenter, sidebar, url_state
+
+# presentation mode: the line above the chart stays one line at 1280x720 (a 30-step prefix wrapped to four
+# lines and pushed the chart's axis off the screen): the input's head, the prefix's tail (the context the
+# next token follows), the chosen token, the step (p is the chosen bar's length). At 24 px a code character
+# is ~18 px wide: 30 of them leave room for the rest in the 1070-px column; a longer line is cut with …
+PRESENT_INPUT_CHARS = 24
+PRESENT_PREFIX_CHARS = 30
+
+
+def _cut_head(text: str, n: int) -> str:
+    return text if len(text) <= n else text[:n - 1] + "…"
+
+
+def _cut_tail(text: str, n: int) -> str:
+    return text if len(text) <= n else "…" + text[-(n - 1):]
+
+
+def step_line(source: str, prefix: str, token: str, t: int, n: int, prob, *, big: bool) -> str:
+    """The Markdown line above the chart: input → prefix + chosen token (step t of n - 1; presenting, cut as
+    above and without the chosen token's repr and p)."""
+    if big:
+        return (f"**{display.md(_cut_head(source, PRESENT_INPUT_CHARS))}** → "
+                f"{display.code(_cut_tail(prefix, PRESENT_PREFIX_CHARS))} + **{display.code(token)}** "
+                f"(step {t} of {n - 1})")
+    return (f"**{display.md(source)}** → {display.code(prefix)} + **{display.code(token)}** "
+            f"(step {t} of {n - 1}; chosen token {display.md(repr(token))}, p = {display.fmt_score(prob)})")
 
 
 def main() -> None:
@@ -40,9 +68,9 @@ def main() -> None:
     row = rows[t]
     entry = row["entry"]
     prefix = "".join(r["token"] for r in rows[:t])
-    st.markdown(f"**{display.md(tr['input']['text'])}** → {display.code(prefix)} + **{display.code(row['token'])}** "
-                f"(step {t} of {n - 1}; chosen token {display.md(repr(row['token']))}, "
-                f"p = {display.fmt_score(row['prob'])})")
+    big = url_state.presenting()
+    with st.container(key=presenter.ONE_LINE + "_step") if big else nullcontext():     # one line, cut with …
+        st.markdown(step_line(tr["input"]["text"], prefix, row["token"], t, n, row["prob"], big=big))
     m = box.columns(4)
     m[0].metric("entropy before the rules", display.fmt_score(entry.get("entropy_raw")))
     m[1].metric("entropy after the rules", display.fmt_score(entry.get("entropy")))
