@@ -136,8 +136,8 @@ def attention_figure(trace: dict, kind: str = "cross", layer: int = 0, head: Any
     """The attention map as a Plotly heatmap (the page draws it with Altair, whose vega scripts are not
     available offline): generated tokens down, keys across, the same weights (engine.trace.view)."""
     labels, cols, mat = view.attention_matrix(trace, kind, layer, head, hyp)
-    xs = [f"{j}: {html.escape(view.token_label(c))}" for j, c in enumerate(cols)]
-    ys = [html.escape(str(lab)) for lab in labels]
+    xs = [f"{j}: {charts.plotly_text(view.token_label(c))}" for j, c in enumerate(cols)]
+    ys = [charts.plotly_text(str(lab)) for lab in labels]
     width = max((len(r) for r in mat), default=0)
     z = [[(None if w is None else float(w)) for w in r] + [None] * (width - len(r)) for r in mat]
     fig = go.Figure(go.Heatmap(z=z, x=xs[:width], y=ys, colorscale="Blues", zmin=0, colorbar=dict(title="weight"),
@@ -168,7 +168,7 @@ def view_figures(page: str, params: dict, resolved) -> list[tuple[str, Any]]:
                 figs.append(("step", charts.step_figure(
                     e, rows[t]["token_id"], log=_flag(params, "log", False),
                     title=f"step {t}: top-{len(e.get('top_before') or [])} before and after the decoding rules "
-                          f"({html.escape(str(tr.get('strategy')))})")))
+                          f"({charts.plotly_text(str(tr.get('strategy')))})")))
         else:
             kinds = [k for k in ("cross", "self") if charts.has_attention(tr, k)]
             if kinds:
@@ -180,7 +180,7 @@ def view_figures(page: str, params: dict, resolved) -> list[tuple[str, Any]]:
                 head = "avg" if head in ("avg", "average of heads") or not head.isdigit() else min(int(head), n_heads - 1)
                 what = "head average" if head == "avg" else f"head {head}"
                 figs.append(("attention", attention_figure(
-                    tr, kind, layer, head, hyp, title=f"{kind} attention, layer {layer}, {what} · {html.escape(run)}")))
+                    tr, kind, layer, head, hyp, title=f"{kind} attention, layer {layer}, {what} · {charts.plotly_text(run)}")))
                 figs.append(("attention-entropy",
                              charts.attention_entropy_figure(tr, kind, hyp, title=pages.ENTROPY_TITLE)))
     elif page == "beam":

@@ -7,7 +7,6 @@ the charts and the cached calls are imported where used.
 """
 from __future__ import annotations
 
-import html
 from typing import Any, Optional
 
 BEAM_RECORD = {"top_k": 5, "layers": "all", "hidden_states": False, "attention": False}   # the Beam tree's runs
@@ -45,7 +44,7 @@ def compare_figures(traces: dict) -> list:
         if not tr.get("mbr"):                # no MBR section: nothing to draw (and no key to compute, 5-25 ms)
             continue
         fig = runs.figure("mbr", charts.mbr_figure, tr,
-                          title=f"{html.escape(str(name))}: MBR utility matrix (chosen candidate outlined)")
+                          title=f"{charts.plotly_text(str(name))}: MBR utility matrix (chosen candidate outlined)")
         if fig is not None:
             out.append((f"mbr-{name}", fig))
     return out
@@ -77,7 +76,7 @@ def tffr_figures(base: dict, hit: Optional[dict] = None, t: int = 0, label: Any 
                                      title="one wrong note: recovering or derailing?")),
             ("tffr-base", runs.figure("tffr", charts.tffr_figure, base, title="undisturbed")),
             ("tffr-injected", runs.figure("tffr", charts.tffr_figure, hit,
-                                          title=f"{html.escape(repr(label))} injected at step {t}"))]
+                                          title=f"{charts.plotly_text(repr(label))} injected at step {t}"))]
 
 
 ENTROPY_TITLE = "attention entropy per step (low = focused, high = spread out)"
@@ -99,4 +98,4 @@ def beam_figure(tr: dict, upto: int, hyp: int, show_pruned: bool):
     """The Beam tree page's chart through the figure cache."""
     from dashboard import charts, runs
     return runs.figure("beam-tree", charts.beam_tree_figure, tr, upto, hyp=hyp or 0, show_pruned=show_pruned,
-                       title=f"beam search ({tr['beam']['num_beams']} beams) · {html.escape(str(tr['model'].get('name')))}")
+                       title=f"beam search ({tr['beam']['num_beams']} beams) · {charts.plotly_text(str(tr['model'].get('name')))}")

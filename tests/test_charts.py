@@ -439,8 +439,9 @@ def _strings(x):
 
 def test_trace_text_reaches_plotly_escaped():
     """Plotly reads <b>, <br>, <a href> in titles, labels, texts and hovers as markup: every token and
-    candidate string from a trace reaches a figure HTML-escaped (shown literally)."""
-    bad = "<img src=x><a href='https://x'>y</a>"
+    candidate string from a trace reaches a figure HTML-escaped (shown literally). Quotes stay: Plotly decodes
+    no &quot; (the beam tree showed the token " as "&quot;")."""
+    bad = "<img src=x><a href='https://x'>\"y\"</a>"
     greedy, beam, tffr = make_greedy_trace(out="2021"), make_beam_trace(), make_tffr()
     for st in greedy["steps"]:
         h = st["hypotheses"][0]
@@ -461,6 +462,7 @@ def test_trace_text_reaches_plotly_escaped():
         strings = list(_strings(fig.to_plotly_json()))
         assert not [s for s in strings if "<img" in s or "<a " in s], [s for s in strings if "<img" in s][:3]
         assert any("&lt;img src=x&gt;" in s for s in strings)
+        assert not [s for s in strings if "&quot;" in s], [s for s in strings if "&quot;" in s][:3]
 
 
 # -- the chart style (issue 13: readable everywhere) ---------------------------------------------------

@@ -16,7 +16,7 @@ from dashboard.charts.mbr import mbr_figure
 from dashboard.charts.step import step_figure
 from dashboard.charts.style import (BG, CHOSEN, CUT, FONT, GRID, INJECTED, INK, MIN_PX, PALETTE, STATUS_COLOURS,
                                     THEME_NAMES, WINNER, alt_finish, alt_style, current_theme, finish, fmt, plotly_config,
-                                    set_presenting, set_theme, style)
+                                    plotly_text, set_presenting, set_theme, style)
 from dashboard.charts.tffr import recovery_figure, tffr_figure
 from dashboard.charts.tokens import line_px, prob_key_html, rows_needed, tokens_html
 from dashboard.charts.training import schedule_figure, training_figure
@@ -33,7 +33,7 @@ token_probs = _view.token_probs
 __all__ = [
     # style
     "BG", "GRID_LAYERS_PER_PAGE", "CHOSEN", "CUT", "FONT", "GRID", "INJECTED", "INK", "MIN_PX", "PALETTE", "STATUS_COLOURS", "THEME_NAMES", "WINNER",
-    "alt_finish", "alt_style", "current_theme", "finish", "fmt", "plotly_config", "set_presenting", "set_theme",
+    "alt_finish", "alt_style", "current_theme", "finish", "fmt", "plotly_config", "plotly_text", "set_presenting", "set_theme",
     "style",
     # decoding views
     "tokens_html", "prob_key_html", "rows_needed", "line_px", "compare_figure", "step_figure", "attention_heatmap",

@@ -2,13 +2,12 @@
 step. The weights come from engine.trace.view.attention_matrix."""
 from __future__ import annotations
 
-import html
 from typing import Any, Optional
 
 import altair as alt
 import plotly.graph_objects as go
 
-from dashboard.charts.style import PALETTE, alt_finish, finish, theme
+from dashboard.charts.style import PALETTE, alt_finish, finish, plotly_text, theme
 from engine import trace_view as view
 
 
@@ -136,7 +135,7 @@ def attention_entropy_figure(trace: dict, kind: str = "cross", hyp: int = 0,
     key = "cross_attn" if kind == "cross" else "self_attn"
     recorded = [r for r in view.hypothesis_steps(trace, hyp) if r["entry"].get(key) is not None]
     steps = [r["step"] for r in recorded]
-    toks = [html.escape(view.token_label(r["token"])) for r in recorded]          # shown in the hover
+    toks = [plotly_text(view.token_label(r["token"])) for r in recorded]          # shown in the hover
     fig = go.Figure()
     for li, vals in ent.items():
         fig.add_trace(go.Scatter(x=steps, y=vals, mode="lines+markers", name=f"layer {li}", text=toks,

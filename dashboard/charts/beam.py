@@ -4,12 +4,11 @@ highlighted hypothesis first, then finished and kept nodes by score; the rest sh
 and pan (drag, the toolbar) bring hidden labels back into reach."""
 from __future__ import annotations
 
-import html
 from typing import Optional
 
 import plotly.graph_objects as go
 
-from dashboard.charts.style import INK, SIZES, STATUS_COLOURS, WINNER, finish, fmt, presenting
+from dashboard.charts.style import INK, SIZES, STATUS_COLOURS, WINNER, finish, fmt, plotly_text, presenting
 from engine import trace_view as view
 
 _SYMBOLS = {"kept": "circle", "finished": "diamond", "pruned": "circle-open"}
@@ -21,7 +20,7 @@ CHAR_EM = 0.62               # average glyph width of the label font, in em (gen
 
 
 def _hover(n: dict) -> str:
-    return (f"<b>{html.escape(view.token_label(n['token'] or ''))}</b> (id {n['token_id']})<br>"
+    return (f"<b>{plotly_text(view.token_label(n['token'] or ''))}</b> (id {n['token_id']})<br>"
             f"{'start' if n['parent'] is None else 'step ' + str(n['step'])}"
             f"<br>log-prob {fmt(n.get('logprob'))}<br>cumulative {fmt(n.get('cum_logprob'))}"
             f"<br>normalised score {fmt(n.get('score'))}<br>{n['status']}"
@@ -130,7 +129,7 @@ def beam_tree_figure(trace: dict, upto_step: Optional[int] = None, *, hyp: int =
         fig.add_trace(go.Scatter(
             x=[pos[i][0] for i in ids], y=[pos[i][1] for i in ids],
             mode="markers+text" if any(i in labelled and i not in win for i in ids) else "markers",
-            name=status, text=[html.escape(_label(n)) if (i in labelled and i not in win) else ""
+            name=status, text=[plotly_text(_label(n)) if (i in labelled and i not in win) else ""
                                for i, n in zip(ids, ns)],
             textposition="middle right", textfont=dict(color=INK),
             marker=dict(symbol=_SYMBOLS[status], size=_SIZES[status], color=STATUS_COLOURS[status],
@@ -138,7 +137,7 @@ def beam_tree_figure(trace: dict, upto_step: Optional[int] = None, *, hyp: int =
             hovertext=[_hover(n) for n in ns], hoverinfo="text"))
     # the highlighted hypothesis's tokens above its nodes, on an opaque label (clear of the red line)
     for i in sorted(win & labelled, key=lambda i: pos[i][0]):
-        fig.add_annotation(x=pos[i][0], y=pos[i][1], text=html.escape(_label(nodes[i])), showarrow=False,
+        fig.add_annotation(x=pos[i][0], y=pos[i][1], text=plotly_text(_label(nodes[i])), showarrow=False,
                            yanchor="bottom", yshift=8, bgcolor="rgba(255,255,255,0.9)", bordercolor=WINNER,
                            borderwidth=1, borderpad=1, font=dict(color=INK), name="winner-label")
     every = 1 if n_steps <= 25 else 5

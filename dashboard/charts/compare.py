@@ -1,13 +1,12 @@
 """Compare decoders: per step, the chosen token's probability and the entropy of every run."""
 from __future__ import annotations
 
-import html
 from typing import Optional
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.charts.style import INK, PALETTE, finish, span_at_least
+from dashboard.charts.style import INK, PALETTE, finish, plotly_text, span_at_least
 from engine import trace_view as view
 
 ENTROPY_SPAN = 0.5      # nats: the least height of the entropy axis
@@ -23,11 +22,11 @@ def compare_figure(runs: dict[str, dict], *, title: Optional[str] = None) -> go.
     entropies = []
     for i, (label, tr) in enumerate(runs.items()):
         colour = PALETTE[i % len(PALETTE)]
-        shown = html.escape(label)             # Plotly reads <b>, <br>, … in legends and hovers as markup
+        shown = plotly_text(label)             # Plotly reads <b>, <br>, … in legends and hovers as markup
         rows = view.hypothesis_steps(tr, 0)
         entropies += [r["entropy"] for r in rows]
         xs = [r["step"] for r in rows]
-        text = [html.escape(r["token"]) for r in rows]          # shown in the hover
+        text = [plotly_text(r["token"]) for r in rows]          # shown in the hover
         fig.add_trace(go.Scatter(
             x=xs, y=[r["prob"] for r in rows], mode="lines+markers", name=shown, legendgroup=shown,
             line=dict(color=colour, width=2.5), marker=dict(size=7, color=colour), text=text,

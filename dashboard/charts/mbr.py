@@ -1,12 +1,11 @@
 """Minimum Bayes risk: the utility of every candidate against every pseudo-reference."""
 from __future__ import annotations
 
-import html
 from typing import Optional
 
 import plotly.graph_objects as go
 
-from dashboard.charts.style import WINNER, finish, heat_scale
+from dashboard.charts.style import WINNER, finish, heat_scale, plotly_text
 from engine import trace_view as view
 
 
@@ -16,7 +15,7 @@ def mbr_figure(trace: dict, *, title: Optional[str] = None) -> Optional[go.Figur
     m = view.as_dict(trace).get("mbr")
     if not m:
         return None
-    cands = [f"{i}: {html.escape(c[:24])}" for i, c in enumerate(m["candidates"])]    # Plotly reads <b>, <a> as markup
+    cands = [f"{i}: {plotly_text(c[:24])}" for i, c in enumerate(m["candidates"])]    # Plotly reads <b>, <a> as markup
     fig = go.Figure(go.Heatmap(z=m["matrix"], x=cands, y=cands, colorscale=heat_scale(),
                                hovertemplate="candidate %{y}<br>vs pseudo-reference %{x}<br>utility %{z:.2f}<extra></extra>"))
     chosen = m.get("chosen")

@@ -1,13 +1,12 @@
 """The step inspector: one step's top tokens before and after the decoding rules."""
 from __future__ import annotations
 
-import html
 import math
 from typing import Optional
 
 import plotly.graph_objects as go
 
-from dashboard.charts.style import CHOSEN, CUT, INK, WINNER, finish, presenting
+from dashboard.charts.style import CHOSEN, CUT, INK, WINNER, finish, plotly_text, presenting
 
 PRESENT_ROWS = 12           # token rows in presentation mode (the chart fills a 1280x720 screen)
 from engine import trace_view as view
@@ -38,7 +37,7 @@ def step_figure(entry: dict, chosen_id: Optional[int], *, title: Optional[str] =
         # ones, and the chosen token's row when it ranks lower
         low = [r for r in rows[PRESENT_ROWS:] if r["chosen"]]
         rows = rows[:PRESENT_ROWS - len(low)] + low
-    labels = [f"{html.escape(view.token_label(r['token']))}  ·{r['id']}" for r in rows]   # Plotly reads <b>, <a> as markup
+    labels = [f"{plotly_text(view.token_label(r['token']))}  ·{r['id']}" for r in rows]   # Plotly reads <b>, <a> as markup
     fig = go.Figure()
     fig.add_trace(go.Bar(
         y=labels, x=[r["before"] if r["before"] is not None else 0 for r in rows], orientation="h",

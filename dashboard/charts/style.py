@@ -6,6 +6,7 @@ with presenting=True by the page. Plus the number formatting of labels.
 """
 from __future__ import annotations
 
+import html
 import math
 import re
 from typing import Optional
@@ -26,6 +27,13 @@ SIZES = {
     True: {"base": 18, "tick": 16, "axis_title": 18, "legend": 16, "title": 22, "subtitle": 16, "annotation": 16,
            "data": 16, "height_min": 520},
 }
+
+
+def plotly_text(text) -> str:
+    """Text from a trace, a run or a user, for a Plotly string (a label, a hover, a title): &, < and >
+    escaped, so no tag of Plotly's small HTML subset applies. Quotes stay: Plotly decodes no &quot;
+    and showed the token " as "&quot;" in the beam tree."""
+    return html.escape(str(text), quote=False)
 
 
 def min_px(present: Optional[bool] = None) -> int:

@@ -3,13 +3,12 @@
 a wrong token injected into the free run."""
 from __future__ import annotations
 
-import html
 from typing import Optional
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.charts.style import INJECTED, INK, PALETTE, finish, span_at_least
+from dashboard.charts.style import INJECTED, INK, PALETTE, finish, plotly_text, span_at_least
 from engine import trace_view as view
 
 LOGPROB_SPAN = 1.0      # nats: the least height of a log-prob axis (a factor e in probability)
@@ -23,8 +22,8 @@ def tffr_figure(cmp: dict, *, title: Optional[str] = None, label: str = "") -> g
     so the KL bars are orange)."""
     rows = cmp["rows"]
     t = [r["t"] for r in rows]
-    ref = [html.escape(view.token_label(r["ref_token"])) for r in rows]          # Plotly reads <b>, <a> as markup
-    fr_tok = [html.escape(view.token_label(r.get("fr_token") or "")) for r in rows]
+    ref = [plotly_text(view.token_label(r["ref_token"])) for r in rows]          # Plotly reads <b>, <a> as markup
+    fr_tok = [plotly_text(view.token_label(r.get("fr_token") or "")) for r in rows]
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07,
                         subplot_titles=("log-prob of the reference token", "KL(TF ‖ FR) (nats)",
                                         "hidden-state distance (L2)"))
@@ -67,7 +66,7 @@ def recovery_figure(base: dict, injected: dict, step: int, *, title: Optional[st
         rows = cmp["rows"]
         fig.add_trace(go.Scatter(
             x=[r["t"] for r in rows], y=[r["fr_logprob"] for r in rows], mode="lines+markers", name=name,
-            line=dict(color=colour, width=2.5), text=[html.escape(view.token_label(r.get("fr_token") or "")) for r in rows],
+            line=dict(color=colour, width=2.5), text=[plotly_text(view.token_label(r.get("fr_token") or "")) for r in rows],
             marker=dict(symbol=["circle" if r.get("on_track") else "x" for r in rows], size=9),
             hovertemplate="t=%{x}, produced %{text}<br>log p(ref) = %{y:.3f}<extra>" + name + "</extra>"))
     fig.add_vline(x=step, line=dict(color=INJECTED, width=3))
