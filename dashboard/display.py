@@ -98,6 +98,13 @@ def label(text) -> str:
     return html.escape(str(text))
 
 
+def clip(text: str, n: int, *, tail: bool = False) -> str:
+    """At most n characters of `text`: its head, or (tail=True) its tail, with … where it was cut."""
+    if len(text) <= n:
+        return text
+    return "…" + text[-(n - 1):] if tail else text[:n - 1] + "…"
+
+
 def one_line(e: BaseException) -> str:
     msg = str(e).strip().splitlines()
     return (msg[0] if msg else type(e).__name__)[:400]

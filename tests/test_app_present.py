@@ -11,8 +11,8 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 from apptest_kit import APP, TIMEOUT, assert_clean, open_app  # noqa: E402
 
 
-def _app(root, page=None, **params):
-    return assert_clean(open_app(root, page, **params))
+def _app(root, page=None, page_params=None, **params):
+    return assert_clean(open_app(root, page, page_params, **params))
 
 
 def _keys(at, prefix):
@@ -153,15 +153,29 @@ def test_presented_step_line_is_one_line_the_prefix_cut_at_its_head(root):
     """Presented, a 30-step prefix wrapped to four lines above the Step inspector's chart and pushed its axis off
     a 1280x720 screen (the browser test measures it): the input's head, the prefix's last characters after …, the
     chosen token and the step, in the one-line container. Not presented: the whole line, as before."""
-    from dashboard.views import step
+    from dashboard.presenter import LINE_CHARS       # (importing a page module would run the page)
     at = _app(root, "views/step.py", model="text-gpt", input="A function is", run="greedy", step="30", present="true")
     line = [m.value for m in at.markdown if "(step 30 of" in m.value]
     assert len(line) == 1 and "`…" in line[0] and "chosen token" not in line[0], line
-    prefix = line[0].split("→ ")[1].split(" + ")[0].strip("`")
-    assert len(prefix) == step.PRESENT_PREFIX_CHARS, prefix
+    prefix = line[0].split("→ ")[1].split(" + ")[0].strip("`").strip()         # (a code span's padding)
+    assert len(prefix) <= LINE_CHARS["prefix"] and prefix.startswith("…"), prefix
     at = _app(root, "views/step.py", model="text-gpt", input="A function is", run="greedy", step="30")
     line = [m.value for m in at.markdown if "(step 30 of" in m.value]
     assert len(line) == 1 and "…" not in line[0] and "chosen token" in line[0], line
+
+
+def test_presented_beam_line_is_one_line_the_best_hypothesis_cut(root):
+    """Presented, text-gpt's 40-token best hypothesis took the line above the beam tree to two lines: it is
+    cut with … in the one-line container. Not presented: the whole hypothesis, as before."""
+    from dashboard.presenter import LINE_CHARS       # (importing a page module would run the page)
+    at = _app(root, "views/beam.py", {"beams": "4"}, model="text-gpt", input="A function is", present="true")
+    line = [m.value for m in at.markdown if " → best: " in m.value]
+    assert len(line) == 1 and "…" in line[0] and "· up to step " in line[0], line
+    best = line[0].split("best: ")[1].split(" · ")[0].strip("`").strip()        # (a code span's padding)
+    assert len(best) <= LINE_CHARS["best"] and best.endswith("…"), best
+    at = _app(root, "views/beam.py", {"beams": "4"}, model="text-gpt", input="A function is")
+    line = [m.value for m in at.markdown if " → best: " in m.value]
+    assert len(line) == 1 and "…" not in line[0], line
 
 
 def test_beam_search_settings_are_a_form(root):

@@ -7,28 +7,14 @@ import streamlit as st
 
 from dashboard import charts, display, presenter, sidebar, url_state
 
-# presentation mode: the line above the chart stays one line at 1280x720 (a 30-step prefix wrapped to four
-# lines and pushed the chart's axis off the screen): the input's head, the prefix's tail (the context the
-# next token follows), the chosen token, the step (p is the chosen bar's length). At 24 px a code character
-# is ~18 px wide: 30 of them leave room for the rest in the 1070-px column; a longer line is cut with …
-PRESENT_INPUT_CHARS = 24
-PRESENT_PREFIX_CHARS = 30
-
-
-def _cut_head(text: str, n: int) -> str:
-    return text if len(text) <= n else text[:n - 1] + "…"
-
-
-def _cut_tail(text: str, n: int) -> str:
-    return text if len(text) <= n else "…" + text[-(n - 1):]
-
 
 def step_line(source: str, prefix: str, token: str, t: int, n: int, prob, *, big: bool) -> str:
-    """The Markdown line above the chart: input → prefix + chosen token (step t of n - 1; presenting, cut as
-    above and without the chosen token's repr and p)."""
+    """The Markdown line above the chart: input → prefix + chosen token (step t of n - 1; presenting, cut to
+    presenter.LINE_CHARS, without the chosen token's repr and p: p is the chosen bar's length)."""
     if big:
-        return (f"**{display.md(_cut_head(source, PRESENT_INPUT_CHARS))}** → "
-                f"{display.code(_cut_tail(prefix, PRESENT_PREFIX_CHARS))} + **{display.code(token)}** "
+        source, prefix = (display.clip(source, presenter.LINE_CHARS["input"]),
+                          display.clip(prefix, presenter.LINE_CHARS["prefix"], tail=True))
+        return (f"**{display.md(source)}** → {display.code(prefix)} + **{display.code(token)}** "
                 f"(step {t} of {n - 1})")
     return (f"**{display.md(source)}** → {display.code(prefix)} + **{display.code(token)}** "
             f"(step {t} of {n - 1}; chosen token {display.md(repr(token))}, p = {display.fmt_score(prob)})")
