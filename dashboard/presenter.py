@@ -30,7 +30,7 @@ ONE_LINE = "one_line"          # presenting: Markdown in a container keyed one_l
 # (its tail: the context the next token follows) and of the Beam tree's best hypothesis (its head). At 24 px a
 # code character is ~18 px wide; with the rest of each line they fit the 1070-px column at 1280x720 (a
 # 30-step prefix wrapped to four lines and pushed the chart's axis off the screen)
-LINE_CHARS = {"input": 20, "prefix": 30, "best": 16}
+LINE_CHARS = {"input": 16, "prefix": 30, "best": 12}
 CHART_OFFSET = "170px"         # the height above a chart in presentation mode: toolbar, one line, gaps
 PREV_KEYS, NEXT_KEYS = ("Left", "PageUp"), ("Right", "PageDown")
 PLAY_KEY = "P"

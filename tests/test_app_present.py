@@ -169,9 +169,9 @@ def test_presented_beam_line_is_one_line_the_best_hypothesis_cut(root):
     cut with … in the one-line container. Not presented: the whole hypothesis, as before."""
     from dashboard.presenter import LINE_CHARS       # (importing a page module would run the page)
     at = _app(root, "views/beam.py", {"beams": "4"}, model="text-gpt", input="A function is", present="true")
-    line = [m.value for m in at.markdown if " → best: " in m.value]
-    assert len(line) == 1 and "…" in line[0] and "· up to step " in line[0], line
-    best = line[0].split("best: ")[1].split(" · ")[0].strip("`").strip()        # (a code span's padding)
+    line = [m.value for m in at.markdown if "· up to step " in m.value]
+    assert len(line) == 1 and "…" in line[0] and "best:" not in line[0], line
+    best = line[0].split(" → ")[1].split(" · ")[0].strip("`").strip()           # (a code span's padding)
     assert len(best) <= LINE_CHARS["best"] and best.endswith("…"), best
     at = _app(root, "views/beam.py", {"beams": "4"}, model="text-gpt", input="A function is")
     line = [m.value for m in at.markdown if " → best: " in m.value]

@@ -79,13 +79,13 @@ def main() -> None:
     if last > 0:
         presenter.stepper("reveal", list(range(max(last, 1) + 1)), controls=box, play=True)   # ← → PgUp PgDn, P
     counts = charts.beam_counts(tr, upto)
-    big = url_state.presenting()            # presenting: one line (cut with …), so the tree keeps its room
+    big = url_state.presenting()            # presenting: one line (cut with …, no "best:"), so the tree keeps its room
     source, best = tr["input"]["text"], hyps[0]["text"] if hyps else ""
     if big:
         source, best = (display.clip(source, presenter.LINE_CHARS["input"]),
                         display.clip(best, presenter.LINE_CHARS["best"]))
     with st.container(key=presenter.ONE_LINE + "_beam") if big else nullcontext():
-        st.markdown(f"**{display.md(source)}** → best: {display.code(best)} · up to step {upto}: "
+        st.markdown(f"**{display.md(source)}** → {'' if big else 'best: '}{display.code(best)} · up to step {upto}: "
                     f"{counts['kept']} kept, {counts['finished']} finished, {counts['pruned']} pruned")
     display.plot(view_figures.beam_figure(tr, upto, hyp, show_pruned), "beam-tree")     # built once per server
     if not url_state.presenting():
