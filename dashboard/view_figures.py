@@ -60,6 +60,14 @@ def fr_output(cmp: dict) -> str:
     return hyps[0]["text"] if hyps else "".join(r.get("fr_token") or "" for r in cmp["rows"])
 
 
+def fr_output_from(cmp: dict, start: int) -> str:
+    """What free running produced from reference position `start` on, after … (the whole output when
+    start <= 0): presented, TF vs FR shows both runs from just before the injection, where they part."""
+    if start <= 0:
+        return fr_output(cmp)
+    return "…" + "".join(r.get("fr_token") or "" for r in cmp["rows"][start:])
+
+
 def undisturbed(base: dict, hit: Optional[dict]) -> bool:
     """Nothing to compare: no injected run, or its free-running output is the undisturbed one's (the
     injected token was the model's own there). The page and the deck export both decide by this."""

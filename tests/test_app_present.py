@@ -144,9 +144,18 @@ def test_presented_wrong_note_is_two_lines_the_verdict_first(root):
     verdict = [v for v in lines if v.startswith("with ") and "at step 5:" in v]
     assert len(verdict) == 1 and "**derails** — the undisturbed run leaves the reference too, at t = " in verdict[0], lines
     assert any(v.startswith("undisturbed `") for v in lines) and any(v.startswith("disturbed `") for v in lines)
+    # both from two tokens before the injection (their heads, the same, filled the line; where they part was cut)
+    assert all(v.split("`")[1].startswith("…") for v in lines if v.startswith(("undisturbed `", "disturbed `"))), lines
     assert not any(v.startswith("Free running first leaves") for v in lines)      # said in the verdict
     at = _app(root, "views/tffr.py", model="hmm-gpt", inject="5")                 # not presented: as before
     assert any(v.startswith("Free running first leaves") for v in (m.value for m in at.markdown))
+
+
+def test_free_running_output_from_a_position():
+    from dashboard import view_figures
+    cmp = {"rows": [{"fr_token": c} for c in "abcdef"], "fr": {"hypotheses": [{"text": "abcdef"}]}}
+    assert view_figures.fr_output_from(cmp, 0) == view_figures.fr_output_from(cmp, -2) == "abcdef"
+    assert view_figures.fr_output_from(cmp, 3) == "…def"
 
 
 def test_presented_step_line_is_one_line_the_prefix_cut_at_its_head(root):

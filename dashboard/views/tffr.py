@@ -8,6 +8,10 @@ import streamlit as st
 from dashboard import display, presenter, runs, sidebar, url_state, view_figures
 
 PRESENT_LINES_PX = 120      # presentation mode: the verdict line and the outputs' line above the recovery chart
+# presentation mode: outputs longer than PRESENT_OUTPUT_CHARS (what half the line holds at 1280x720) start
+# CONTEXT_TOKENS tokens before the injected one (their heads, the same, filled the line: where they part was cut)
+PRESENT_OUTPUT_CHARS = 20
+CONTEXT_TOKENS = 2
 
 
 def main() -> None:
@@ -81,8 +85,10 @@ def main() -> None:
                      if base_off and not recovered and div is not None else verdict)
             st.markdown(f"with {display.md(repr(label))} at step {t}: {short}")
             left, right = st.columns(2)         # the two outputs side by side, each cut at its half
-            left.markdown(f"undisturbed {display.code(view_figures.fr_output(base))}")
-            right.markdown(f"disturbed {display.code(view_figures.fr_output(hit))}")
+            longest = max(len(view_figures.fr_output(base)), len(view_figures.fr_output(hit)))
+            start = t - CONTEXT_TOKENS if longest > PRESENT_OUTPUT_CHARS else 0
+            left.markdown(f"undisturbed {display.code(view_figures.fr_output_from(base, start))}")
+            right.markdown(f"disturbed {display.code(view_figures.fr_output_from(hit, start))}")
         presenter.fit_charts(PRESENT_LINES_PX)
     else:
         cols = st.columns(2)
