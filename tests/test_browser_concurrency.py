@@ -65,24 +65,31 @@ def test_eight_first_page_loads_at_once(fresh):
 
 def test_a_long_decode_shows_progress_and_stops(fresh):
     """A run of ~2 s (within DASHBOARD_MAX_WORK: 3 x 250 steps) shows its steps; Stop ends it at the next
-    step, and the run's chart is never drawn. The bar is found and Stop clicked in one call in the page:
-    the run lasts ~1.2 s after its bar appears, and a click from the test (found, then checked for being
-    visible and stable, then clicked) lost the race twice in clean-clone runs: the button was re-drawn,
-    and by the retry the run had ended and Stop was gone."""
+    step, and the run's chart is never drawn. Stop is clicked by a MutationObserver in the page, the moment
+    the run's bar appears: the run lasts ~1.2 s after that. A click from the test lost the race in clean-clone
+    runs: found, then checked for being visible and stable, the button was re-drawn and by the retry the run
+    had ended; found and clicked in one polled call, the bar was first seen late under load and the decode
+    ended before the stop reached the server, so the chart came."""
     base, b = fresh
     ca = json.dumps({"do_sample": True, "num_return_sequences": 3, "max_new_tokens": 250, "min_new_tokens": 250,
                      "seed": 1})
     page = headless.new_page(b)
+    page.add_init_script("""
+        window.__stopClicked = null;
+        new MutationObserver(() => {
+            if (window.__stopClicked) return;
+            const bar = [...document.querySelectorAll('[data-testid="stProgress"]')]
+                .find(e => e.innerText.includes('Decoding with custom A: step '));
+            const stop = bar && [...document.querySelectorAll('button')].find(e => e.innerText.trim() === 'Stop');
+            if (!stop) return;
+            stop.click();
+            window.__stopClicked = bar.innerText;
+        }).observe(document, {childList: true, subtree: true, characterData: true});
+    """)
     page.goto(f"{base}/?model=text-gpt&input=The+default+value+of&s=greedy&s=custom+A&ca={quote(ca)}",
               wait_until="domcontentloaded")
-    clicked = page.wait_for_function("""() => {
-        const bar = [...document.querySelectorAll('[data-testid="stProgress"]')]
-            .find(e => e.innerText.includes('Decoding with custom A: step '));
-        const stop = [...document.querySelectorAll('button')].find(e => e.innerText.trim() === 'Stop');
-        if (!bar || !stop) return null;
-        stop.click();
-        return bar.innerText;
-    }""", timeout=180_000).json_value()
+    clicked = page.wait_for_function("() => window.__stopClicked", timeout=180_000).json_value()
+    print("Stop clicked at:", clicked)
     t0 = time.perf_counter()
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"], "
                            "[data-testid=\"stStatusWidgetRunningManIcon\"]')", timeout=60_000)
