@@ -225,8 +225,16 @@ def edit(deck: Deck, i: int, *, title: Optional[str] = None, note: Optional[str]
     return replace(deck, views=tuple(views))
 
 
+def retitle(deck: Deck, title: str) -> Deck:
+    """The deck's title (the Decks page's heading, the exported file's title); empty: its name."""
+    _editable(deck)
+    return replace(deck, title=_text(title.strip() or deck.name, "the deck's title", engine.MAX_DECK_TITLE_CHARS,
+                                     "MAX_DECK_TITLE_CHARS", True))
+
+
 def copy_as(deck: Deck, name: str) -> Deck:
-    return Deck(name=check_name(name), title=deck.title, views=deck.views)
+    """A copy under a new name, titled by it (a copy of the curated tours is someone's own talk)."""
+    return Deck(name=check_name(name), title=name, views=deck.views)
 
 
 def view_from_url(page: str, query: dict, *, title: str = "", note: str = "", model: Optional[str] = None) -> View:

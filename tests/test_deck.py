@@ -9,7 +9,7 @@ pytest.importorskip("streamlit")
 
 import engine  # noqa: E402
 from apptest_kit import assert_ok, open_app  # noqa: E402
-from dashboard import deck, deck_export  # noqa: E402
+from dashboard import deck, deck_export, display  # noqa: E402
 
 EVIL = "<script>alert('x')</script> & <b>bold</b>"
 
@@ -59,6 +59,21 @@ def test_build_reorder_edit_delete_and_read_back(decks):
     assert deck.names() == [deck.DEFAULT, "my-talk"]
     assert json.loads((decks / "my-talk.json").read_text())["format"] == "seqscope-deck"
     assert list(decks.iterdir()) == [decks / "my-talk.json"]          # atomic write: no temporary left
+
+
+def test_a_copy_is_titled_by_its_name_and_a_title_can_be_changed(decks):
+    """A copy of the curated tours is someone's talk: titled by its new name, not "Tours: curated views"
+    (the exported file's title); the title can then be set, within its limit, on one line."""
+    d = deck.copy_as(deck.load(deck.DEFAULT), "my-talk")
+    assert d.title == "my-talk" and len(d.views) == 4 and not d.read_only
+    d = deck.retitle(d, "  Exposure bias, live  ")
+    assert d.title == "Exposure bias, live" and deck.retitle(d, " ").title == "my-talk"     # empty: its name
+    with pytest.raises(deck.DeckError, match="MAX_DECK_TITLE_CHARS"):
+        deck.retitle(d, "x" * (engine.MAX_DECK_TITLE_CHARS + 1))
+    with pytest.raises(deck.DeckError, match="one line"):
+        deck.retitle(d, "a\nb")
+    with pytest.raises(deck.DeckError, match="read-only"):
+        deck.retitle(deck.load(deck.DEFAULT), "mine")
 
 
 def test_limits_on_views_titles_and_notes(decks):
@@ -210,6 +225,19 @@ def test_add_the_current_view_from_the_sidebar_then_reorder_and_delete(root, dec
     at.button(key="_deck_del_0").click().run()
     assert [v.title for v in deck.load("talk").views] == ["greedy loops"]
     assert any(EVIL in (t.value or "") for t in at.text_area)           # the note is a widget value: text
+
+
+def test_copy_the_default_deck_and_retitle_it_on_the_decks_page(root, decks):
+    at = _app(root, "views/deck.py")
+    at.text_input(key="_deck_new_name").set_value("talk")
+    at.button[[b.label for b in at.button].index("Copy default under this name")].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert deck.load("talk").title == "talk" and any(m.value == "### talk" for m in at.markdown)
+    at.text_input(key="_deck_title_talk").set_value("Exposure bias, live").run()
+    assert deck.load("talk").title == "Exposure bias, live"
+    assert any(m.value == "### " + display.md("Exposure bias, live") for m in at.markdown)
+    assert any(p.proto.label == "Teacher forcing vs free running" and "inject=3" in p.proto.query_string
+               for p in at.get("page_link"))                                # each view's link: its page's name
 
 
 def test_presenter_bar_steps_through_the_views_with_shift_arrows(root, decks):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+import engine
 from dashboard import deck, deck_export, display, warmup
 
 PRESENT_ICON = ":material/slideshow:"
@@ -30,6 +31,10 @@ def _op(fn, *args) -> None:
         st.session_state["_deck_msg"] = str(e)
 
 
+def _retitle(d: deck.Deck, key: str) -> None:
+    _op(deck.retitle, d, st.session_state.get(key) or "")
+
+
 def _create(source: deck.Deck | None) -> None:
     name = (st.session_state.get("_deck_new_name") or "").strip()
     try:
@@ -43,24 +48,28 @@ def _create(source: deck.Deck | None) -> None:
 
 
 def _view_row(d: deck.Deck, i: int, v: deck.View) -> None:
+    """A view: title, note (and, editable, ↑ ↓ ✕) on one row; below, the link to its page (the page's whole
+    name: in a column of its own it was cut to "Teacher" at 1280x720) beside the link's URL."""
     with st.container(border=True):
-        c = st.columns([5, 6, 2, 1, 1, 1], vertical_alignment="center")
         if d.read_only:
+            c = st.columns([5, 7], vertical_alignment="center")
             c[0].markdown(f"**{i + 1}. {display.md(v.title)}**")
             c[1].caption(display.md(v.note))
         else:
+            c = st.columns([5, 7, 1, 1, 1], vertical_alignment="center")
             tk, nk = f"_deck_t_{d.name}_{i}", f"_deck_n_{d.name}_{i}"
             st.session_state[tk], st.session_state[nk] = v.title, v.note
             c[0].text_input(f"{i + 1}. title", key=tk, on_change=_edit, args=(d, i, "title", tk))
             c[1].text_area("note", key=nk, on_change=_edit, args=(d, i, "note", nk), height=68)
-            c[3].button("↑", key=f"_deck_up_{i}", on_click=_op, args=(deck.move, d, i, -1), disabled=i == 0,
+            c[2].button("↑", key=f"_deck_up_{i}", on_click=_op, args=(deck.move, d, i, -1), disabled=i == 0,
                         help="move up")
-            c[4].button("↓", key=f"_deck_down_{i}", on_click=_op, args=(deck.move, d, i, 1),
+            c[3].button("↓", key=f"_deck_down_{i}", on_click=_op, args=(deck.move, d, i, 1),
                         disabled=i == len(d.views) - 1, help="move down")
-            c[5].button("✕", key=f"_deck_del_{i}", on_click=_op, args=(deck.remove, d, i), help="delete this view")
-        c[2].page_link(display.page_ref(f"views/{v.page}.py"), label=deck.PAGES[v.page], icon=":material/open_in_new:",
+            c[4].button("✕", key=f"_deck_del_{i}", on_click=_op, args=(deck.remove, d, i), help="delete this view")
+        line = st.container(horizontal=True, vertical_alignment="center", gap="small")
+        line.page_link(display.page_ref(f"views/{v.page}.py"), label=deck.PAGES[v.page], icon=":material/open_in_new:",
                        query_params=v.params)
-        st.caption(display.code(deck.link(v)))
+        line.caption(display.code(deck.link(v)))
 
 
 def _export(d: deck.Deck) -> None:
@@ -127,6 +136,11 @@ def main() -> None:
     if d is None:
         return
     st.markdown(f"### {display.md(d.title)}")
+    if not d.read_only:
+        tk = f"_deck_title_{d.name}"
+        st.session_state[tk] = d.title
+        st.text_input("Deck title (the exported file's title)", key=tk, max_chars=engine.MAX_DECK_TITLE_CHARS,
+                      on_change=_retitle, args=(d, tk))
     st.caption(f"{len(d.views)} views" + (" · read-only (the curated tours)" if d.read_only else
                                           f" · {display.md(display.rel_path(deck.path_of(d.name)))}"))
     if d.views:
