@@ -10,7 +10,7 @@ from dashboard import runs
 
 
 def _budget(cfg: dict) -> None:
-    c = st.columns(5)
+    c = st.columns(5, vertical_alignment="bottom")   # a label that wraps keeps its box in line
     cfg["name"] = c[0].text_input("Name", value=cfg["name"], key="tr_name",
                                   help="The checkpoint folder's name (letters, digits, . _ -).").strip()
     cfg["steps"] = int(c[1].number_input("Steps", 1, 100_000, min(int(cfg.get("steps", 400)), 400), key="tr_steps"))
@@ -26,7 +26,7 @@ def _budget(cfg: dict) -> None:
 
 
 def _scheduled_sampling(cfg: dict) -> None:
-    c = st.columns(4)
+    c = st.columns(4, vertical_alignment="bottom")   # a label that wraps keeps its box in line
     schedules = list(engine.SCHEDULES)
     sched = c[0].selectbox("Scheduled sampling", schedules, index=schedules.index(cfg.get("ss_schedule", "none")),
                            key="tr_ss", help="ε_i = probability of feeding the gold token at step i (Bengio et al. "
@@ -46,19 +46,22 @@ def _scheduled_sampling(cfg: dict) -> None:
                       "model's distribution (Bengio et al. 2015, the default) or its argmax.")
     cfg["ss_sample"] = feed == "sample"
     if sched == "linear":
-        c = st.columns(4)
+        c = st.columns(4, vertical_alignment="bottom")   # a label that wraps keeps its box in line
         cfg["ss_c"] = float(c[2].number_input("c (slope per step)", 0.0, 1.0, 0.75 / max(1, cfg["steps"]),
                                               format="%.6f", key="tr_c"))
         cfg["ss_eps_min"] = float(c[3].number_input("ε_min", 0.0, 1.0, 0.25, key="tr_epsmin"))
 
 
 def _smoothing_and_curriculum(cfg: dict) -> None:
-    c = st.columns(4)
+    c = st.columns(4, vertical_alignment="bottom")   # a label that wraps keeps its box in line
     cfg["label_smoothing"] = float(c[0].slider("Label smoothing α", 0.0, 0.5, float(cfg.get("label_smoothing", 0.0)),
                                                0.01, key="tr_ls"))
     if cfg["arch"].startswith("gru"):
-        cfg["tbptt"] = int(c[1].number_input("Truncated BPTT window L (0 = full)", 0, 64, int(cfg.get("tbptt", 0)),
-                                             key="tr_tbptt"))
+        cfg["tbptt"] = int(c[1].number_input("TBPTT window L (0 = full)", 0, 64, int(cfg.get("tbptt", 0)),
+                                             key="tr_tbptt",      # one line: a two-line label pushed its box down
+                                             help="Truncated backpropagation through time: the GRU decoder's hidden "
+                                                  "state is detached every L steps, so gradients flow back at most "
+                                                  "L steps."))
     cfg["curriculum_steps"] = int(c[2].number_input("Curriculum steps (0 = off)", 0, 100_000,
                                                     int(cfg.get("curriculum_steps", 0)), key="tr_cur_steps",
                                                     help="Steps over which the longest allowed length grows."))
@@ -68,7 +71,7 @@ def _smoothing_and_curriculum(cfg: dict) -> None:
 
 
 def _tokenizer_and_stage(cfg: dict) -> None:
-    c = st.columns(4)
+    c = st.columns(4, vertical_alignment="bottom")   # a label that wraps keeps its box in line
     cfg["tokenizer"] = c[0].selectbox("Tokenizer", ["char", "bpe"], key="tr_tok",
                                       index=["char", "bpe"].index(cfg.get("tokenizer", "char")))
     if cfg["tokenizer"] == "bpe":
@@ -101,7 +104,7 @@ def _tokenizer_and_stage(cfg: dict) -> None:
     if cfg["stage"] == "scst":
         cfg["scst_reward"] = st.radio("SCST reward", ["exact", "chrf"], horizontal=True, key="tr_reward")
         return
-    m = st.columns(4)
+    m = st.columns(4, vertical_alignment="bottom")   # a label that wraps keeps its box in line
     cfg["mixer_delta"] = int(m[0].number_input("Δ (REINFORCE tokens added per stage)", 1, 64,
                                                int(cfg.get("mixer_delta", 2)), key="tr_mx_delta"))
     cfg["mixer_every"] = int(m[1].number_input("Steps per stage", 1, 100_000, int(cfg.get("mixer_every", 100)),

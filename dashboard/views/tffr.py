@@ -20,7 +20,7 @@ def main() -> None:
         st.title("Teacher forcing vs free running")
     default_ref = runs.default_reference(model, text)
     box = presenter.controls()          # in presentation mode: folded into the "Controls" popover
-    c = box.columns([3, 1, 1])
+    c = box.columns([3, 1, 1], vertical_alignment="bottom")     # a label that wraps keeps its box in line
     with c[0]:
         ref = st.text_input("Reference (the target / the continuation)", key="ref", bind="query-params",
                             placeholder=default_ref or "type the reference output")
