@@ -203,3 +203,21 @@ def test_pages_import_only_the_engine_face_and_stay_small(root):
                     f"{path.name} imports {name}: pages use `import engine` and engine.X only"
         if path.parent.name == "views":
             assert len(src.splitlines()) < 200, f"{path.name}: {len(src.splitlines())} lines"
+
+
+def test_importing_a_page_module_runs_nothing(monkeypatch):
+    """A page runs only as st.Page runs it (as __main__): a test that imported a page for a constant ran the
+    page and left a form open in AppTest's thread, and every later AppTest in the process failed."""
+    import importlib
+
+    from dashboard import display
+    ran = []
+    monkeypatch.setattr(display, "guarded", lambda f: ran.append(f.__module__))
+    pages = sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "dashboard" / "views").glob("*.py"))
+    assert len(pages) == 9
+    for name in pages:
+        monkeypatch.delitem(sys.modules, f"dashboard.views.{name}", raising=False)
+        mod = importlib.import_module(f"dashboard.views.{name}")
+        assert callable(mod.main)
+    assert ran == []
+    assert importlib.import_module("dashboard.views.compare").PRESENT_FONT == 24

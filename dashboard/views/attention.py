@@ -94,4 +94,5 @@ def main() -> None:
                 tr, el, eh if eh == "avg" else int(eh), title=f"encoder self-attention, layer {el}"))
 
 
-display.guarded(main)
+if __name__ == "__main__":         # how st.Page runs a page; importing the module (a test reading a
+    display.guarded(main)          # constant) runs nothing

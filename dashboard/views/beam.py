@@ -98,4 +98,5 @@ def main() -> None:
                           for i, h in enumerate(hyps)], hide_index=True)
 
 
-display.guarded(main)
+if __name__ == "__main__":         # how st.Page runs a page; importing the module (a test reading a
+    display.guarded(main)          # constant) runs nothing

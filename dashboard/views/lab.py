@@ -178,4 +178,5 @@ def main() -> None:
         lab_experiments.experiments_view(box)  # dashboard/lab_experiments.py
 
 
-display.guarded(main)
+if __name__ == "__main__":         # how st.Page runs a page; importing the module (a test reading a
+    display.guarded(main)          # constant) runs nothing

@@ -76,4 +76,5 @@ def main() -> None:
                    "by the rules; orange with a red outline = the chosen token.")
 
 
-display.guarded(main)
+if __name__ == "__main__":         # how st.Page runs a page; importing the module (a test reading a
+    display.guarded(main)          # constant) runs nothing

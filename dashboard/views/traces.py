@@ -99,4 +99,5 @@ def main() -> None:
     display.guarded(upload)
 
 
-display.guarded(main)
+if __name__ == "__main__":         # how st.Page runs a page; importing the module (a test reading a
+    display.guarded(main)          # constant) runs nothing
