@@ -111,7 +111,11 @@ def test_recovery_compounding_drift_oracle(hmm_res):
     fig = lc.compounding_figure(comp)
     assert list(_trace(fig, "measured cumulative gap").y) == comp["measured_cumulative_gap"]
     assert list(_trace(fig, "predicted ΔNLL(T)").y) == comp["predicted_cumulative_gap"]
-    assert f"c = {comp['c']:.4f}" in _title(fig)
+    assert f"c={comp['c']:.4f}, d={comp['d']:.4f}" in _title(fig)
+    # presented, the subtitle is one line (the style wraps it at the narrowest chart's width): "0.126)" was
+    # wrapped alone under the lab's pair at 1280x720
+    shown = lc.finish(fig, presenting=True).layout.title.text
+    assert shown.count("<br>") == 1 and "(rel. " in shown, shown
     d = hmm_res["drift"]
     fig = lc.drift_figure(d)
     fit = [t for t in fig.data if (t.name or "").startswith("fit D(s)")][0]

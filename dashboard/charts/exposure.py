@@ -147,8 +147,9 @@ def compounding_figure(comp: dict, *, title: Optional[str] = None, label: str = 
     line(fig, list(range(1, len(pred) + 1)), pred, CHOSEN, "predicted ΔNLL(T)", dash="dash", symbol="diamond")
     fig.update_xaxes(title_text="T (predicted positions)")
     fig.update_yaxes(title_text="Σ_{t≤T} NLL_FR − NLL_TF (nats)")
-    sub = (f"c = {fmt(comp.get('c'), 4)}, d = {fmt(comp.get('d'), 4)}, e = {fmt(comp.get('e'), 4)}; "
-           f"RMSE {fmt(comp.get('rmse'), 4)} (relative {fmt(comp.get('relative_rmse'), 3)})")
+    # one line presented (style.finish wraps a subtitle at ~60 characters there): "0.126)" wrapped alone
+    sub = (f"c={fmt(comp.get('c'), 4)}, d={fmt(comp.get('d'), 4)}, e={fmt(comp.get('e'), 4)} · "
+           f"RMSE {fmt(comp.get('rmse'), 4)} (rel. {fmt(comp.get('relative_rmse'), 3)})")
     return style_legend_below(
         fig, title=title or f"{label + ': ' if label else ''}compounding model<br><sup>{sub}</sup>", height=420)
 
