@@ -299,7 +299,10 @@ def alt_finish(chart, *, presenting: Optional[bool] = None, theme_name: Optional
     return chart.configure(background=th.bg, font=FONT_FAMILY).configure_view(stroke=None).configure_title(
         color=th.ink, fontSize=s["title"] - 2, anchor="start").configure_axis(
         gridColor=th.grid, domainColor=th.ink, tickColor=th.ink, labelColor=th.ink, titleColor=th.ink,
-        labelFontSize=s["tick"], titleFontSize=s["axis_title"], labelLimit=260, titlePadding=10).configure_legend(
+        labelFontSize=s["tick"], titleFontSize=s["axis_title"], labelLimit=260, titlePadding=10,
+        # a label that would overlap its neighbour is left out (hover names every cell): presented, a heatmap
+        # fitted to the screen has rows shorter than its labels, which ran together
+        labelOverlap="greedy", labelSeparation=2).configure_legend(
         labelColor=th.ink, titleColor=th.ink, labelFontSize=s["legend"], titleFontSize=s["legend"]).configure_header(
         labelColor=th.ink, titleColor=th.ink, labelFontSize=s["tick"], titleFontSize=s["axis_title"])
 
