@@ -43,9 +43,10 @@ def chart_config(name: str) -> dict:
     return charts.plotly_config(f"seqscope-{name}", shared("fmt") or "png")
 
 
-def plot(fig, name: str, **kw) -> None:
-    """st.plotly_chart with explicit colours (theme=None) and the chosen download format."""
-    fig = charts.finish(fig, presenting=presenting(), theme_name=shared("theme"))   # theme, font sizes, margins
+def plot(fig, name: str, *, wide: bool = True, **kw) -> None:
+    """st.plotly_chart with explicit colours (theme=None) and the chosen download format. wide=False: one
+    of two charts side by side (its title breaks at half the width)."""
+    fig = charts.finish(fig, presenting=presenting(), theme_name=shared("theme"), wide=wide)   # theme, fonts, margins
     if presenting() and "height" not in kw:
         fig.update_layout(height=max(fig.layout.height or 450, 650))
     st.plotly_chart(fig, theme=None, config=chart_config(name), key=kw.pop("key", None), **kw)

@@ -236,6 +236,7 @@ def test_presented_compare_says_where_the_runs_part_in_the_charts_one_line_title
                          ({"model": "text-gpt", "s": ["greedy", "top-p 0.9"]}, "first divergence at step")]:
         at = _app(root, present="true", **params)
         assert said in title(at) and "Per step" not in title(at), title(at)
+        assert "<br>" not in title(at), title(at)       # broken at the page's width, not half of it (display.plot)
         assert not any("strategies agree" in m.value or "part ways" in m.value for m in at.markdown)
         at = _app(root, **params)
         assert title(at).startswith("Per step") and "agree on every token" not in title(at)

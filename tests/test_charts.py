@@ -623,6 +623,26 @@ def test_themes_have_explicit_colours_and_every_builder_reads_them(name):
     assert style_mod.set_theme("no-such-theme") == "light"
 
 
+def test_a_chart_as_wide_as_the_page_breaks_its_title_at_the_page_width():
+    """Titles break at the width the chart gets: the main column for a chart that spans it (display.plot's
+    default), half of it for one of two side by side. All broke at the half: presented, a full-width chart
+    titled "compare · first divergence at step 0 (dashed)" took two lines and the lab's experiments up to
+    eight, each taken from the chart's height."""
+    def lines(fig):
+        return (fig.layout.title.text or "").count("<br>") + 1
+    figs = _every_figure()
+    for present in (False, True):
+        for name, f in figs.items():
+            narrow, wide = lines(charts.finish(f, presenting=present)), lines(charts.finish(f, presenting=present, wide=True))
+            assert wide <= narrow, (name, present)
+    f = figs["compare"]
+    assert lines(charts.finish(f, presenting=True)) == 2 and lines(charts.finish(f, presenting=True, wide=True)) == 1
+    assert charts.finish(f, presenting=True).layout.meta["seqscope"]["done"][2] is False     # re-styled per width
+    many = {n: lines(charts.finish(f, presenting=True)) - lines(charts.finish(f, presenting=True, wide=True))
+            for n, f in figs.items() if n.startswith(("label-smoothing", "tbptt", "bpe-vocab", "recovery"))}
+    assert sum(many.values()) >= 10, many
+
+
 @pytest.mark.parametrize("present", [False, True])
 def test_altair_charts_get_the_minimum_font_sizes(present):
     floor = charts.MIN_PX[present]

@@ -135,20 +135,27 @@ def _map_colours(obj, name: str):
     return obj
 
 
+# the width a title is broken at, [wide][presenting], for a 1280-px screen: the main column is ~820 px beside
+# the sidebar and ~1060 px presented; one of two charts side by side gets 380 / 560 px
+TITLE_WIDTH_PX = {False: {False: 380, True: 560}, True: {False: 780, True: 1000}}
+
+
 def finish(fig: go.Figure, *, title: Optional[str] = None, height: Optional[int] = None,
            legend: Optional[str] = None, presenting: Optional[bool] = None,
-           theme_name: Optional[str] = None) -> go.Figure:
+           theme_name: Optional[str] = None, wide: bool = False) -> go.Figure:
     """The one style of every Plotly chart. Explicit colours of the theme; every text at least
     MIN_PX (12 px, 14 px presenting); automargins with title standoffs, so axis titles never sit
     on tick labels; the legend outside the plot ("right", or "below": under the x-axis title, in
     its own reserved strip); a title's <sup> line as its subtitle; reference-line labels in the
-    legend. Calling it again (e.g. presenting=True) re-applies it from the stored base settings."""
+    legend. Calling it again (e.g. presenting=True) re-applies it from the stored base settings.
+    wide: the chart spans the page's main column (the pages say so, display.plot); titles then break at
+    that width, else at the narrowest a chart gets (one of two side by side, and every exported figure)."""
     present = _presenting.get() if presenting is None else bool(presenting)
     name = theme_name if theme_name in THEMES else current_theme()
     s = SIZES[present]
     meta = dict((fig.layout.meta or {}).get("seqscope", {})) if isinstance(fig.layout.meta, dict) else {}
     if (title is None and height is None and legend is None and "done" in meta
-            and meta["done"] == _signature(fig, present, name)):
+            and meta["done"] == _signature(fig, present, name, wide)):
         return fig                                 # styled for this mode and theme and unchanged since
     if "height" not in meta:                       # first call: remember the builder's settings
         meta["height"] = height or fig.layout.height or 450
@@ -191,9 +198,10 @@ def finish(fig: go.Figure, *, title: Optional[str] = None, height: Optional[int]
         showlegend=n_legend > 1 or (n_legend == 1 and legend_pos != "none"),
     )
     if meta["title"]:
-        # titles do not wrap by themselves: break them at the narrowest width a chart gets (one of two
-        # side-by-side charts on a 1280-px screen: the lab, the injected TF / FR runs)
-        width = 560 if present else 380          # no sidebar in presentation mode
+        # titles do not wrap by themselves: break them at the width the chart gets on a 1280-px screen (no
+        # sidebar in presentation mode): the main column (wide), else the narrowest, one of two side by side
+        # (the lab's pairs, the injected TF / FR runs)
+        width = TITLE_WIDTH_PX[bool(wide)][bool(present)]
         t = dict(text=_wrap_lines(meta["title"], int(width / (0.58 * s["title"]))), font=dict(size=s["title"], color=th.ink), x=0.005, xanchor="left", xref="container",
                  y=1, yanchor="bottom", yref="paper", pad=dict(t=6, b=10 + _top_annotation_px(fig, s)),
                  automargin=True)
@@ -248,17 +256,17 @@ def finish(fig: go.Figure, *, title: Optional[str] = None, height: Optional[int]
         if th.line_scale != 1 and tr.type == "scatter" and tr.line and tr.line.width:
             tr.line.width = tr.line.width * th.line_scale
     _few_points_note(fig, s)
-    meta["done"] = _signature(fig, present, name)
+    meta["done"] = _signature(fig, present, name, wide)
     fig.layout.meta = {"seqscope": meta}
     return fig
 
 
-def _signature(fig: go.Figure, present: bool, name: str) -> list:
+def _signature(fig: go.Figure, present: bool, name: str, wide: bool = False) -> list:
     """What a finished figure was styled for: the mode, the theme and the parts a caller may add to or
     resize after finish (traces, annotations, shapes, the height); calling finish again with the same
     signature changes nothing, so it returns at once (the page re-finishes every figure: that was half
     of a page's styling time)."""
-    return [bool(present), name, len(fig.data), len(fig.layout.annotations or ()), len(fig.layout.shapes or ()),
+    return [bool(present), name, bool(wide), len(fig.data), len(fig.layout.annotations or ()), len(fig.layout.shapes or ()),
             fig.layout.height]
 
 
