@@ -164,3 +164,21 @@ def test_decks_warm_up_button_builds_the_presented_charts_too(root, monkeypatch)
     for page, params in _presented() + [(v.page, v.params) for v in d.views]:   # as presented, and as linked
         _open(root, f"views/{page}.py", **params)
         assert (builds.plotly, builds.vega) == (0, 0), f"{page} {params.get('present')}: a chart was built"
+
+
+@pytest.mark.skipif(__import__("sys").platform == "win32", reason="uvloop is not installed on Windows")
+def test_the_server_runs_on_uvloop_and_httptools():
+    """requirements.txt pins uvloop and httptools: Streamlit's bootstrap runs the server's event loop on
+    uvloop and uvicorn parses HTTP with httptools (bench: first visits ~7% faster, bare page and home alike)."""
+    from streamlit.web import bootstrap
+    from uvicorn.config import Config
+    factory = bootstrap._get_uvloop_loop_factory()
+    assert factory is not None
+    loop = factory()
+    try:
+        assert type(loop).__module__.startswith("uvloop")
+    finally:
+        loop.close()
+    cfg = Config(app=lambda *a: None)
+    cfg.load()
+    assert cfg.http_protocol_class.__module__ == "uvicorn.protocols.http.httptools_impl"
