@@ -90,6 +90,6 @@ def view_figures(params: dict) -> tuple[str, list]:
     n, t0 = int(_one(params, "lab_n", SHIPPED["n"])), int(_one(params, "lab_t0", DEFAULT_T0))
     seed = int(_one(params, "lab_seed", DEFAULT_SEED))
     results = {m: analysis(m, n, seed, t0) for m in models}
-    figs = [(f"{name}-{m}", runs.figure(name, figure, m, r))     # the page's charts (views/lab.py): built once
+    figs = [(f"{name}-{m}", runs.figure(name, figure, m, r, wide=len(results) == 1))  # as views/lab.py: built once
             for name, _, figure, _ in sections_for(results) for m, r in results.items()]
     return f"exposure lab: {' vs '.join(models)} · n = {n}, seed {seed}, t0 = {t0}", figs

@@ -211,9 +211,10 @@ def run_tffr(model: str, source: str, reference: str, config_json: str, forced_j
 # -- figures -----------------------------------------------------------------------------------
 
 @st.cache_data(show_spinner=False, max_entries=512, max_size="256MB")
-def _figure_dict(key: str, _build: Callable[..., Any], _args: tuple, _kw: dict) -> Optional[dict]:
+def _figure_dict(key: str, _build: Callable[..., Any], _args: tuple, _kw: dict, _wide: bool = True) -> Optional[dict]:
     fig = _build(*_args, **_kw)
-    return None if fig is None else fig.to_dict()
+    # styled for the width the page draws it at (style.finish's `wide`), so display.plot's finish is a no-op
+    return None if fig is None else _style().finish(fig, wide=_wide).to_dict()
 
 
 def _style():
@@ -239,15 +240,17 @@ def _content_key(name: str, build: Callable[..., Any], args: tuple, kw: dict) ->
     return hashlib.blake2b(blob, digest_size=20).hexdigest()
 
 
-def figure(name: str, build: Callable[..., Any], *args: Any, **kw: Any):
+def figure(name: str, build: Callable[..., Any], *args: Any, wide: bool = True, **kw: Any):
     """`build(*args, **kw)` (a chart builder: data in, finished Plotly figure out), cached across sessions by
     its content (_content_key). A new session opening a view finds the figures built (building and styling
     them was most of a page's script time: bench/dashboard.py). Returns a new go.Figure each call, which the
     caller may change (None when the builder has nothing to draw); it is rebuilt from the cached dict without
-    Plotly's validation (the dict came from a validated figure; validating it again took 7-9 ms a chart)."""
+    Plotly's validation (the dict came from a validated figure; validating it again took 7-9 ms a chart).
+    wide: as display.plot's (False: one of two charts side by side); the figure is styled for it, and
+    display.plot with the same `wide` does not style it again (20-35 ms a chart)."""
     import plotly.graph_objects as go
 
-    d = _figure_dict(_content_key(name, build, args, kw), build, args, kw)
+    d = _figure_dict(_content_key(name, build, args, kw) + ("" if wide else "-half"), build, args, kw, wide)
     return None if d is None else go.Figure(d, _validate=False)
 
 

@@ -82,8 +82,8 @@ def tffr_figures(base: dict, hit: Optional[dict] = None, t: int = 0, label: Any 
         return [("tffr", runs.figure("tffr", charts.tffr_figure, base, title=TFFR_TITLE))]
     return [("recovery", runs.figure("recovery", charts.recovery_figure, base, hit, t,
                                      title="one wrong note: recovering or derailing?")),
-            ("tffr-base", runs.figure("tffr", charts.tffr_figure, base, title="undisturbed")),
-            ("tffr-injected", runs.figure("tffr", charts.tffr_figure, hit,
+            ("tffr-base", runs.figure("tffr", charts.tffr_figure, base, title="undisturbed", wide=False)),
+            ("tffr-injected", runs.figure("tffr", charts.tffr_figure, hit, wide=False,        # side by side
                                           title=f"{charts.plotly_text(repr(label))} injected at step {t}"))]
 
 

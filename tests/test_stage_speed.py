@@ -182,3 +182,28 @@ def test_the_server_runs_on_uvloop_and_httptools():
     cfg = Config(app=lambda *a: None)
     cfg.load()
     assert cfg.http_protocol_class.__module__ == "uvicorn.protocols.http.httptools_impl"
+
+
+def test_a_cached_figure_is_styled_for_the_width_its_page_draws_it_at(monkeypatch):
+    """runs.figure styles a chart for the width display.plot draws it at (wide, or one of two side by side),
+    so the page's finish changes nothing: restyling a chart for the page's width took 20-35 ms a chart."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_charts import make_tffr
+
+    from dashboard import charts
+    style = importlib.import_module("dashboard.charts.style")
+    cmp, title = make_tffr(), "a title long enough to be broken into lines at half the page's width"
+    wide = runs.figure("tffr", charts.tffr_figure, cmp, title=title)
+    half = runs.figure("tffr", charts.tffr_figure, cmp, title=title, wide=False)
+    assert wide.layout.title.text.count("<br>") < half.layout.title.text.count("<br>")
+    calls = []
+    real = style._wrap_lines
+    monkeypatch.setattr(style, "_wrap_lines", lambda *a: calls.append(a) or real(*a))
+    style.finish(wide, presenting=False, wide=True)
+    style.finish(half, presenting=False, wide=False)
+    assert calls == []                                   # already styled for it: no work
+    style.finish(half, presenting=False, wide=True)
+    assert calls                                         # another width: restyled
