@@ -58,10 +58,10 @@ VIEWS = [
                           "&s=repetition+penalty+1.3", "compare-text-gpt"),
     ("tour-beam-tree", "beam?model=dates-transformer&input=Wed+3+Mar+21&beams=8&reveal=3", None),
     ("tour-attention", f"attention?model=dates-gru-attn&input={LONG}", None),
-    # the exposure lab
     # the Decks page (no chart): the default deck's view rows (title, note, the page's link)
     ("deck", "deck", None),
     ("train", "train", None),           # the Train page's form (no chart until a run)
+    # the exposure lab
     ("lab", "lab?lab_n=100", "lab"),                    # its first tab (one section per tab)
     ("lab-hmm", "lab?lab_models=hmm-gpt&lab_models=hmm-gpt-ss&lab_n=100", "lab-hmm"),
 ] + [(f"lab-{t.split()[0].lower()}", f"lab?lab_n=100&lab_section={t.replace(' ', '+')}", None)   # the other tabs
