@@ -213,7 +213,8 @@ def run_tffr(model: str, source: str, reference: str, config_json: str, forced_j
 @st.cache_data(show_spinner=False, max_entries=512, max_size="256MB")
 def _figure_dict(key: str, _build: Callable[..., Any], _args: tuple, _kw: dict, _wide: bool = True) -> Optional[dict]:
     fig = _build(*_args, **_kw)
-    # styled for the width the page draws it at (style.finish's `wide`), so display.plot's finish is a no-op
+    # styled for the width the page draws it at (builders style for the main column; one of two side by side is
+    # styled again here, once), so display.plot's finish is a no-op
     return None if fig is None else _style().finish(fig, wide=_wide).to_dict()
 
 

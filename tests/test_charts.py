@@ -624,8 +624,8 @@ def test_themes_have_explicit_colours_and_every_builder_reads_them(name):
 
 
 def test_a_chart_as_wide_as_the_page_breaks_its_title_at_the_page_width():
-    """Titles break at the width the chart gets: the main column for a chart that spans it (display.plot's
-    default), half of it for one of two side by side. All broke at the half: presented, a full-width chart
+    """Titles break at the width the chart gets: the main column for a chart that spans it (the default),
+    half of it for one of two side by side (wide=False). All broke at the half: presented, a full-width chart
     titled "compare · first divergence at step 0 (dashed)" took two lines and the lab's experiments up to
     eight, each taken from the chart's height."""
     def lines(fig):
@@ -633,12 +633,12 @@ def test_a_chart_as_wide_as_the_page_breaks_its_title_at_the_page_width():
     figs = _every_figure()
     for present in (False, True):
         for name, f in figs.items():
-            narrow, wide = lines(charts.finish(f, presenting=present)), lines(charts.finish(f, presenting=present, wide=True))
+            narrow, wide = lines(charts.finish(f, presenting=present, wide=False)), lines(charts.finish(f, presenting=present))
             assert wide <= narrow, (name, present)
     f = figs["compare"]
-    assert lines(charts.finish(f, presenting=True)) == 2 and lines(charts.finish(f, presenting=True, wide=True)) == 1
-    assert charts.finish(f, presenting=True).layout.meta["seqscope"]["done"][2] is False     # re-styled per width
-    many = {n: lines(charts.finish(f, presenting=True)) - lines(charts.finish(f, presenting=True, wide=True))
+    assert lines(charts.finish(f, presenting=True, wide=False)) == 2 and lines(charts.finish(f, presenting=True)) == 1
+    assert charts.finish(f, presenting=True, wide=False).layout.meta["seqscope"]["done"][2] is False  # per width
+    many = {n: lines(charts.finish(f, presenting=True, wide=False)) - lines(charts.finish(f, presenting=True))
             for n, f in figs.items() if n.startswith(("label-smoothing", "tbptt", "bpe-vocab", "recovery"))}
     assert sum(many.values()) >= 10, many
 

@@ -142,14 +142,14 @@ TITLE_WIDTH_PX = {False: {False: 380, True: 560}, True: {False: 780, True: 1000}
 
 def finish(fig: go.Figure, *, title: Optional[str] = None, height: Optional[int] = None,
            legend: Optional[str] = None, presenting: Optional[bool] = None,
-           theme_name: Optional[str] = None, wide: bool = False) -> go.Figure:
+           theme_name: Optional[str] = None, wide: bool = True) -> go.Figure:
     """The one style of every Plotly chart. Explicit colours of the theme; every text at least
     MIN_PX (12 px, 14 px presenting); automargins with title standoffs, so axis titles never sit
     on tick labels; the legend outside the plot ("right", or "below": under the x-axis title, in
     its own reserved strip); a title's <sup> line as its subtitle; reference-line labels in the
     legend. Calling it again (e.g. presenting=True) re-applies it from the stored base settings.
-    wide: the chart spans the page's main column (the pages say so, display.plot); titles then break at
-    that width, else at the narrowest a chart gets (one of two side by side, and every exported figure)."""
+    wide: the chart spans the page's main column, as most do, and its title breaks at that width; False:
+    one of two charts side by side (display.plot / runs.figure with wide=False), broken at half of it."""
     present = _presenting.get() if presenting is None else bool(presenting)
     name = theme_name if theme_name in THEMES else current_theme()
     s = SIZES[present]
@@ -261,7 +261,7 @@ def finish(fig: go.Figure, *, title: Optional[str] = None, height: Optional[int]
     return fig
 
 
-def _signature(fig: go.Figure, present: bool, name: str, wide: bool = False) -> list:
+def _signature(fig: go.Figure, present: bool, name: str, wide: bool = True) -> list:
     """What a finished figure was styled for: the mode, the theme and the parts a caller may add to or
     resize after finish (traces, annotations, shapes, the height); calling finish again with the same
     signature changes nothing, so it returns at once (the page re-finishes every figure: that was half
