@@ -43,9 +43,11 @@ def chart_config(name: str) -> dict:
     return charts.plotly_config(f"seqscope-{name}", shared("fmt") or "png")
 
 
-def plot(fig, name: str, *, wide: bool = True, **kw) -> None:
-    """st.plotly_chart with explicit colours (theme=None) and the chosen download format. wide=False: one
-    of two charts side by side (its title breaks at half the width)."""
+def plot(fig, name: str, **kw) -> None:
+    """st.plotly_chart with explicit colours (theme=None) and the chosen download format. The chart keeps
+    the width it was styled for (one of two side by side: runs.figure(..., wide=False))."""
+    meta = fig.layout.meta if isinstance(fig.layout.meta, dict) else {}
+    wide = meta.get("seqscope", {}).get("wide", True)
     fig = charts.finish(fig, presenting=presenting(), theme_name=shared("theme"), wide=wide)   # theme, fonts, margins
     if presenting() and "height" not in kw:
         fig.update_layout(height=max(fig.layout.height or 450, 650))

@@ -247,8 +247,8 @@ def figure(name: str, build: Callable[..., Any], *args: Any, wide: bool = True, 
     them was most of a page's script time: bench/dashboard.py). Returns a new go.Figure each call, which the
     caller may change (None when the builder has nothing to draw); it is rebuilt from the cached dict without
     Plotly's validation (the dict came from a validated figure; validating it again took 7-9 ms a chart).
-    wide: as display.plot's (False: one of two charts side by side); the figure is styled for it, and
-    display.plot with the same `wide` does not style it again (20-35 ms a chart)."""
+    wide: False for one of two charts side by side; the figure is styled for it, and display.plot keeps
+    that width, so it does not style it again (20-35 ms a chart)."""
     import plotly.graph_objects as go
 
     d = _figure_dict(_content_key(name, build, args, kw) + ("" if wide else "-half"), build, args, kw, wide)

@@ -149,7 +149,7 @@ def finish(fig: go.Figure, *, title: Optional[str] = None, height: Optional[int]
     its own reserved strip); a title's <sup> line as its subtitle; reference-line labels in the
     legend. Calling it again (e.g. presenting=True) re-applies it from the stored base settings.
     wide: the chart spans the page's main column, as most do, and its title breaks at that width; False:
-    one of two charts side by side (display.plot / runs.figure with wide=False), broken at half of it."""
+    one of two charts side by side (runs.figure with wide=False; display.plot keeps it), broken at half of it."""
     present = _presenting.get() if presenting is None else bool(presenting)
     name = theme_name if theme_name in THEMES else current_theme()
     s = SIZES[present]
@@ -257,6 +257,7 @@ def finish(fig: go.Figure, *, title: Optional[str] = None, height: Optional[int]
             tr.line.width = tr.line.width * th.line_scale
     _few_points_note(fig, s)
     meta["done"] = _signature(fig, present, name, wide)
+    meta["wide"] = bool(wide)                       # display.plot keeps it (runs.figure styles the half ones)
     fig.layout.meta = {"seqscope": meta}
     return fig
 

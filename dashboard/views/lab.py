@@ -20,8 +20,8 @@ TABS_PX = 40            # the section tabs' row (presentation mode: the charts g
 def _side_by_side(results: dict, figure, name: str) -> None:
     for col, (m, r) in zip(st.columns(len(results)), results.items()):
         with col:
-            wide = len(results) == 1            # one model: the chart spans the page
-            display.plot(runs.figure(name, figure, m, r, wide=wide), f"{name}-{m}", key=f"{name}-{m}", wide=wide)
+            display.plot(runs.figure(name, figure, m, r, wide=len(results) == 1),   # two models: half the page
+                         f"{name}-{m}", key=f"{name}-{m}")
 
 
 def _sections(results: dict, sections: list) -> None:

@@ -105,9 +105,9 @@ def main() -> None:
     with runs_box:
         cols = st.columns(2)
         with cols[0]:
-            display.plot(figures["tffr-base"], "tffr-base", wide=False)
+            display.plot(figures["tffr-base"], "tffr-base")
         with cols[1]:
-            display.plot(figures["tffr-injected"], "tffr-injected", wide=False)
+            display.plot(figures["tffr-injected"], "tffr-injected")
 
 
 if __name__ == "__main__":         # how st.Page runs a page; importing the module (a test reading a
